@@ -1,0 +1,1 @@
+//! The `alerts` module (to be written).

@@ -1,0 +1,1 @@
+//! The `batch` module (to be written).

@@ -1,0 +1,1 @@
+//! The `breaker` module (to be written).

@@ -1,0 +1,1 @@
+//! The `cache` module (to be written).

@@ -1,0 +1,1 @@
+//! The `health` module (to be written).

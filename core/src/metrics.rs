@@ -1,0 +1,1 @@
+//! The `metrics` module (to be written).

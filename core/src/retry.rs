@@ -1,0 +1,1 @@
+//! The `retry` module (to be written).

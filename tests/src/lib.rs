@@ -1,0 +1,1 @@
+//! Test support for Tether: the simulation harness lives here.
