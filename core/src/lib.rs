@@ -18,11 +18,14 @@ pub mod health;
 pub mod metrics;
 pub mod retry;
 
+mod driver;
 mod error;
 mod message;
+pub mod redact;
 mod rng;
 mod time;
 
+pub use driver::{Runtime, Transport};
 pub use error::{ConfigError, RequestError};
 pub use message::{Outcome, Request, Response, TransportError, TransportErrorKind};
 pub use rng::Rng;

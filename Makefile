@@ -1,0 +1,46 @@
+# Tether — build, test, demo. `make demo` and `make test` are the two commands that matter.
+SHELL := /bin/bash
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: all setup test test-rust lint fmt-check clippy wasm-check demo bench fuzz-smoke clean help
+
+all: test
+
+help:
+	@echo "make demo        - run the engine through a simulated flaky upstream (virtual time)"
+	@echo "make test        - setup, fmt check, clippy -D warnings, all tests, wasm build of tether-core"
+	@echo "make bench       - criterion benchmarks of the core decisions"
+	@echo "make fuzz-smoke  - run every cargo-fuzz target for a bounded time"
+	@echo "make setup       - install what the tests need (idempotent)"
+
+setup:
+	@bash scripts/setup.sh
+
+demo:
+	$(CARGO) run --quiet --release -p tether-core --example simulate
+
+test: setup fmt-check clippy test-rust wasm-check
+	@echo "make test: all green"
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test-rust:
+	$(CARGO) test --workspace
+
+wasm-check:
+	@bash scripts/wasm-check.sh
+
+bench:
+	$(CARGO) bench -p tether-core
+
+FUZZ_SECONDS ?= 20
+fuzz-smoke:
+	@bash scripts/fuzz-smoke.sh $(FUZZ_SECONDS)
+
+clean:
+	$(CARGO) clean

@@ -1,1 +1,0 @@
-//! The `alerts` module (to be written).

@@ -1,0 +1,77 @@
+//! The I/O boundary: the [`Transport`] and [`Runtime`] traits a frontend implements, and the
+//! runtime-agnostic async [`Client`](crate::Client) that drives the [`Engine`](crate::Engine)
+//! with them.
+//!
+//! A frontend is exactly one `Transport` (how bytes reach a server: ureq, `fetch`, …) plus one
+//! `Runtime` (a clock, a timer and a seed: tokio, the browser, a virtual clock in tests).
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::{Outcome, Request, Timestamp, WallClock};
+
+/// Sends one HTTP request and returns its response, or a typed transport error.
+///
+/// The transport does no retries, no caching and no breaking — the engine decides all of that.
+/// It must apply `timeout` to the whole attempt when one is given (the client also races the
+/// attempt against [`Runtime::sleep`], so a transport that cannot cancel is still bounded).
+///
+/// ```
+/// use std::future::{ready, Ready};
+/// use std::time::Duration;
+/// use tether_core::{Outcome, Request, Response, Transport};
+///
+/// /// A transport that answers every request with 204, for tests.
+/// struct NoContent;
+///
+/// impl Transport for NoContent {
+///     type Send = Ready<Outcome>;
+///     fn send(&self, _request: Request, _timeout: Option<Duration>) -> Self::Send {
+///         let mut response = Response::new(bytes::Bytes::new());
+///         *response.status_mut() = http::StatusCode::NO_CONTENT;
+///         ready(Ok(response))
+///     }
+/// }
+/// ```
+pub trait Transport {
+    /// The future of one attempt. Native transports make it `Send`; the browser's is not.
+    type Send: Future<Output = Outcome>;
+
+    /// Starts one attempt.
+    fn send(&self, request: Request, timeout: Option<Duration>) -> Self::Send;
+}
+
+/// Time, timers and a seed: everything the core refuses to own.
+///
+/// ```
+/// use std::future::{ready, Ready};
+/// use std::time::Duration;
+/// use tether_core::{Runtime, Timestamp, WallClock};
+///
+/// /// A frozen clock whose sleeps finish at once (fine for a doctest, not for real use).
+/// struct Frozen;
+///
+/// impl Runtime for Frozen {
+///     type Sleep = Ready<()>;
+///     fn now(&self) -> Timestamp { Timestamp::from_secs(1) }
+///     fn wall(&self) -> WallClock { WallClock::from_unix_secs(1_800_000_000) }
+///     fn sleep(&self, _d: Duration) -> Self::Sleep { ready(()) }
+///     fn seed(&self) -> u64 { 42 }
+/// }
+/// ```
+pub trait Runtime {
+    /// The future returned by [`Runtime::sleep`].
+    type Sleep: Future<Output = ()>;
+
+    /// The monotonic clock, from an origin of the runtime's choosing.
+    fn now(&self) -> Timestamp;
+
+    /// The wall clock.
+    fn wall(&self) -> WallClock;
+
+    /// A future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> Self::Sleep;
+
+    /// A seed for the engine's PRNG (OS entropy in production, fixed in tests).
+    fn seed(&self) -> u64;
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Idempotent setup: installs only what is missing. Safe to run on every `make test`.
+#   - Debian packages the tests need (promtool from `prometheus`),
+#   - the wasm32-unknown-unknown target: rustup first (with a timeout), otherwise Debian's
+#     rustc-web + rust-web-src + lld-22 with -Zbuild-std (see scripts/wasm-build.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOOLS="$PWD/.tools"
+mkdir -p "$TOOLS"
+
+log() { printf '[setup] %s\n' "$*"; }
+
+apt_updated=0
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  if [ $apt_updated -eq 0 ]; then
+    log "apt-get update"
+    $SUDO apt-get update -qq
+    apt_updated=1
+  fi
+  log "apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# 1. Build basics and real consumers used by the tests.
+apt_install ca-certificates curl pkg-config prometheus
+
+# 2. Rust components (rustup toolchain from rust-toolchain.toml or the default).
+if command -v rustup >/dev/null 2>&1; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || timeout 300 rustup component add "$c" || true
+  done
+fi
+
+# 3. The wasm target. Route A: rustup. Route B: Debian rustc-web with build-std.
+route_file="$TOOLS/wasm-route"
+if [ -z "${TETHER_WASM_ROUTE:-}" ] && [ -f "$route_file" ]; then
+  log "wasm route: $(cat "$route_file") (cached)"
+else
+  route="${TETHER_WASM_ROUTE:-}"
+  if [ -z "$route" ] || [ "$route" = rustup ]; then
+    if command -v rustup >/dev/null 2>&1 && \
+       { rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$' || \
+         timeout 300 rustup target add wasm32-unknown-unknown; }; then
+      route=rustup
+    else
+      log "rustup could not add wasm32-unknown-unknown; falling back to Debian rustc-web + build-std"
+      route=debian
+    fi
+  fi
+  if [ "$route" = debian ]; then
+    apt_install rustc-web cargo-web rust-web-src lld lld-22
+  fi
+  echo "$route" > "$route_file"
+  log "wasm route: $route"
+fi
+log "done"
