@@ -1,1 +1,0 @@
-//! The `retry` module (to be written).
