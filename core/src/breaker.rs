@@ -1,1 +1,0 @@
-//! The `breaker` module (to be written).

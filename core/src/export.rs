@@ -1,1 +1,0 @@
-//! The `export` module (to be written).

@@ -1,0 +1,392 @@
+//! Byte-exact reproductions of the original `MetricsExporter` formats (spec §2.5), for the
+//! Python layer's `export_metrics(metrics, 'prometheus' | 'influxdb')`.
+//!
+//! Both take the original's snapshot shape (`{"timestamp", "system": {...}, "services":
+//! {"service_clients": {name: {...}}}, "health": {...}}`) as a [`serde_json::Value`] and write
+//! values the way Python's `str()` does (`2`, `0.0`, `99.5`, `1e-06`, `True`, `None`). The
+//! original's defects are kept on purpose: HELP and TYPE repeated per service, nothing escaped,
+//! no trailing newline, Influx integers without `i`.
+//!
+//! **Service order.** The original iterates services in registry order. Without serde_json's
+//! `preserve_order` feature a JSON object's keys come out sorted, so callers that need registry
+//! order should pass `service_clients` as an array of `[name, metrics]` pairs (also accepted), or
+//! enable that feature.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+/// Python's `repr(float)` (= `str(float)`): shortest round-trip digits, fixed notation for
+/// decimal exponents in `-4..16` (always with a fractional part: `2.0`), otherwise scientific
+/// with a signed, at least two-digit exponent (`1e-05`, `1e+16`, `9.5367431640625e-07`);
+/// `inf`, `-inf`, `nan`; `-0.0`.
+pub(crate) fn py_float_repr(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".to_owned();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    let (digits, exp) = shortest_digits(x.abs());
+    let sign = if x.is_sign_negative() { "-" } else { "" };
+    let decpt = exp + 1; // position of the decimal point relative to the digits
+    let n = digits.len() as i32;
+    if (-4..16).contains(&exp) {
+        if decpt <= 0 {
+            format!("{sign}0.{}{digits}", "0".repeat((-decpt) as usize))
+        } else if decpt >= n {
+            format!("{sign}{digits}{}.0", "0".repeat((decpt - n) as usize))
+        } else {
+            let (int, frac) = digits.split_at(decpt as usize);
+            format!("{sign}{int}.{frac}")
+        }
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{first}{dot}{rest}e{esign}{:02}", exp.abs())
+    }
+}
+
+/// Splits `{:e}` output (`d[.ddd]e<exp>`) into its digits and decimal exponent.
+fn split_sci(sci: &str) -> (String, i32) {
+    // Invariant: LowerExp output of a finite float is always `<mantissa>e<small integer>`.
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
+    let mut digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    while digits.len() > 1 && digits.ends_with('0') {
+        digits.pop();
+    }
+    (digits, exp.parse().unwrap_or(0))
+}
+
+/// The shortest round-trip digits of a finite, non-negative `x` and their decimal exponent,
+/// choosing the **closest** candidate (ties to even) as Python's `repr` does. Rust's `{:e}`
+/// finds the shortest length but may pick the other candidate when the value lies exactly
+/// halfway (e.g. 0.025758743286132812 vs …813), so re-round correctly at that length.
+fn shortest_digits(x: f64) -> (String, i32) {
+    let (digits, exp) = split_sci(&format!("{x:e}"));
+    if digits.len() < 2 {
+        return (digits, exp);
+    }
+    let exact = format!("{:.*e}", digits.len() - 1, x);
+    if exact.parse::<f64>() == Ok(x) {
+        split_sci(&exact)
+    } else {
+        (digits, exp)
+    }
+}
+
+/// Python's `repr(str)` for the container case of [`py_str`] (common escapes only).
+fn py_str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Python's `str()` of a JSON-decoded value (`repr` inside containers).
+fn py_str(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => py_repr(other),
+    }
+}
+
+fn py_repr(v: &Value) -> String {
+    match v {
+        Value::Null => "None".to_owned(),
+        Value::Bool(true) => "True".to_owned(),
+        Value::Bool(false) => "False".to_owned(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.to_string()
+            } else if let Some(u) = n.as_u64() {
+                u.to_string()
+            } else {
+                py_float_repr(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        Value::String(s) => py_str_repr(s),
+        Value::Array(items) => {
+            let inner: Vec<String> = items.iter().map(py_repr).collect();
+            format!("[{}]", inner.join(", "))
+        }
+        Value::Object(map) => {
+            let inner: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", py_str_repr(k), py_repr(v)))
+                .collect();
+            format!("{{{}}}", inner.join(", "))
+        }
+    }
+}
+
+/// `d.get(key, 0)` written with `str()`; a non-object `d` behaves like `{}`.
+fn get_or_zero(d: Option<&Value>, key: &str) -> String {
+    d.and_then(|d| d.as_object())
+        .and_then(|m| m.get(key))
+        .map_or_else(|| "0".to_owned(), py_str)
+}
+
+/// `metrics.get('services', {}).get('service_clients', {})` as ordered `(name, data)` pairs.
+fn service_clients(metrics: &Value) -> Vec<(String, &Value)> {
+    let Some(clients) = metrics
+        .get("services")
+        .and_then(|s| s.as_object())
+        .and_then(|s| s.get("service_clients"))
+    else {
+        return Vec::new();
+    };
+    match clients {
+        Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        Value::Array(pairs) => pairs
+            .iter()
+            .filter_map(|p| match p.as_array().map(Vec::as_slice) {
+                Some([name, data]) => Some((py_str(name), data)),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The original Prometheus text, byte for byte (spec §2.5): 9 system lines plus 9 lines per
+/// service (HELP and TYPE repeated), joined with `\n`, **no trailing newline**, nothing escaped.
+/// Serve it as `text/plain; charset=utf-8` as the original did.
+pub fn compat_prometheus(metrics: &Value) -> String {
+    let system = metrics.get("system");
+    let mut lines: Vec<String> = Vec::new();
+    for (name, help) in [
+        ("system_cpu_percent", "CPU usage percentage"),
+        ("system_memory_percent", "Memory usage percentage"),
+        ("system_disk_usage_percent", "Disk usage percentage"),
+    ] {
+        let key = name.trim_start_matches("system_");
+        lines.push(format!("# HELP {name} {help}"));
+        lines.push(format!("# TYPE {name} gauge"));
+        lines.push(format!("{name} {}", get_or_zero(system, key)));
+    }
+    for (s, data) in service_clients(metrics) {
+        let data = Some(data);
+        lines.push(format!(
+            "# HELP service_requests_total Total requests for {s}"
+        ));
+        lines.push("# TYPE service_requests_total counter".to_owned());
+        lines.push(format!(
+            "service_requests_total{{service=\"{s}\"}} {}",
+            get_or_zero(data, "total_requests")
+        ));
+        lines.push(format!(
+            "# HELP service_response_time_seconds Response time for {s}"
+        ));
+        lines.push("# TYPE service_response_time_seconds gauge".to_owned());
+        lines.push(format!(
+            "service_response_time_seconds{{service=\"{s}\"}} {}",
+            get_or_zero(data, "average_response_time")
+        ));
+        lines.push(format!("# HELP service_success_rate Success rate for {s}"));
+        lines.push("# TYPE service_success_rate gauge".to_owned());
+        lines.push(format!(
+            "service_success_rate{{service=\"{s}\"}} {}",
+            get_or_zero(data, "success_rate")
+        ));
+    }
+    lines.join("\n")
+}
+
+/// The original Influx lines, byte for byte (spec §2.5), as a **list** like the original.
+///
+/// `timestamp_unix_seconds` is what the original computes from `metrics['timestamp']`:
+/// `datetime.fromisoformat(ts).timestamp()` (naive local time, so the Python layer computes it;
+/// it raises `KeyError` itself when the key is missing). The nanoseconds are then
+/// `int(seconds * 1e9)`, through a float exactly as the original (so the last digits are not
+/// exact).
+pub fn compat_influx(metrics: &Value, timestamp_unix_seconds: f64) -> Vec<String> {
+    let ns = py_int_of_float(timestamp_unix_seconds * 1e9);
+    let system = metrics.get("system");
+    let mut lines = vec![format!(
+        "system_metrics cpu_percent={},memory_percent={},disk_usage_percent={} {ns}",
+        get_or_zero(system, "cpu_percent"),
+        get_or_zero(system, "memory_percent"),
+        get_or_zero(system, "disk_usage_percent"),
+    )];
+    for (s, data) in service_clients(metrics) {
+        let data = Some(data);
+        lines.push(format!(
+            "service_metrics,service={s} total_requests={},success_rate={},avg_response_time={} {ns}",
+            get_or_zero(data, "total_requests"),
+            get_or_zero(data, "success_rate"),
+            get_or_zero(data, "average_response_time"),
+        ));
+    }
+    lines
+}
+
+/// Python's `int(x)` for a float: truncation toward zero, exact (no rounding through decimal).
+fn py_int_of_float(x: f64) -> String {
+    if !x.is_finite() {
+        // Python raises here; the core never panics, so write the float repr instead.
+        return py_float_repr(x);
+    }
+    let t = x.trunc();
+    if t.abs() < 9.2e18 {
+        (t as i64).to_string()
+    } else {
+        // Beyond i64 an f64 is an integer; print it exactly via u128/i128.
+        if t < 0.0 {
+            format!("-{}", (-t) as u128)
+        } else {
+            (t as u128).to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn python_float_repr() {
+        let cases: &[(f64, &str)] = &[
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (1.0, "1.0"),
+            (2.0, "2.0"),
+            (99.5, "99.5"),
+            (0.1, "0.1"),
+            (0.025_758_743_286_132_812, "0.025758743286132812"),
+            (1e-6, "1e-06"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (0.000_123, "0.000123"),
+            (9.536_743_164_062_5e-7, "9.5367431640625e-07"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1.5e16, "1.5e+16"),
+            (123_456_789.123, "123456789.123"),
+            (1e100, "1e+100"),
+            (1.797_693_134_862_315_7e308, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (-2.5e-7, "-2.5e-07"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (f64::NAN, "nan"),
+            (1_795_717_879.509_88, "1795717879.50988"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(py_float_repr(*x), *want, "repr of {x:e}");
+        }
+    }
+
+    #[test]
+    fn python_str_of_values() {
+        assert_eq!(py_str(&json!(2)), "2");
+        assert_eq!(py_str(&json!(-3)), "-3");
+        assert_eq!(py_str(&json!(2.0)), "2.0");
+        assert_eq!(py_str(&json!(true)), "True");
+        assert_eq!(py_str(&Value::Null), "None");
+        assert_eq!(py_str(&json!("x'y")), "x'y");
+        assert_eq!(py_str(&json!(["a", 1, 0.5, null])), "['a', 1, 0.5, None]");
+        assert_eq!(py_str(&json!({"k": "it's"})), "{'k': \"it's\"}");
+        assert_eq!(py_str(&json!(u64::MAX)), "18446744073709551615");
+    }
+
+    #[test]
+    fn prometheus_matches_spec_template_for_one_service() {
+        let m = json!({
+            "timestamp": "2026-11-26T18:37:27.077308",
+            "system": {"cpu_percent": 99.5, "memory_percent": 41.0, "disk_usage_percent": 1e-06,
+                       "network_io": {}, "process_count": 3},
+            "services": {"service_clients": {"data-service": {
+                "service": "data-service", "total_requests": 2, "successful_requests": 2,
+                "failed_requests": 0, "success_rate": 1.0,
+                "average_response_time": 0.025_758_743_286_132_812}}, "global_health": {}},
+            "health": {}
+        });
+        let want = "# HELP system_cpu_percent CPU usage percentage\n\
+# TYPE system_cpu_percent gauge\n\
+system_cpu_percent 99.5\n\
+# HELP system_memory_percent Memory usage percentage\n\
+# TYPE system_memory_percent gauge\n\
+system_memory_percent 41.0\n\
+# HELP system_disk_usage_percent Disk usage percentage\n\
+# TYPE system_disk_usage_percent gauge\n\
+system_disk_usage_percent 1e-06\n\
+# HELP service_requests_total Total requests for data-service\n\
+# TYPE service_requests_total counter\n\
+service_requests_total{service=\"data-service\"} 2\n\
+# HELP service_response_time_seconds Response time for data-service\n\
+# TYPE service_response_time_seconds gauge\n\
+service_response_time_seconds{service=\"data-service\"} 0.025758743286132812\n\
+# HELP service_success_rate Success rate for data-service\n\
+# TYPE service_success_rate gauge\n\
+service_success_rate{service=\"data-service\"} 1.0";
+        assert_eq!(compat_prometheus(&m), want);
+    }
+
+    #[test]
+    fn prometheus_defaults_and_empty_registry() {
+        let t = compat_prometheus(&json!({"services": {}}));
+        assert_eq!(t.lines().count(), 9);
+        assert!(!t.ends_with('\n'));
+        assert!(t.contains("system_cpu_percent 0\n"));
+        assert!(t.ends_with("system_disk_usage_percent 0"));
+        // missing service fields default to 0; pairs keep the given order; HELP repeats
+        let t = compat_prometheus(&json!({"services": {"service_clients": [
+            ["zz", {"total_requests": 1}], ["aa", {}]]}}));
+        assert_eq!(t.lines().count(), 27);
+        assert_eq!(t.matches("# HELP service_requests_total").count(), 2);
+        let zz = t.find("Total requests for zz").unwrap();
+        let aa = t.find("Total requests for aa").unwrap();
+        assert!(zz < aa);
+        assert!(t.ends_with("service_success_rate{service=\"aa\"} 0"));
+    }
+
+    #[test]
+    fn influx_matches_original() {
+        let m = json!({
+            "system": {"cpu_percent": 12.0, "memory_percent": 50.5, "disk_usage_percent": 70.25},
+            "services": {"service_clients": {"svc a": {
+                "total_requests": 10, "success_rate": 0.5, "average_response_time": 1e-05}}}
+        });
+        // 1795717879.50988 s -> int(x * 1e9) through a float, as the spec example shows
+        let lines = compat_influx(&m, 1_795_717_879.509_88);
+        assert_eq!(
+            lines,
+            vec![
+                "system_metrics cpu_percent=12.0,memory_percent=50.5,disk_usage_percent=70.25 1795717879509880064".to_owned(),
+                "service_metrics,service=svc a total_requests=10,success_rate=0.5,avg_response_time=1e-05 1795717879509880064".to_owned(),
+            ]
+        );
+        let lines = compat_influx(&json!({}), 0.0);
+        assert_eq!(
+            lines,
+            vec!["system_metrics cpu_percent=0,memory_percent=0,disk_usage_percent=0 0"]
+        );
+        assert_eq!(py_int_of_float(-1.9), "-1");
+        assert_eq!(py_int_of_float(1e19), "10000000000000000000");
+        assert_eq!(py_int_of_float(f64::NAN), "nan");
+    }
+}

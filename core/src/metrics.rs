@@ -1,1 +1,0 @@
-//! The `metrics` module (to be written).
