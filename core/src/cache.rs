@@ -1,1 +1,0 @@
-//! The `cache` module (to be written).

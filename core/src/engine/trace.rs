@@ -1,0 +1,212 @@
+//! The decision trace: why a request ended the way it did.
+//!
+//! Every finished request carries one. It is plain data (serde), so a frontend can attach it to
+//! the response, log it, or show it in the dashboard.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::breaker::BreakerState;
+use crate::cache::NotStoredReason;
+use crate::retry::{GiveUpReason, RetryReason};
+use crate::{Timestamp, TransportErrorKind};
+
+/// How the cache took part in a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+#[non_exhaustive]
+pub enum CacheTrace {
+    /// The cache took no part (disabled, method not cacheable, request `no-store`, a
+    /// conditional request of the caller's own).
+    #[default]
+    Bypass,
+    /// Served a fresh stored response; nothing was sent.
+    Fresh,
+    /// Served a stale response (request `max-stale`, or stale-while-revalidate).
+    Stale {
+        /// Whether this request started a background revalidation.
+        revalidating: bool,
+    },
+    /// Nothing stored; fetched upstream.
+    Miss {
+        /// Whether the response was stored.
+        stored: bool,
+        /// Why it was not stored, if it was not.
+        not_stored: Option<NotStoredReason>,
+    },
+    /// A stored response was revalidated with a conditional request and a 304.
+    Revalidated,
+    /// The upstream failed and a stored response was served under stale-if-error.
+    StaleIfError,
+    /// An identical request was in flight; this one waited for its result (single-flight).
+    Coalesced,
+    /// `only-if-cached` and nothing usable was stored.
+    Unsatisfiable,
+}
+
+/// What became of one attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+#[non_exhaustive]
+pub enum AttemptResult {
+    /// A response arrived with this status.
+    Status {
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The transport failed.
+    Transport {
+        /// The class of failure.
+        error: TransportErrorKind,
+    },
+}
+
+/// What the engine decided after an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+#[non_exhaustive]
+pub enum AttemptNext {
+    /// The outcome was final and accepted.
+    Accept,
+    /// Retry after `delay`.
+    Retry {
+        /// Time until the next attempt.
+        delay: Duration,
+        /// What failed.
+        reason: RetryReason,
+        /// The server's `Retry-After`, when it set the delay's floor.
+        retry_after: Option<Duration>,
+    },
+    /// No further attempt.
+    GiveUp {
+        /// Why.
+        reason: GiveUpReason,
+    },
+}
+
+/// One attempt in a [`DecisionTrace`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptTrace {
+    /// 1-based attempt number.
+    pub attempt: u32,
+    /// When it was sent.
+    pub started_at: Timestamp,
+    /// How long it took.
+    pub latency: Duration,
+    /// What came back.
+    pub result: AttemptResult,
+    /// What the engine decided next.
+    pub next: AttemptNext,
+}
+
+/// Why a request was refused without (another) attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// The circuit breaker is open (or half-open with every probe slot taken).
+    BreakerOpen {
+        /// When a call may be admitted again (`Timestamp::MAX` when isolated by hand).
+        retry_at: Timestamp,
+        /// The breaker's state.
+        state: BreakerState,
+    },
+    /// `only-if-cached` and nothing usable was stored (answer 504).
+    OnlyIfCached,
+    /// The engine already tracks `max_in_flight` requests.
+    Overloaded,
+    /// The request was cancelled by the caller.
+    Cancelled,
+}
+
+/// The full story of one logical request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionTrace {
+    /// When the request began.
+    pub started_at: Timestamp,
+    /// How the cache took part.
+    pub cache: CacheTrace,
+    /// The breaker's state when the first attempt was admitted (or refused).
+    pub breaker: Option<BreakerState>,
+    /// Every attempt, in order.
+    pub attempts: Vec<AttemptTrace>,
+    /// Retry-budget balance when the request finished, if a budget is configured.
+    pub budget_left: Option<u64>,
+    /// Set when the request was refused rather than answered.
+    pub rejected: Option<RejectReason>,
+    /// From start to finish, including waits and backoff.
+    pub total: Duration,
+}
+
+impl DecisionTrace {
+    /// Number of retries performed (attempts after the first).
+    pub fn retries(&self) -> u32 {
+        (self.attempts.len() as u32).saturating_sub(1)
+    }
+
+    /// A one-line human summary, e.g. `cache=miss(stored) breaker=closed attempts=[503 retry
+    /// 1.2s (status 503), 200 accept] total=1.3s`.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let cache = match self.cache {
+            CacheTrace::Bypass => "bypass".to_owned(),
+            CacheTrace::Fresh => "fresh hit".to_owned(),
+            CacheTrace::Stale { revalidating } => {
+                if revalidating { "stale (revalidating)".to_owned() } else { "stale".to_owned() }
+            }
+            CacheTrace::Miss { stored, not_stored } => match (stored, not_stored) {
+                (true, _) => "miss (stored)".to_owned(),
+                (false, Some(r)) => format!("miss (not stored: {r:?})"),
+                (false, None) => "miss".to_owned(),
+            },
+            CacheTrace::Revalidated => "revalidated (304)".to_owned(),
+            CacheTrace::StaleIfError => "stale-if-error".to_owned(),
+            CacheTrace::Coalesced => "coalesced (single-flight)".to_owned(),
+            CacheTrace::Unsatisfiable => "only-if-cached: nothing stored".to_owned(),
+        };
+        let _ = write!(s, "cache={cache}");
+        if let Some(b) = self.breaker {
+            let _ = write!(s, " breaker={}", b.as_str());
+        }
+        if !self.attempts.is_empty() {
+            s.push_str(" attempts=[");
+            for (i, a) in self.attempts.iter().enumerate() {
+                if i > 0 {
+                    s.push_str(", ");
+                }
+                match a.result {
+                    AttemptResult::Status { status } => {
+                        let _ = write!(s, "#{} {status}", a.attempt);
+                    }
+                    AttemptResult::Transport { error } => {
+                        let _ = write!(s, "#{} {error}", a.attempt);
+                    }
+                }
+                let _ = write!(s, " in {:.1?}", a.latency);
+                match a.next {
+                    AttemptNext::Accept => {}
+                    AttemptNext::Retry { delay, retry_after, .. } => {
+                        let _ = write!(s, " -> retry in {delay:.1?}");
+                        if retry_after.is_some() {
+                            s.push_str(" (Retry-After)");
+                        }
+                    }
+                    AttemptNext::GiveUp { reason } => {
+                        let _ = write!(s, " -> give up ({})", reason.as_str());
+                    }
+                }
+            }
+            s.push(']');
+        }
+        if let Some(r) = self.rejected {
+            let _ = write!(s, " rejected={r:?}");
+        }
+        if let Some(b) = self.budget_left {
+            let _ = write!(s, " budget_left={b}");
+        }
+        let _ = write!(s, " total={:.1?}", self.total);
+        s
+    }
+}
