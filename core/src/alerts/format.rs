@@ -1,54 +1,6 @@
 //! Number formatting shared by alert messages, matching the original's Python formatting.
 
-/// `repr(float)` as Python 3 writes it: the shortest text that round-trips, at least one
-/// decimal in positional form (`80.0`, `99.5`), scientific below 1e-4 and from 1e16 up with a
-/// signed exponent of at least two digits (`1e-05`, `1.2345e+16`), and `nan` / `inf` / `-inf`.
-pub(crate) fn py_float_repr(v: f64) -> String {
-    if v.is_nan() {
-        return "nan".to_owned();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf" } else { "-inf" }.to_owned();
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0.0" } else { "0.0" }.to_owned();
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits, e.g. `-9.5367431640625e-7`.
-    let sci = format!("{v:e}");
-    let Some((mantissa, exp)) = sci.split_once('e') else {
-        return sci;
-    };
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => ("-", m),
-        None => ("", mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|&c| c != '.').collect();
-    let n = digits.len() as i32;
-    let body = if (-4..16).contains(&exp) {
-        if exp >= 0 {
-            let int_len = exp + 1;
-            if n <= int_len {
-                format!("{digits}{}.0", "0".repeat((int_len - n) as usize))
-            } else {
-                let (int, frac) = digits.split_at(int_len as usize);
-                format!("{int}.{frac}")
-            }
-        } else {
-            format!("0.{}{digits}", "0".repeat((-exp - 1) as usize))
-        }
-    } else {
-        let (first, rest) = digits.split_at(1);
-        let m = if rest.is_empty() {
-            first.to_owned()
-        } else {
-            format!("{first}.{rest}")
-        };
-        let esign = if exp < 0 { '-' } else { '+' };
-        format!("{m}e{esign}{:02}", exp.unsigned_abs())
-    };
-    format!("{sign}{body}")
-}
+pub(crate) use crate::cache::python_float_repr as py_float_repr;
 
 /// Python's `format(v, '.2%')`: `v * 100` with two decimals and a percent sign.
 pub(crate) fn py_percent2(v: f64) -> String {

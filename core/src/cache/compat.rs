@@ -215,74 +215,64 @@ fn write_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Python's `repr(float)`: the shortest string that round-trips, in fixed notation when the
-/// decimal exponent is in `[-4, 16)` (with a trailing `.0` for integral values), otherwise in
-/// scientific notation with a signed, at-least-two-digit exponent (`1e-05`, `1.5e+16`).
-/// Non-finite values are `inf`, `-inf` and `nan`; negative zero is `-0.0`.
-///
-/// ```
-/// use tether_core::cache::python_float_repr;
-/// assert_eq!(python_float_repr(1.0), "1.0");
-/// assert_eq!(python_float_repr(1e-6), "1e-06");
-/// assert_eq!(python_float_repr(1e16), "1e+16");
-/// assert_eq!(python_float_repr(0.1 + 0.2), "0.30000000000000004");
-/// ```
+/// Python's `repr(float)` (= `str(float)`): shortest round-trip digits, fixed notation for
+/// decimal exponents in `-4..16` (always with a fractional part: `2.0`), otherwise scientific
+/// with a signed, at least two-digit exponent (`1e-05`, `1e+16`, `9.5367431640625e-07`);
+/// `inf`, `-inf`, `nan`; `-0.0`.
 pub fn python_float_repr(x: f64) -> String {
     if x.is_nan() {
-        return "nan".into();
+        return "nan".to_owned();
     }
     if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.into();
+        return if x > 0.0 { "inf" } else { "-inf" }.to_owned();
     }
-    let neg = x.is_sign_negative();
-    if x == 0.0 {
-        return if neg { "-0.0" } else { "0.0" }.into();
-    }
-    // Rust's `{:e}` prints the shortest round-tripping digits: "d.ddde-7".
-    let sci = format!("{:e}", x.abs());
-    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
-    let nd = digits.len() as i32;
-    // Value = 0.DIGITS × 10^decpt.
-    let decpt = exp + 1;
-    let mut out = String::with_capacity(24);
-    if neg {
-        out.push('-');
-    }
-    if decpt > -4 && decpt <= 16 {
+    let (digits, exp) = shortest_digits(x.abs());
+    let sign = if x.is_sign_negative() { "-" } else { "" };
+    let decpt = exp + 1; // position of the decimal point relative to the digits
+    let n = digits.len() as i32;
+    if (-4..16).contains(&exp) {
         if decpt <= 0 {
-            out.push_str("0.");
-            for _ in 0..(-decpt) {
-                out.push('0');
-            }
-            out.push_str(&digits);
-        } else if decpt >= nd {
-            out.push_str(&digits);
-            for _ in 0..(decpt - nd) {
-                out.push('0');
-            }
-            out.push_str(".0");
+            format!("{sign}0.{}{digits}", "0".repeat((-decpt) as usize))
+        } else if decpt >= n {
+            format!("{sign}{digits}{}.0", "0".repeat((decpt - n) as usize))
         } else {
-            out.push_str(&digits[..decpt as usize]);
-            out.push('.');
-            out.push_str(&digits[decpt as usize..]);
+            let (int, frac) = digits.split_at(decpt as usize);
+            format!("{sign}{int}.{frac}")
         }
     } else {
-        out.push_str(&digits[..1]);
-        if nd > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        let e = decpt - 1;
-        let _ = write!(
-            out,
-            "e{}{:02}",
-            if e < 0 { '-' } else { '+' },
-            e.unsigned_abs()
-        );
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{first}{dot}{rest}e{esign}{:02}", exp.abs())
     }
-    out
+}
+
+/// Splits `{:e}` output (`d[.ddd]e<exp>`) into its digits and decimal exponent.
+fn split_sci(sci: &str) -> (String, i32) {
+    // Invariant: LowerExp output of a finite float is always `<mantissa>e<small integer>`.
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
+    let mut digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    while digits.len() > 1 && digits.ends_with('0') {
+        digits.pop();
+    }
+    (digits, exp.parse().unwrap_or(0))
+}
+
+/// The shortest round-trip digits of a finite, non-negative `x` and their decimal exponent,
+/// choosing the **closest** candidate (ties to even) as Python's `repr` does. Rust's `{:e}`
+/// finds the shortest length but may pick the other candidate when the value lies exactly
+/// halfway (e.g. 0.025758743286132812 vs …813), so re-round correctly at that length.
+fn shortest_digits(x: f64) -> (String, i32) {
+    let (digits, exp) = split_sci(&format!("{x:e}"));
+    if digits.len() < 2 {
+        return (digits, exp);
+    }
+    let exact = format!("{:.*e}", digits.len() - 1, x);
+    if exact.parse::<f64>() == Ok(x) {
+        split_sci(&exact)
+    } else {
+        (digits, exp)
+    }
 }
 
 /// A float as Python's `json.dumps` writes it: [`python_float_repr`] for finite values,

@@ -16,65 +16,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-/// Python's `repr(float)` (= `str(float)`): shortest round-trip digits, fixed notation for
-/// decimal exponents in `-4..16` (always with a fractional part: `2.0`), otherwise scientific
-/// with a signed, at least two-digit exponent (`1e-05`, `1e+16`, `9.5367431640625e-07`);
-/// `inf`, `-inf`, `nan`; `-0.0`.
-pub(crate) fn py_float_repr(x: f64) -> String {
-    if x.is_nan() {
-        return "nan".to_owned();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.to_owned();
-    }
-    let (digits, exp) = shortest_digits(x.abs());
-    let sign = if x.is_sign_negative() { "-" } else { "" };
-    let decpt = exp + 1; // position of the decimal point relative to the digits
-    let n = digits.len() as i32;
-    if (-4..16).contains(&exp) {
-        if decpt <= 0 {
-            format!("{sign}0.{}{digits}", "0".repeat((-decpt) as usize))
-        } else if decpt >= n {
-            format!("{sign}{digits}{}.0", "0".repeat((decpt - n) as usize))
-        } else {
-            let (int, frac) = digits.split_at(decpt as usize);
-            format!("{sign}{int}.{frac}")
-        }
-    } else {
-        let (first, rest) = digits.split_at(1);
-        let dot = if rest.is_empty() { "" } else { "." };
-        let esign = if exp < 0 { '-' } else { '+' };
-        format!("{sign}{first}{dot}{rest}e{esign}{:02}", exp.abs())
-    }
-}
-
-/// Splits `{:e}` output (`d[.ddd]e<exp>`) into its digits and decimal exponent.
-fn split_sci(sci: &str) -> (String, i32) {
-    // Invariant: LowerExp output of a finite float is always `<mantissa>e<small integer>`.
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
-    let mut digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    while digits.len() > 1 && digits.ends_with('0') {
-        digits.pop();
-    }
-    (digits, exp.parse().unwrap_or(0))
-}
-
-/// The shortest round-trip digits of a finite, non-negative `x` and their decimal exponent,
-/// choosing the **closest** candidate (ties to even) as Python's `repr` does. Rust's `{:e}`
-/// finds the shortest length but may pick the other candidate when the value lies exactly
-/// halfway (e.g. 0.025758743286132812 vs …813), so re-round correctly at that length.
-fn shortest_digits(x: f64) -> (String, i32) {
-    let (digits, exp) = split_sci(&format!("{x:e}"));
-    if digits.len() < 2 {
-        return (digits, exp);
-    }
-    let exact = format!("{:.*e}", digits.len() - 1, x);
-    if exact.parse::<f64>() == Ok(x) {
-        split_sci(&exact)
-    } else {
-        (digits, exp)
-    }
-}
+use crate::cache::python_float_repr as py_float_repr;
 
 /// Python's `repr(str)` for the container case of [`py_str`] (common escapes only).
 fn py_str_repr(s: &str) -> String {
