@@ -13,6 +13,7 @@ pub mod alerts;
 pub mod batch;
 pub mod breaker;
 pub mod cache;
+mod engine;
 pub mod export;
 pub mod health;
 pub mod metrics;
@@ -26,6 +27,11 @@ mod rng;
 mod time;
 
 pub use driver::{Runtime, Transport};
+pub use engine::{
+    AttemptNext, AttemptResult, AttemptTrace, BackgroundFetch, BreakerScope, CacheTrace, Decision,
+    DecisionTrace, Engine, EngineConfig, EngineEvent, EngineSnapshot, FinalResult, Finished, Next,
+    Output, Permit, RejectReason, Reply, RequestId, RetryToken,
+};
 pub use error::{ConfigError, RequestError};
 pub use message::{Outcome, Request, Response, TransportError, TransportErrorKind};
 pub use rng::Rng;

@@ -154,7 +154,11 @@ impl DecisionTrace {
             CacheTrace::Bypass => "bypass".to_owned(),
             CacheTrace::Fresh => "fresh hit".to_owned(),
             CacheTrace::Stale { revalidating } => {
-                if revalidating { "stale (revalidating)".to_owned() } else { "stale".to_owned() }
+                if revalidating {
+                    "stale (revalidating)".to_owned()
+                } else {
+                    "stale".to_owned()
+                }
             }
             CacheTrace::Miss { stored, not_stored } => match (stored, not_stored) {
                 (true, _) => "miss (stored)".to_owned(),
@@ -187,7 +191,9 @@ impl DecisionTrace {
                 let _ = write!(s, " in {:.1?}", a.latency);
                 match a.next {
                     AttemptNext::Accept => {}
-                    AttemptNext::Retry { delay, retry_after, .. } => {
+                    AttemptNext::Retry {
+                        delay, retry_after, ..
+                    } => {
                         let _ = write!(s, " -> retry in {delay:.1?}");
                         if retry_after.is_some() {
                             s.push_str(" (Retry-After)");

@@ -1,0 +1,103 @@
+//! A bounded slab addressed by generation-tagged ids, so a stale id never reaches a newer
+//! occupant of the same slot.
+
+#[derive(Debug)]
+struct Slot<T> {
+    generation: u32,
+    value: Option<T>,
+}
+
+/// Fixed-capacity storage for in-flight calls. Ids are `generation << 32 | index`.
+#[derive(Debug)]
+pub(super) struct Slab<T> {
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+    len: usize,
+    capacity: usize,
+}
+
+impl<T> Slab<T> {
+    pub(super) fn new(capacity: usize) -> Self {
+        Slab {
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+            capacity,
+        }
+    }
+
+    /// Stores `value` and returns its id, or `None` when full.
+    pub(super) fn insert(&mut self, value: T) -> Option<u64> {
+        let index = if let Some(i) = self.free.pop() {
+            i
+        } else {
+            if self.slots.len() >= self.capacity {
+                return None;
+            }
+            self.slots.push(Slot {
+                generation: 0,
+                value: None,
+            });
+            (self.slots.len() - 1) as u32
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.value = Some(value);
+        self.len += 1;
+        Some((u64::from(slot.generation) << 32) | u64::from(index))
+    }
+
+    fn slot(&self, id: u64) -> Option<&Slot<T>> {
+        let s = self.slots.get((id & 0xFFFF_FFFF) as usize)?;
+        (u64::from(s.generation) == id >> 32).then_some(s)
+    }
+
+    pub(super) fn get(&self, id: u64) -> Option<&T> {
+        self.slot(id)?.value.as_ref()
+    }
+
+    pub(super) fn get_mut(&mut self, id: u64) -> Option<&mut T> {
+        let s = self.slots.get_mut((id & 0xFFFF_FFFF) as usize)?;
+        if u64::from(s.generation) != id >> 32 {
+            return None;
+        }
+        s.value.as_mut()
+    }
+
+    pub(super) fn remove(&mut self, id: u64) -> Option<T> {
+        let index = (id & 0xFFFF_FFFF) as u32;
+        let s = self.slots.get_mut(index as usize)?;
+        if u64::from(s.generation) != id >> 32 {
+            return None;
+        }
+        let v = s.value.take()?;
+        s.generation = s.generation.wrapping_add(1);
+        self.free.push(index);
+        self.len -= 1;
+        Some(v)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Slab;
+
+    #[test]
+    fn stale_ids_miss_and_capacity_holds() {
+        let mut s = Slab::new(2);
+        let a = s.insert("a").unwrap();
+        let b = s.insert("b").unwrap();
+        assert!(s.insert("c").is_none());
+        assert_eq!(s.remove(a), Some("a"));
+        let c = s.insert("c").unwrap();
+        assert_ne!(a, c, "a reused slot gets a new generation");
+        assert_eq!(s.get(a), None);
+        assert_eq!(s.remove(a), None);
+        assert_eq!(s.get(c), Some(&"c"));
+        assert_eq!(s.get(b), Some(&"b"));
+        assert_eq!(s.len(), 2);
+    }
+}
