@@ -19,6 +19,7 @@ pub mod health;
 pub mod metrics;
 pub mod retry;
 
+mod client;
 mod driver;
 mod error;
 mod message;
@@ -26,6 +27,10 @@ pub mod redact;
 mod rng;
 mod time;
 
+pub use client::{
+    Client, ClientError, ClientResponse, ErrorEvent, HookFailure, Hooks, RequestEvent,
+    ResponseEvent, clone_request,
+};
 pub use driver::{Runtime, Transport};
 pub use engine::{
     AttemptNext, AttemptResult, AttemptTrace, BackgroundFetch, BreakerScope, CacheTrace, Decision,
