@@ -1,0 +1,92 @@
+//! [`TokioRuntime`]: the core's clock, timer and seed on tokio.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use tether_core::{Runtime, Timestamp, WallClock};
+
+use crate::clock;
+
+/// A [`Runtime`] over tokio: monotonic time from an origin taken at construction, the system
+/// wall clock, `tokio::time::sleep` timers and seeds from OS entropy.
+///
+/// Clones share the origin, so timestamps from clones are comparable. [`Runtime::sleep`]
+/// needs a tokio runtime with the time driver enabled.
+///
+/// `now()` reads the real monotonic clock even when tokio's test clock is paused
+/// (`tokio::time::pause`), so do not mix the two in tests; the core's own tests use a virtual
+/// runtime instead.
+#[derive(Clone, Copy, Debug)]
+pub struct TokioRuntime {
+    origin: Instant,
+}
+
+impl TokioRuntime {
+    /// A runtime whose monotonic clock starts at zero now.
+    pub fn new() -> Self {
+        TokioRuntime {
+            origin: clock::monotonic(),
+        }
+    }
+}
+
+impl Default for TokioRuntime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Runtime for TokioRuntime {
+    /// Boxed so that it is `Unpin` (and `Send`): callers can race it without pinning.
+    type Sleep = Pin<Box<tokio::time::Sleep>>;
+
+    fn now(&self) -> Timestamp {
+        Timestamp::from_duration(clock::monotonic().saturating_duration_since(self.origin))
+    }
+
+    fn wall(&self) -> WallClock {
+        WallClock::from_system_time(clock::wall())
+    }
+
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        Box::pin(tokio::time::sleep(duration))
+    }
+
+    fn seed(&self) -> u64 {
+        getrandom::u64().unwrap_or_else(|_| fallback_seed())
+    }
+}
+
+/// A seed when the OS refuses entropy (practically never on a native target): std's
+/// per-process random SipHash keys mixed with the clocks and a per-call address.
+fn fallback_seed() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    let wall = clock::wall()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.write_u128(wall.as_nanos());
+    let local = 0_u8;
+    hasher.write_usize(std::ptr::from_ref(&local).addr());
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fallback_seeds_differ() {
+        assert_ne!(fallback_seed(), fallback_seed());
+    }
+
+    #[test]
+    fn clones_share_the_origin() {
+        let a = TokioRuntime::new();
+        let b = a;
+        let (ta, tb) = (a.now(), b.now());
+        assert!(tb >= ta);
+        assert!(tb.saturating_duration_since(ta) < Duration::from_secs(5));
+    }
+}
