@@ -18,7 +18,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo:
-	$(CARGO) run --quiet --release -p tether-core --example simulate
+	$(CARGO) run --quiet --release -p tether-tests --example simulate
 
 test: setup fmt-check clippy test-rust wasm-check
 	@echo "make test: all green"

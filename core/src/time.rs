@@ -79,6 +79,15 @@ impl Timestamp {
     }
 }
 
+impl std::ops::Add<Duration> for Timestamp {
+    type Output = Timestamp;
+
+    /// Saturating: never overflows.
+    fn add(self, d: Duration) -> Timestamp {
+        self.saturating_add(d)
+    }
+}
+
 /// A wall-clock reading: microseconds since the Unix epoch (UTC), as the frontend read it.
 ///
 /// Used only where HTTP or reports need calendar time; ordering and timeouts always use

@@ -1,0 +1,243 @@
+//! `make demo`: the Tether engine driven through a simulated flaky upstream on virtual time.
+//!
+//! Nothing here touches a socket or a clock: a scripted upstream answers, the harness jumps
+//! from event to event, and the engine decides everything — cache hits, retries and their
+//! delays, Retry-After, the breaker opening and half-opening, alerts firing and resolving —
+//! then exports its metrics in the Prometheus text format.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tether_core::breaker::{BreakDuration, BreakerEvent};
+use tether_core::export::{Format, SystemSample, export};
+use tether_core::retry::Backoff;
+use tether_core::{EngineConfig, EngineEvent, FinalResult, Timestamp};
+use tether_tests::{Sim, SimId, get, ok, respond};
+
+const MS: Duration = Duration::from_millis(1);
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Healthy,
+    Outage,
+}
+
+struct Printer {
+    shown_events: usize,
+}
+
+impl Printer {
+    fn results(&self, sim: &Sim, ids: &[SimId], label: &str) {
+        for id in ids {
+            let r = sim.result(*id);
+            let outcome = match &r.finished.result {
+                FinalResult::Response(reply) => format!(
+                    "{} {}",
+                    reply.status().as_u16(),
+                    if reply.is_cached() {
+                        "(from cache)"
+                    } else {
+                        "(upstream)"
+                    }
+                ),
+                FinalResult::Transport(e) => format!("transport error: {e}"),
+                FinalResult::Rejected(reason) => format!("rejected: {reason:?}"),
+                _ => "?".to_owned(),
+            };
+            println!(
+                "[{:>9}] {label:<28} -> {outcome}\n{:>13}{}",
+                fmt_t(r.at),
+                "",
+                r.finished.trace.summary()
+            );
+        }
+    }
+
+    fn events(&mut self, sim: &Sim) {
+        for (t, e) in &sim.engine_events[self.shown_events..] {
+            let line = match e {
+                EngineEvent::Breaker(b) => {
+                    let BreakerEvent::StateChanged {
+                        from, to, reason, ..
+                    } = &b.event
+                    else {
+                        continue;
+                    };
+                    format!(
+                        "BREAKER  {:<10} {} -> {} ({reason:?})",
+                        b.name,
+                        from.as_str(),
+                        to.as_str()
+                    )
+                }
+                EngineEvent::Alert(tether_core::alerts::AlertEvent::Fired(a)) => format!(
+                    "ALERT    FIRED    [{:?}] {}: {}",
+                    a.severity, a.alert_type, a.message
+                ),
+                EngineEvent::Alert(tether_core::alerts::AlertEvent::Resolved(a)) => {
+                    format!("ALERT    RESOLVED {}: {}", a.alert_type, a.message)
+                }
+                EngineEvent::Health(h) => format!("HEALTH   {h:?}"),
+                _ => continue,
+            };
+            println!("[{:>9}] {line}", fmt_t(*t));
+        }
+        self.shown_events = sim.engine_events.len();
+    }
+}
+
+fn fmt_t(t: Timestamp) -> String {
+    format!("{:.3}s", t.as_duration().as_secs_f64())
+}
+
+fn main() {
+    let mut config = EngineConfig::default();
+    config.retry.backoff = Backoff::Exponential {
+        base: Duration::from_millis(200),
+        factor: 2.0,
+        max: Duration::from_secs(5),
+    };
+    config.retry.max_attempts = 3;
+    config.breakers.default.consecutive_failures = Some(5);
+    config.breakers.default.break_duration = BreakDuration::Constant(Duration::from_secs(10));
+    config.breakers.default.half_open_probes = 2;
+
+    let mode = Rc::new(RefCell::new(Mode::Healthy));
+    let flaky_calls = Rc::new(RefCell::new(0u32));
+    let (m, f) = (Rc::clone(&mode), Rc::clone(&flaky_calls));
+    let mut sim = Sim::new(config, move |req, _now| {
+        let path = req.uri().path();
+        let host = req.uri().host().unwrap_or("");
+        if host.starts_with("payments") && *m.borrow() == Mode::Outage {
+            return (80 * MS, ok(500, "{\"detail\":\"db down\"}"));
+        }
+        if path.starts_with("/flaky") {
+            *f.borrow_mut() += 1;
+            if *f.borrow() <= 2 {
+                return (30 * MS, ok(503, "try again"));
+            }
+        }
+        if path.starts_with("/limited") {
+            *f.borrow_mut() += 1;
+            if *f.borrow() == 4 {
+                return (5 * MS, respond(429, &[("retry-after", "2")], "slow down"));
+            }
+        }
+        if path.starts_with("/items") {
+            return (
+                40 * MS,
+                respond(
+                    200,
+                    &[("cache-control", "max-age=30"), ("etag", "\"v1\"")],
+                    "[1,2,3]",
+                ),
+            );
+        }
+        (25 * MS, ok(200, "{\"ok\":true}"))
+    });
+    let mut p = Printer { shown_events: 0 };
+
+    println!("Tether engine demo — a simulated upstream on virtual time (no sockets, no clock)\n");
+    println!("== 1. Cache: a miss, then hits (and 3 identical concurrent misses coalesced) ==");
+    let a = sim.submit(get("http://catalog.test/items"), Some("catalog"));
+    sim.run();
+    let b = sim.submit_at(
+        Timestamp::from_secs(1),
+        get("http://catalog.test/items"),
+        Some("catalog"),
+    );
+    sim.run();
+    let c: Vec<SimId> = (0..3)
+        .map(|_| {
+            sim.submit_at(
+                Timestamp::from_secs(2),
+                get("http://catalog.test/items?page=2"),
+                Some("catalog"),
+            )
+        })
+        .collect();
+    sim.run();
+    p.results(&sim, &[a, b], "GET catalog /items");
+    p.results(&sim, &c, "GET catalog /items?page=2");
+
+    println!("\n== 2. Retries: two 503s then 200, exponential backoff ==");
+    let d = sim.submit_at(
+        Timestamp::from_secs(5),
+        get("http://orders.test/flaky"),
+        Some("orders"),
+    );
+    sim.run();
+    p.results(&sim, &[d], "GET orders /flaky");
+
+    println!("\n== 3. Retry-After: a 429 asking for 2 s is honoured, never early ==");
+    let e = sim.submit_at(
+        Timestamp::from_secs(8),
+        get("http://orders.test/limited"),
+        Some("orders"),
+    );
+    sim.run();
+    p.results(&sim, &[e], "GET orders /limited");
+
+    println!("\n== 4. Outage: payments answers 500; the breaker opens, calls fail fast ==");
+    *mode.borrow_mut() = Mode::Outage;
+    let mut outage = Vec::new();
+    for i in 0..12u64 {
+        outage.push(sim.submit_at(
+            Timestamp::from_secs(12) + Duration::from_millis(i * 700),
+            get(&format!("http://payments.test/charge/{i}")),
+            Some("payments"),
+        ));
+    }
+    sim.advance(Duration::from_secs(12));
+    p.results(&sim, &outage[..2], "GET payments /charge");
+    println!("{:>13}… {} more", "", outage.len() - 2);
+    p.events(&sim);
+
+    println!("\n== 5. Recovery: after the break, 2 half-open probes close the breaker ==");
+    *mode.borrow_mut() = Mode::Healthy;
+    let mut rec = Vec::new();
+    for i in 0..4u64 {
+        rec.push(sim.submit_at(
+            Timestamp::from_secs(36) + Duration::from_millis(i * 100),
+            get(&format!("http://payments.test/charge/r{i}")),
+            Some("payments"),
+        ));
+    }
+    sim.run();
+    p.results(&sim, &rec, "GET payments /charge");
+    for i in 0..30u64 {
+        sim.submit_at(
+            Timestamp::from_secs(40) + Duration::from_secs(i),
+            get(&format!("http://payments.test/charge/ok{i}")),
+            Some("payments"),
+        );
+    }
+    sim.advance(Duration::from_secs(40));
+    p.events(&sim);
+
+    println!("\n== 6. Metrics, exported in the Prometheus text format ==");
+    let snap = sim.engine.export_snapshot(
+        sim.now(),
+        sim.wall(),
+        Some(SystemSample {
+            cpu_percent: 23.5,
+            memory_percent: 41.0,
+            disk_usage_percent: 63.2,
+            network_io: None,
+            process_count: 211,
+        }),
+    );
+    let text = export(Format::Prometheus, &snap).expect("prometheus export");
+    print!("{text}");
+    let g = &snap.metrics.global;
+    println!(
+        "\n# {} logical requests, {} attempts, {} retries; cache {} hits / {} misses; p95 {:.1} ms",
+        g.total_requests,
+        g.attempts,
+        g.retries,
+        g.cache.hits,
+        g.cache.misses,
+        g.p95_response_time.unwrap_or(0.0) * 1000.0
+    );
+}
