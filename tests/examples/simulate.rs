@@ -28,7 +28,7 @@ struct Printer {
 }
 
 impl Printer {
-    fn results(&self, sim: &Sim, ids: &[SimId], label: &str) {
+    fn results(sim: &Sim, ids: &[SimId], label: &str) {
         for id in ids {
             let r = sim.result(*id);
             let outcome = match &r.finished.result {
@@ -105,22 +105,22 @@ fn main() {
 
     let mode = Rc::new(RefCell::new(Mode::Healthy));
     let flaky_calls = Rc::new(RefCell::new(0u32));
-    let (m, f) = (Rc::clone(&mode), Rc::clone(&flaky_calls));
+    let (mode_in, calls_in) = (Rc::clone(&mode), Rc::clone(&flaky_calls));
     let mut sim = Sim::new(config, move |req, _now| {
         let path = req.uri().path();
         let host = req.uri().host().unwrap_or("");
-        if host.starts_with("payments") && *m.borrow() == Mode::Outage {
+        if host.starts_with("payments") && *mode_in.borrow() == Mode::Outage {
             return (80 * MS, ok(500, "{\"detail\":\"db down\"}"));
         }
         if path.starts_with("/flaky") {
-            *f.borrow_mut() += 1;
-            if *f.borrow() <= 2 {
+            *calls_in.borrow_mut() += 1;
+            if *calls_in.borrow() <= 2 {
                 return (30 * MS, ok(503, "try again"));
             }
         }
         if path.starts_with("/limited") {
-            *f.borrow_mut() += 1;
-            if *f.borrow() == 4 {
+            *calls_in.borrow_mut() += 1;
+            if *calls_in.borrow() == 4 {
                 return (5 * MS, respond(429, &[("retry-after", "2")], "slow down"));
             }
         }
@@ -136,7 +136,7 @@ fn main() {
         }
         (25 * MS, ok(200, "{\"ok\":true}"))
     });
-    let mut p = Printer { shown_events: 0 };
+    let mut printer = Printer { shown_events: 0 };
 
     println!("Tether engine demo — a simulated upstream on virtual time (no sockets, no clock)\n");
     println!("== 1. Cache: a miss, then hits (and 3 identical concurrent misses coalesced) ==");
@@ -158,8 +158,8 @@ fn main() {
         })
         .collect();
     sim.run();
-    p.results(&sim, &[a, b], "GET catalog /items");
-    p.results(&sim, &c, "GET catalog /items?page=2");
+    Printer::results(&sim, &[a, b], "GET catalog /items");
+    Printer::results(&sim, &c, "GET catalog /items?page=2");
 
     println!("\n== 2. Retries: two 503s then 200, exponential backoff ==");
     let d = sim.submit_at(
@@ -168,7 +168,7 @@ fn main() {
         Some("orders"),
     );
     sim.run();
-    p.results(&sim, &[d], "GET orders /flaky");
+    Printer::results(&sim, &[d], "GET orders /flaky");
 
     println!("\n== 3. Retry-After: a 429 asking for 2 s is honoured, never early ==");
     let e = sim.submit_at(
@@ -177,7 +177,7 @@ fn main() {
         Some("orders"),
     );
     sim.run();
-    p.results(&sim, &[e], "GET orders /limited");
+    Printer::results(&sim, &[e], "GET orders /limited");
 
     println!("\n== 4. Outage: payments answers 500; the breaker opens, calls fail fast ==");
     *mode.borrow_mut() = Mode::Outage;
@@ -190,9 +190,9 @@ fn main() {
         ));
     }
     sim.advance(Duration::from_secs(12));
-    p.results(&sim, &outage[..2], "GET payments /charge");
+    Printer::results(&sim, &outage[..2], "GET payments /charge");
     println!("{:>13}… {} more", "", outage.len() - 2);
-    p.events(&sim);
+    printer.events(&sim);
 
     println!("\n== 5. Recovery: after the break, 2 half-open probes close the breaker ==");
     *mode.borrow_mut() = Mode::Healthy;
@@ -205,7 +205,7 @@ fn main() {
         ));
     }
     sim.run();
-    p.results(&sim, &rec, "GET payments /charge");
+    Printer::results(&sim, &rec, "GET payments /charge");
     for i in 0..30u64 {
         sim.submit_at(
             Timestamp::from_secs(40) + Duration::from_secs(i),
@@ -214,7 +214,7 @@ fn main() {
         );
     }
     sim.advance(Duration::from_secs(40));
-    p.events(&sim);
+    printer.events(&sim);
 
     println!("\n== 6. Metrics, exported in the Prometheus text format ==");
     let snap = sim.engine.export_snapshot(
