@@ -1,4 +1,5 @@
 //! `make demo`: the Tether engine driven through a simulated flaky upstream on virtual time.
+#![allow(clippy::many_single_char_names)]
 //!
 //! Nothing here touches a socket or a clock: a scripted upstream answers, the harness jumps
 //! from event to event, and the engine decides everything — cache hits, retries and their
