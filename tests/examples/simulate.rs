@@ -1,10 +1,11 @@
 //! `make demo`: the Tether engine driven through a simulated flaky upstream on virtual time.
-#![allow(clippy::many_single_char_names)]
 //!
 //! Nothing here touches a socket or a clock: a scripted upstream answers, the harness jumps
 //! from event to event, and the engine decides everything — cache hits, retries and their
 //! delays, Retry-After, the breaker opening and half-opening, alerts firing and resolving —
 //! then exports its metrics in the Prometheus text format.
+
+#![allow(clippy::many_single_char_names)] // a, b, c… name the demo's requests
 
 use std::cell::RefCell;
 use std::rc::Rc;
