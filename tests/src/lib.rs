@@ -22,6 +22,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::time::Duration;
 
+pub mod virtual_rt;
+
 use bytes::Bytes;
 use tether_core::{
     Decision, Engine, EngineConfig, EngineEvent, FinalResult, Finished, Next, Output, Permit,

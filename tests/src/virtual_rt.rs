@@ -1,0 +1,215 @@
+//! A virtual runtime for the async [`Client`](tether_core::Client): a clock that only moves
+//! when every task is blocked, jumping straight to the next timer, and a scripted transport
+//! whose latency is a virtual sleep. A test of minutes of retries runs in microseconds.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures::executor::LocalPool;
+use futures::task::LocalSpawnExt as _;
+use tether_core::{Outcome, Request, Runtime, Timestamp, Transport, WallClock};
+
+use crate::wall_at;
+
+#[derive(Default)]
+struct ClockState {
+    now: Timestamp,
+    timers: BinaryHeap<Reverse<(Timestamp, u64)>>,
+    wakers: HashMap<u64, Waker>,
+    next_id: u64,
+}
+
+/// The shared virtual clock.
+#[derive(Clone, Default)]
+pub struct VirtualClock(Rc<RefCell<ClockState>>);
+
+impl VirtualClock {
+    /// Virtual now.
+    pub fn now(&self) -> Timestamp {
+        self.0.borrow().now
+    }
+
+    /// Jumps to the earliest timer and wakes every timer due by then. Returns `false` when
+    /// no timer is pending.
+    fn advance(&self) -> bool {
+        let mut st = self.0.borrow_mut();
+        let Some(Reverse((at, _))) = st.timers.peek().copied() else {
+            return false;
+        };
+        st.now = st.now.max(at);
+        let now = st.now;
+        while let Some(Reverse((t, id))) = st.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            st.timers.pop();
+            if let Some(w) = st.wakers.remove(&id) {
+                w.wake();
+            }
+        }
+        true
+    }
+
+    /// A future that completes `d` after now (virtual).
+    pub fn sleep(&self, d: Duration) -> Sleep {
+        let deadline = self.now().saturating_add(d);
+        Sleep {
+            clock: self.clone(),
+            deadline,
+            id: None,
+        }
+    }
+}
+
+/// See [`VirtualClock::sleep`].
+pub struct Sleep {
+    clock: VirtualClock,
+    deadline: Timestamp,
+    id: Option<u64>,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = self.clock.0.borrow_mut();
+        if st.now >= self.deadline {
+            return Poll::Ready(());
+        }
+        let id = if let Some(id) = self.id {
+            id
+        } else {
+            st.next_id += 1;
+            let id = st.next_id;
+            let deadline = self.deadline;
+            st.timers.push(Reverse((deadline, id)));
+            drop(st);
+            self.id = Some(id);
+            st = self.clock.0.borrow_mut();
+            id
+        };
+        st.wakers.insert(id, cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// [`Runtime`] over the virtual clock (wall clock = [`crate::WALL_ORIGIN`] + now).
+#[derive(Clone, Default)]
+pub struct VirtualRuntime {
+    /// The clock.
+    pub clock: VirtualClock,
+}
+
+impl Runtime for VirtualRuntime {
+    type Sleep = Sleep;
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn wall(&self) -> WallClock {
+        wall_at(self.clock.now())
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.clock.sleep(duration)
+    }
+
+    fn seed(&self) -> u64 {
+        7
+    }
+}
+
+/// The upstream script of a [`ScriptedTransport`].
+pub type Script = Rc<RefCell<dyn FnMut(&Request, Timestamp) -> (Duration, Outcome)>>;
+
+/// A transport whose answers come from a script, after a virtual latency. Records every send.
+#[derive(Clone)]
+pub struct ScriptedTransport {
+    clock: VirtualClock,
+    script: Script,
+    /// Every request sent, with its virtual send time.
+    pub sent: Rc<RefCell<Vec<(Timestamp, Request)>>>,
+}
+
+impl ScriptedTransport {
+    /// A transport on `clock` answering with `script`.
+    pub fn new(
+        clock: &VirtualClock,
+        script: impl FnMut(&Request, Timestamp) -> (Duration, Outcome) + 'static,
+    ) -> Self {
+        ScriptedTransport {
+            clock: clock.clone(),
+            script: Rc::new(RefCell::new(script)),
+            sent: Rc::default(),
+        }
+    }
+
+    /// Number of sends so far.
+    pub fn sends(&self) -> usize {
+        self.sent.borrow().len()
+    }
+}
+
+impl Transport for ScriptedTransport {
+    type Send = Pin<Box<dyn Future<Output = Outcome>>>;
+
+    fn send(&self, request: Request, _timeout: Option<Duration>) -> Self::Send {
+        let now = self.clock.now();
+        let (latency, outcome) = (self.script.borrow_mut())(&request, now);
+        self.sent.borrow_mut().push((now, request));
+        let sleep = self.clock.sleep(latency);
+        Box::pin(async move {
+            sleep.await;
+            outcome
+        })
+    }
+}
+
+/// Runs `tasks` to completion on a single-threaded executor, moving the virtual clock only
+/// when all are blocked. Panics after `step_limit` clock jumps (a timer that never fires
+/// what it should) or if tasks block with no timer pending (a lost wake-up).
+pub fn run_all<T: 'static>(
+    clock: &VirtualClock,
+    tasks: Vec<Pin<Box<dyn Future<Output = T>>>>,
+    step_limit: usize,
+) -> Vec<T> {
+    let mut pool = LocalPool::new();
+    let spawner = pool.spawner();
+    let results: Rc<RefCell<Vec<Option<T>>>> =
+        Rc::new(RefCell::new((0..tasks.len()).map(|_| None).collect()));
+    let n = tasks.len();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let results = Rc::clone(&results);
+        spawner
+            .spawn_local(async move {
+                let v = t.await;
+                results.borrow_mut()[i] = Some(v);
+            })
+            .expect("local pool accepts tasks");
+    }
+    let mut steps = 0;
+    loop {
+        pool.run_until_stalled();
+        if results.borrow().iter().all(Option::is_some) {
+            break;
+        }
+        assert!(
+            clock.advance(),
+            "{} of {n} tasks blocked with no timer pending (lost wake-up)",
+            results.borrow().iter().filter(|r| r.is_none()).count()
+        );
+        steps += 1;
+        assert!(steps <= step_limit, "step limit {step_limit} exceeded");
+    }
+    let mut out = results.borrow_mut();
+    out.iter_mut()
+        .map(|r| r.take().expect("checked above"))
+        .collect()
+}
