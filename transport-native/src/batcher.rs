@@ -143,7 +143,10 @@ impl RequestBatcher {
         let stats = Arc::new(Mutex::new(BatcherSnapshot::default()));
         let task = crate::task::spawn(drive(rx, batcher, TokioRuntime::new(), Arc::clone(&stats)))
             .ok_or_else(|| {
-                ConfigError::invalid("runtime", "a RequestBatcher must be created inside a tokio runtime")
+                ConfigError::invalid(
+                    "runtime",
+                    "a RequestBatcher must be created inside a tokio runtime",
+                )
             })?;
         Ok(RequestBatcher {
             tx,
@@ -260,9 +263,9 @@ async fn drive(
             break;
         }
         let deadline = batcher.poll_timeout();
-        let sleep = tokio::time::sleep(
-            deadline.map_or(std::time::Duration::ZERO, |d| d.saturating_duration_since(now)),
-        );
+        let sleep = tokio::time::sleep(deadline.map_or(std::time::Duration::ZERO, |d| {
+            d.saturating_duration_since(now)
+        }));
         tokio::select! {
             command = rx.recv(), if open => match command {
                 Some(Command::Push(job)) => {

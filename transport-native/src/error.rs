@@ -381,10 +381,7 @@ mod tests {
         assert_eq!(body_excerpt(br#"{"error":"x"}"#), None);
         assert_eq!(body_excerpt(b"[1,2]"), None);
         assert_eq!(body_excerpt(b"42").as_deref(), Some("42"));
-        assert_eq!(
-            body_excerpt(b"plain text").as_deref(),
-            Some("plain text")
-        );
+        assert_eq!(body_excerpt(b"plain text").as_deref(), Some("plain text"));
         let long = "é".repeat(300);
         assert_eq!(
             body_excerpt(long.as_bytes()).unwrap().chars().count(),

@@ -197,13 +197,8 @@ pub(crate) struct LoggingHooks {
 impl Hooks for LoggingHooks {
     fn on_request(&self, event: &RequestEvent, _headers: &mut HeaderMap) -> Result<(), String> {
         if self.verbose {
-            tracing::debug!(
-                target: TARGET,
-                method = %event.method,
-                url = %event.url,
-                service = event.service.as_deref().unwrap_or(""),
-                "request"
-            );
+            // Method, URL and service are on the enclosing `http_request` span.
+            tracing::debug!(target: TARGET, "request");
             tracing::trace!(target: TARGET, headers = ?event.headers, "request headers");
         }
         Ok(())
@@ -217,7 +212,7 @@ impl Hooks for LoggingHooks {
                 status = event.status,
                 from_cache = event.from_cache,
                 attempts = event.attempts,
-                elapsed_ms = event.elapsed.as_secs_f64() * 1e3,
+                elapsed_us = event.elapsed.as_micros() as u64,
                 trace = %event.trace.summary(),
                 "response"
             );
@@ -233,7 +228,7 @@ impl Hooks for LoggingHooks {
                 kind = %event.kind,
                 error = %event.message,
                 attempts = event.attempts,
-                elapsed_ms = event.elapsed.as_secs_f64() * 1e3,
+                elapsed_us = event.elapsed.as_micros() as u64,
                 trace = %event.trace.summary(),
                 "request failed"
             );
@@ -299,8 +294,8 @@ fn log_retries(trace: &DecisionTrace) {
                 attempt = a.attempt,
                 outcome = %outcome,
                 reason = %why,
-                delay_ms = delay.as_secs_f64() * 1e3,
-                retry_after_ms = retry_after.map(|d| d.as_secs_f64() * 1e3),
+                delay_us = delay.as_micros() as u64,
+                retry_after_us = retry_after.map(|d| d.as_micros() as u64),
                 "retrying"
             );
         }

@@ -58,7 +58,10 @@ impl fmt::Debug for HttpClientBuilder {
         f.debug_struct("HttpClientBuilder")
             .field("engine", &self.engine)
             .field("native", &self.native)
-            .field("default_headers", &self.default_headers.keys().collect::<Vec<_>>())
+            .field(
+                "default_headers",
+                &self.default_headers.keys().collect::<Vec<_>>(),
+            )
             .field("interceptors", &self.interceptors)
             .field("hooks", &self.hooks.len())
             .field("logging", &self.logging)
@@ -152,7 +155,10 @@ impl HttpClientBuilder {
 
     /// The breaker configuration of one service.
     pub fn service_breaker(mut self, service: impl Into<String>, breaker: BreakerConfig) -> Self {
-        self.engine.breakers.overrides.insert(service.into(), breaker);
+        self.engine
+            .breakers
+            .overrides
+            .insert(service.into(), breaker);
         self
     }
 
@@ -257,8 +263,8 @@ impl HttpClientBuilder {
         if let Some(reason) = self.error {
             return Err(Error::InvalidHeader { reason });
         }
-        let idempotency_header = HeaderName::try_from(self.engine.retry.idempotency_header.as_str())
-            .map_err(|_| {
+        let idempotency_header =
+            HeaderName::try_from(self.engine.retry.idempotency_header.as_str()).map_err(|_| {
                 Error::Config(tether_core::ConfigError::invalid(
                     "retry.idempotency_header",
                     "must be a valid header name",
@@ -452,7 +458,7 @@ impl HttpClient {
                         },
                         str::to_owned,
                     );
-                    tracing::debug!(target: TARGET, timeout_ms = limit.as_secs_f64() * 1e3, "request timed out");
+                    tracing::debug!(target: TARGET, timeout_us = limit.as_micros() as u64, "request timed out");
                     return Err(Error::Timeout {
                         service,
                         elapsed: core.runtime().now().saturating_duration_since(started),
@@ -592,7 +598,10 @@ impl HttpClient {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner) = Some(handle);
             }
-            None => self.inner.background_started.store(false, Ordering::Release),
+            None => self
+                .inner
+                .background_started
+                .store(false, Ordering::Release),
         }
     }
 }
@@ -721,9 +730,11 @@ impl RequestBuilder {
             s.append_pair(k.as_ref(), v.as_ref());
         }
         self.body = Bytes::from(s.finish());
-        self.headers.entry(CONTENT_TYPE).or_insert(HeaderValue::from_static(
-            "application/x-www-form-urlencoded",
-        ));
+        self.headers
+            .entry(CONTENT_TYPE)
+            .or_insert(HeaderValue::from_static(
+                "application/x-www-form-urlencoded",
+            ));
         self
     }
 

@@ -91,3 +91,8 @@ pub use service_client::{
     HealthCheck, ServiceClient, ServiceClientBuilder, ServiceMetrics, ServiceRequest,
 };
 pub use transport::{NativeConfig, SendFuture, UreqTransport};
+
+/// The README's "Rust in 30 seconds" section (`docs/rust-30s.md`), compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/rust-30s.md")]
+pub struct Rust30Seconds;

@@ -176,7 +176,10 @@ impl ServiceClient {
     }
 
     /// A client with its own [`HttpClient`] and the defaults.
-    pub fn new(service_name: impl Into<String>, base_url: impl Into<String>) -> Result<Self, Error> {
+    pub fn new(
+        service_name: impl Into<String>,
+        base_url: impl Into<String>,
+    ) -> Result<Self, Error> {
         Self::builder(service_name, base_url).build()
     }
 
@@ -455,9 +458,9 @@ impl ServiceRequest {
         let sent = self.send();
         async move {
             let r = sent.await?;
-            Ok(r.json().unwrap_or_else(|_| {
-                serde_json::json!({ "data": r.text(), "status_code": r.status().as_u16() })
-            }))
+            Ok(r.json().unwrap_or_else(
+                |_| serde_json::json!({ "data": r.text(), "status_code": r.status().as_u16() }),
+            ))
         }
     }
 }

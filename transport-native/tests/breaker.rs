@@ -60,7 +60,10 @@ async fn opens_on_consecutive_5xx() {
     assert_eq!(service, "orders");
     assert_eq!(state, BreakerState::Open);
     let ra = retry_after.expect("an open breaker says when it retries");
-    assert!(ra > Duration::from_secs(9) && ra <= Duration::from_secs(10), "{ra:?}");
+    assert!(
+        ra > Duration::from_secs(9) && ra <= Duration::from_secs(10),
+        "{ra:?}"
+    );
     assert_eq!(e.http_status(), 503);
     assert_eq!(e.retry_after(), Some(ra));
     assert!(e.trace().unwrap().attempts.is_empty());
@@ -83,7 +86,10 @@ async fn opens_on_connection_refused() {
         let e = svc.get("/x").send().await.unwrap_err();
         assert!(matches!(e, Error::Connect { .. }), "{e:?}");
         assert_eq!(e.http_status(), 502);
-        assert!(e.to_string().starts_with("Cannot connect to service dead"), "{e}");
+        assert!(
+            e.to_string().starts_with("Cannot connect to service dead"),
+            "{e}"
+        );
     }
     let e = svc.get("/x").send().await.unwrap_err();
     assert!(matches!(e, Error::CircuitOpen { .. }), "{e:?}");
@@ -132,7 +138,15 @@ async fn half_open_lets_exactly_n_of_200_through() {
     let ok = results.iter().filter(|r| r.is_ok()).count();
     let open = results
         .iter()
-        .filter(|r| matches!(r, Err(Error::CircuitOpen { state: BreakerState::HalfOpen, .. })))
+        .filter(|r| {
+            matches!(
+                r,
+                Err(Error::CircuitOpen {
+                    state: BreakerState::HalfOpen,
+                    ..
+                })
+            )
+        })
         .count();
     let other: Vec<_> = results
         .iter()

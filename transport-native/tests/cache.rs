@@ -87,7 +87,12 @@ async fn serves_stale_if_error_while_the_upstream_is_down() {
     let down = client.get(&url).send().await.unwrap();
     assert_eq!(down.status(), 200);
     assert!(down.from_cache());
-    assert_eq!(down.trace().cache, CacheTrace::StaleIfError, "{}", down.trace().summary());
+    assert_eq!(
+        down.trace().cache,
+        CacheTrace::StaleIfError,
+        "{}",
+        down.trace().summary()
+    );
     assert_eq!(down.json::<Value>().unwrap()["counter"], counter);
     assert_eq!(hits(&server, "sie").await, 2);
 
@@ -95,7 +100,12 @@ async fn serves_stale_if_error_while_the_upstream_is_down() {
     server.shutdown();
     let gone = client.get(&url).send().await.unwrap();
     assert_eq!(gone.status(), 200);
-    assert_eq!(gone.trace().cache, CacheTrace::StaleIfError, "{}", gone.trace().summary());
+    assert_eq!(
+        gone.trace().cache,
+        CacheTrace::StaleIfError,
+        "{}",
+        gone.trace().summary()
+    );
     assert_eq!(gone.json::<Value>().unwrap()["counter"], counter);
 }
 

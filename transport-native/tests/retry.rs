@@ -25,7 +25,13 @@ async fn retries_503_then_succeeds() {
     for a in &t.attempts[..2] {
         assert_eq!(a.result, AttemptResult::Status { status: 503 });
         assert!(
-            matches!(a.next, AttemptNext::Retry { reason: RetryReason::Status(503), .. }),
+            matches!(
+                a.next,
+                AttemptNext::Retry {
+                    reason: RetryReason::Status(503),
+                    ..
+                }
+            ),
             "{}",
             t.summary()
         );
@@ -33,7 +39,10 @@ async fn retries_503_then_succeeds() {
     assert_eq!(t.attempts[2].next, AttemptNext::Accept);
     assert_eq!(hits(&server, "r503").await, 3);
     let m = client.metrics();
-    assert_eq!((m.total_requests, m.successful_requests, m.failed_requests), (1, 1, 0));
+    assert_eq!(
+        (m.total_requests, m.successful_requests, m.failed_requests),
+        (1, 1, 0)
+    );
     assert_eq!(m.error_counts.get("http_503"), 2);
 }
 
@@ -153,8 +162,14 @@ async fn long_retry_after_is_capped_or_refused() {
         panic!("expected a retry: {}", r.trace().summary());
     };
     assert_eq!(retry_after, Some(Duration::from_secs(1)), "capped");
-    assert!(delay >= Duration::from_secs(1) && delay < Duration::from_secs(2), "{delay:?}");
-    assert!(elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(4), "{elapsed:?}");
+    assert!(
+        delay >= Duration::from_secs(1) && delay < Duration::from_secs(2),
+        "{delay:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(4),
+        "{elapsed:?}"
+    );
 
     // GiveUp (the default): the 503 comes back at once.
     let mut b = fast().max_retries(2).no_cache();
@@ -194,7 +209,11 @@ async fn post_is_sent_once_without_an_idempotency_key() {
             reason: GiveUpReason::NotIdempotent
         }
     );
-    assert_eq!(hits(&server, "post1").await, 1, "a POST must not be duplicated");
+    assert_eq!(
+        hits(&server, "post1").await,
+        1,
+        "a POST must not be duplicated"
+    );
 
     // With an idempotency key it is retried.
     let r = client
