@@ -166,3 +166,57 @@ async fn credentials_never_share_a_cache_entry() {
     assert_eq!(anon.status(), 401);
     assert_eq!(hits(&server, "creds").await, 3);
 }
+
+#[tokio::test]
+async fn stale_while_revalidate_refreshes_in_the_background() {
+    let server = chaos();
+    let client = fast().build().unwrap();
+    // max-age=1, stale-while-revalidate=30
+    let url = server.url("/cache/swr/1/30?key=swr");
+    let first = client.get(&url).send().await.unwrap();
+    assert_eq!(first.json::<Value>().unwrap()["counter"], 1);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+    let stale = client.get(&url).send().await.unwrap();
+    assert_eq!(
+        stale.trace().cache,
+        CacheTrace::Stale { revalidating: true }
+    );
+    assert_eq!(stale.json::<Value>().unwrap()["counter"], 1);
+    // The client's background driver refreshes the entry.
+    let mut refreshed = false;
+    for _ in 0..50 {
+        if hits(&server, "swr").await == 2 {
+            refreshed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refreshed, "no background refresh reached the upstream");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let fresh = client.get(&url).send().await.unwrap();
+    assert_eq!(fresh.trace().cache, CacheTrace::Fresh);
+    assert_eq!(fresh.json::<Value>().unwrap()["counter"], 2);
+    assert_eq!(hits(&server, "swr").await, 2);
+}
+
+#[tokio::test]
+#[ignore = "core bug: Engine::start_background keys the refresh's breaker by host, so an open \
+            breaker of a named service does not stop its stale-while-revalidate refreshes"]
+async fn an_open_service_breaker_stops_background_refreshes() {
+    let server = chaos();
+    let client = fast().build().unwrap();
+    let url = server.url("/cache/swr/1/30?key=swr-open");
+    client.get(&url).service("swrsvc").send().await.unwrap();
+    // Open the service's breaker by hand.
+    client.with_engine(|e, now, _| e.breakers_mut().get_or_create("swrsvc", now).isolate(now));
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let stale = client.get(&url).service("swrsvc").send().await.unwrap();
+    assert!(stale.from_cache());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        hits(&server, "swr-open").await,
+        1,
+        "a refresh went out although the service's breaker is open"
+    );
+}
