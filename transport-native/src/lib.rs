@@ -12,7 +12,7 @@
 //! | [`ServiceClient`] | base URL + service name, per-service breaker and metrics, `call_service(method, endpoint)` with an SSRF-proof endpoint check, 4xx/5xx as [`Error::Status`] | `ServiceClient` |
 //! | [`RequestBatcher`] | size/time-bounded batches, bounded concurrency, results in input order | `RequestBatcher` |
 //! | [`Interceptors`] | request / response / error hooks on the core's event records; failures are logged, never fatal | `RequestInterceptor` |
-//! | [`Registry`], [`default_registry`] | named service clients monitoring can enumerate, bounded | `_service_clients`, `get_service_client` |
+//! | [`Registry`], [`default_registry`], [`get_service_client`] | named service clients monitoring can enumerate, bounded | `_service_clients`, `get_service_client`, `close_all_service_clients` |
 //! | [`Error`] | typed errors with [`http_status`](Error::http_status) (502/503/504) and the decision trace | `ServiceError` family |
 //!
 //! Requests run inside `tracing` spans (`http_request`, with the method, the redacted URL and
@@ -85,7 +85,10 @@ pub use http_client::{
     CircuitBreakerState, ClientMetrics, CoreClient, DEFAULT_USER_AGENT, HttpClient,
     HttpClientBuilder, RequestBuilder, Response,
 };
-pub use registry::{AllMetrics, DEFAULT_REGISTRY_SIZE, Registry, default_registry};
+pub use registry::{
+    AllMetrics, DEFAULT_REGISTRY_SIZE, Registry, close_all_service_clients, default_registry,
+    get_service_client,
+};
 pub use runtime::TokioRuntime;
 pub use service_client::{
     HealthCheck, ServiceClient, ServiceClientBuilder, ServiceMetrics, ServiceRequest,

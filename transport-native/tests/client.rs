@@ -439,6 +439,31 @@ async fn registry_is_named_and_bounded() {
 }
 
 #[tokio::test]
+async fn the_default_registry_backs_get_service_client() {
+    let server = chaos();
+    let a = tether_native::get_service_client("default-reg", &server.base_url()).unwrap();
+    let b = tether_native::get_service_client("default-reg", &server.base_url()).unwrap();
+    assert_eq!(a.service_name(), b.service_name());
+    assert!(
+        tether_native::default_registry()
+            .names()
+            .contains(&"default-reg".to_owned())
+    );
+    a.get("/get").send().await.unwrap();
+    assert_eq!(
+        b.get_service_metrics().total_requests,
+        1,
+        "one client, shared"
+    );
+    tether_native::close_all_service_clients();
+    assert!(
+        tether_native::default_registry()
+            .get("default-reg")
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn closed_clients_refuse_and_stop_their_driver() {
     let server = chaos();
     let client = HttpClient::builder().build().unwrap();
