@@ -544,7 +544,11 @@ impl<T: Transport, R: Runtime> Client<T, R> {
         }
     }
 
-    fn report_hook(&self, hook: &'static str, r: Result<Result<(), String>, Box<dyn std::any::Any + Send>>) {
+    fn report_hook(
+        &self,
+        hook: &'static str,
+        r: Result<Result<(), String>, Box<dyn std::any::Any + Send>>,
+    ) {
         let message = match r {
             Ok(Ok(())) => return,
             Ok(Err(m)) => m,

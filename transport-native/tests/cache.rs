@@ -185,7 +185,8 @@ async fn stale_while_revalidate_refreshes_in_the_background() {
     assert_eq!(stale.json::<Value>().unwrap()["counter"], 1);
     // The client's background driver refreshes the entry.
     let mut refreshed = false;
-    for _ in 0..50 {
+    // Generous: the refresh runs on the background task, which a loaded machine may delay.
+    for _ in 0..250 {
         if hits(&server, "swr").await == 2 {
             refreshed = true;
             break;
@@ -201,8 +202,6 @@ async fn stale_while_revalidate_refreshes_in_the_background() {
 }
 
 #[tokio::test]
-#[ignore = "core bug: Engine::start_background keys the refresh's breaker by host, so an open \
-            breaker of a named service does not stop its stale-while-revalidate refreshes"]
 async fn an_open_service_breaker_stops_background_refreshes() {
     let server = chaos();
     let client = fast().build().unwrap();

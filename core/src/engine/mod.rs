@@ -87,7 +87,10 @@ pub enum BreakerScope {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EngineConfig {
-    /// Response cache.
+    /// Response cache. The engine's default differs from `CacheConfig::default()` in one
+    /// way: `default_ttl` is zero, so a response with no explicit freshness (`Cache-Control`,
+    /// `Expires`) is never served without revalidation — the original cached every 200 for
+    /// five minutes (spec D38). Opt back in with a non-zero `default_ttl`.
     pub cache: CacheConfig,
     /// Circuit breakers (one per service or host, bounded registry).
     pub breakers: RegistryConfig,
@@ -121,7 +124,10 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            cache: CacheConfig::default(),
+            cache: CacheConfig {
+                default_ttl: Duration::ZERO,
+                ..CacheConfig::default()
+            },
             breakers: RegistryConfig::default(),
             retry: RetryConfig::default(),
             metrics: MetricsConfig::default(),
@@ -1096,7 +1102,9 @@ impl Engine {
             } => {
                 let revalidating = revalidate.is_some();
                 if let Some(fill) = revalidate {
-                    self.start_background(now, request, fill);
+                    let call = self.calls.get(id.0).expect("lookup runs on a live call");
+                    let (service, breaker_key) = (call.service.clone(), call.breaker_key.clone());
+                    self.start_background(now, request, fill, service, breaker_key);
                 }
                 let call = self
                     .calls
@@ -1240,14 +1248,19 @@ impl Engine {
         }
     }
 
-    fn start_background(&mut self, now: Timestamp, request: &Request, fill: Fill) {
-        let host = request
-            .uri()
-            .authority()
-            .map_or("", http::uri::Authority::as_str);
+    /// Starts a stale-while-revalidate refresh, accounted (attempts only) and breaker-checked
+    /// under the service of the request that found the stale entry.
+    fn start_background(
+        &mut self,
+        now: Timestamp,
+        request: &Request,
+        fill: Fill,
+        service: String,
+        breaker_key: String,
+    ) {
         let call = Call {
-            service: host.to_owned(),
-            breaker_key: host.to_owned(),
+            service,
+            breaker_key,
             started: now,
             retry: self.retry.begin(now, request),
             fill: None,
