@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup test test-rust lint fmt-check clippy wasm-check demo bench fuzz-smoke clean help
+.PHONY: all setup test test-rust lint fmt-check clippy wasm-check demo bench bench-native fuzz-smoke clean help
 
 all: test
 
@@ -11,6 +11,7 @@ help:
 	@echo "make demo        - run the engine through a simulated flaky upstream (virtual time)"
 	@echo "make test        - setup, fmt check, clippy -D warnings, all tests, wasm build of tether-core"
 	@echo "make bench       - criterion benchmarks of the core decisions"
+	@echo "make bench-native - Tether native vs bare ureq vs reqwest+middleware, side by side"
 	@echo "make fuzz-smoke  - run every cargo-fuzz target for a bounded time"
 	@echo "make setup       - install what the tests need (idempotent)"
 
@@ -37,6 +38,9 @@ wasm-check:
 
 bench:
 	$(CARGO) bench -p tether-core
+
+bench-native:
+	$(CARGO) run --release -p tether-bench-native --bin bench-native -- --out docs/bench-native.md
 
 FUZZ_SECONDS ?= 20
 fuzz-smoke:
