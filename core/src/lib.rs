@@ -102,6 +102,7 @@ mod error;
 mod message;
 pub mod redact;
 mod rng;
+pub mod serde_util;
 mod time;
 
 pub use client::{

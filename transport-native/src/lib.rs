@@ -95,7 +95,8 @@ pub use service_client::{
 };
 pub use transport::{NativeConfig, SendFuture, UreqTransport};
 
-/// The README's "Rust in 30 seconds" section (`docs/rust-30s.md`), compiled as a doctest.
+/// The README's Rust examples ("Rust in 30 seconds", "The core in 30 seconds"), compiled as
+/// doctests.
 #[cfg(doctest)]
-#[doc = include_str!("../../docs/rust-30s.md")]
-pub struct Rust30Seconds;
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;

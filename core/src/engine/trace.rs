@@ -72,10 +72,15 @@ pub enum AttemptNext {
     /// Retry after `delay`.
     Retry {
         /// Time until the next attempt.
+        #[serde(rename = "delay_ms", with = "crate::serde_util::duration_ms")]
         delay: Duration,
         /// What failed.
         reason: RetryReason,
         /// The server's `Retry-After`, when it set the delay's floor.
+        #[serde(
+            rename = "retry_after_ms",
+            with = "crate::serde_util::option_duration_ms"
+        )]
         retry_after: Option<Duration>,
     },
     /// No further attempt.
@@ -93,6 +98,7 @@ pub struct AttemptTrace {
     /// When it was sent.
     pub started_at: Timestamp,
     /// How long it took.
+    #[serde(rename = "latency_ms", with = "crate::serde_util::duration_ms")]
     pub latency: Duration,
     /// What came back.
     pub result: AttemptResult,
@@ -136,6 +142,7 @@ pub struct DecisionTrace {
     /// Set when the request was refused rather than answered.
     pub rejected: Option<RejectReason>,
     /// From start to finish, including waits and backoff.
+    #[serde(rename = "total_ms", with = "crate::serde_util::duration_ms")]
     pub total: Duration,
 }
 
@@ -214,5 +221,36 @@ impl DecisionTrace {
         }
         let _ = write!(s, " total={:.1?}", self.total);
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_json_uses_milliseconds_and_round_trips() {
+        let t = DecisionTrace {
+            attempts: vec![AttemptTrace {
+                attempt: 1,
+                started_at: Timestamp::from_millis(5),
+                latency: Duration::from_micros(12_500),
+                result: AttemptResult::Status { status: 503 },
+                next: AttemptNext::Retry {
+                    delay: Duration::from_millis(200),
+                    reason: RetryReason::Status(503),
+                    retry_after: Some(Duration::from_secs(2)),
+                },
+            }],
+            total: Duration::from_millis(215),
+            ..DecisionTrace::default()
+        };
+        let v = serde_json::to_value(&t).unwrap();
+        assert_eq!(v["total_ms"], 215.0);
+        assert_eq!(v["attempts"][0]["latency_ms"], 12.5);
+        assert_eq!(v["attempts"][0]["next"]["delay_ms"], 200.0);
+        assert_eq!(v["attempts"][0]["next"]["retry_after_ms"], 2000.0);
+        let back: DecisionTrace = serde_json::from_value(v).unwrap();
+        assert_eq!(back, t);
     }
 }
