@@ -67,6 +67,7 @@
 
 #![forbid(unsafe_code)]
 
+mod agent;
 mod batcher;
 mod clock;
 mod error;

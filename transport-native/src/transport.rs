@@ -5,6 +5,9 @@
 //! instead of filling tokio's blocking pool (512 threads by default) and starving everything
 //! else that needs it (DNS, file I/O). The permit travels with the blocking job, so an attempt
 //! whose future was dropped keeps its slot until ureq itself gives up — the bound stays true.
+//!
+//! The agent resolves names without a thread per request and keeps socket time-outs from
+//! being re-set on every request (see the `agent` module).
 
 use std::fmt;
 use std::future::Future;
@@ -18,7 +21,7 @@ use flate2::read::{DeflateDecoder, ZlibDecoder};
 use http::{HeaderMap, Method, Uri, Version, header};
 use tether_core::redact::redact_url;
 use tether_core::{Outcome, Request, Response, Transport, TransportError, TransportErrorKind};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::clock;
 
@@ -44,6 +47,8 @@ pub struct NativeConfig {
     pub write_timeout: Option<Duration>,
     /// Limit on a whole attempt — queueing for a slot, connecting, sending, and reading the
     /// full body — when the caller passes no timeout of its own. `None`: no overall limit.
+    /// A host name is looked up on the attempt's own thread and the lookup is not cut short
+    /// (the system resolver's time-outs bound it); an IP literal needs no lookup.
     pub timeout: Option<Duration>,
     /// The largest response body accepted, after decompression; a larger one fails the
     /// attempt with [`TransportErrorKind::BodyTooLarge`].
@@ -131,7 +136,7 @@ impl UreqTransport {
         } else {
             ""
         };
-        let agent = ureq::Agent::config_builder()
+        let ureq_config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(config.max_redirects)
             .max_redirects_will_error(false)
@@ -144,8 +149,8 @@ impl UreqTransport {
             .timeout_global(config.timeout)
             .user_agent(config.user_agent.as_str())
             .accept_encoding(accept_encoding)
-            .build()
-            .new_agent();
+            .build();
+        let agent = crate::agent::new_agent(ureq_config);
         UreqTransport {
             inner: Arc::new(Inner {
                 agent,
@@ -185,7 +190,8 @@ impl Transport for UreqTransport {
     type Send = SendFuture;
 
     /// Starts one attempt. `timeout`, when given, replaces [`NativeConfig::timeout`] for this
-    /// attempt and covers it whole, from waiting for a slot to the last body byte.
+    /// attempt and covers it whole, from waiting for a slot to the last body byte (except a
+    /// host-name lookup in progress: see [`NativeConfig::timeout`]).
     fn send(&self, request: Request, timeout: Option<Duration>) -> SendFuture {
         Box::pin(Arc::clone(&self.inner).send(request, timeout))
     }
@@ -204,25 +210,40 @@ impl Inner {
             ));
         };
         let budget = timeout.or(self.config.timeout);
-        let started = clock::monotonic();
-        let permit = match self.acquire_slot(budget).await {
-            Ok(permit) => permit,
-            Err(failure) => return fail(failure),
+        // `deadline`: the overall limit handed to ureq for this request; `None` leaves the
+        // agent's own (`NativeConfig::timeout`) in force.
+        let (permit, deadline) = match Arc::clone(&self.slots).try_acquire_owned() {
+            // A free slot at once (the common case): no timer, no clock read, and when the
+            // budget is the agent's own limit, no per-request ureq config either.
+            Ok(permit) => (permit, budget.filter(|b| Some(*b) != self.config.timeout)),
+            Err(TryAcquireError::NoPermits) => {
+                let started = clock::monotonic();
+                let permit = match self.acquire_slot(budget).await {
+                    Ok(permit) => permit,
+                    Err(failure) => return fail(failure),
+                };
+                let remaining = budget.map(|b| {
+                    b.saturating_sub(clock::monotonic().saturating_duration_since(started))
+                });
+                if remaining == Some(Duration::ZERO) {
+                    return fail(Failure::new(
+                        TransportErrorKind::Timeout,
+                        "timed out waiting for a free transport slot",
+                    ));
+                }
+                (permit, remaining)
+            }
+            // The semaphore is never closed; map it anyway rather than panic.
+            Err(TryAcquireError::Closed) => {
+                return fail(Failure::new(TransportErrorKind::Other, "transport closed"));
+            }
         };
-        let remaining =
-            budget.map(|b| b.saturating_sub(clock::monotonic().saturating_duration_since(started)));
-        if remaining == Some(Duration::ZERO) {
-            return fail(Failure::new(
-                TransportErrorKind::Timeout,
-                "timed out waiting for a free transport slot",
-            ));
-        }
 
         // `spawn_blocking`, not a task: ureq blocks. The permit moves into the job and is
         // released only when ureq returns, even if this future was dropped meanwhile.
         let job = runtime.spawn_blocking(move || {
             let _permit = permit;
-            self.call(request, remaining)
+            self.call(request, deadline)
         });
         match job.await {
             Ok(Ok(response)) => Ok(response),
@@ -256,8 +277,9 @@ impl Inner {
         acquired.map_err(|_| Failure::new(TransportErrorKind::Other, "transport closed"))
     }
 
-    /// The blocking part: send, read the whole body under the limit, decode.
-    fn call(&self, request: Request, timeout: Option<Duration>) -> Result<Response, Failure> {
+    /// The blocking part: send, read the whole body under the limit, decode. `deadline`
+    /// overrides the agent's overall limit for this request.
+    fn call(&self, request: Request, deadline: Option<Duration>) -> Result<Response, Failure> {
         let (mut parts, body) = request.into_parts();
         // ureq speaks HTTP/1.x only; the version of a core request is a preference at most.
         if !matches!(parts.version, Version::HTTP_10 | Version::HTTP_11) {
@@ -265,9 +287,9 @@ impl Inner {
         }
         let response = if body.is_empty() && !expects_body(&parts.method) {
             // No body at all, rather than `Content-Length: 0` on a GET.
-            self.run(http::Request::from_parts(parts, ()), timeout)
+            self.run(http::Request::from_parts(parts, ()), deadline)
         } else {
-            self.run(http::Request::from_parts(parts, &body[..]), timeout)
+            self.run(http::Request::from_parts(parts, &body[..]), deadline)
         }
         .map_err(Failure::from_ureq)?;
 
@@ -289,13 +311,14 @@ impl Inner {
     fn run<B: ureq::AsSendBody>(
         &self,
         request: http::Request<B>,
-        timeout: Option<Duration>,
+        deadline: Option<Duration>,
     ) -> Result<http::Response<ureq::Body>, ureq::Error> {
-        let request = match timeout {
-            Some(timeout) => self
+        // A per-request limit costs ureq a copy of the agent's config; only when needed.
+        let request = match deadline {
+            Some(deadline) => self
                 .agent
                 .configure_request(request)
-                .timeout_global(Some(timeout))
+                .timeout_global(Some(deadline))
                 .build(),
             None => request,
         };
