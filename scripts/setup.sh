@@ -28,7 +28,7 @@ apt_install() {
 }
 
 # 1. Build basics and real consumers used by the tests.
-apt_install ca-certificates curl pkg-config prometheus
+apt_install ca-certificates curl pkg-config build-essential prometheus
 
 # 2. Rust components (rustup toolchain from rust-toolchain.toml or the default).
 if command -v rustup >/dev/null 2>&1; then
