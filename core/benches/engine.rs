@@ -28,10 +28,12 @@ fn response(cache_control: &str) -> tether_core::Response {
 }
 
 fn engine() -> Engine {
-    let mut c = EngineConfig::default();
     // Alerts evaluate on their own timer; keep the pass out of the measured loop.
-    c.alert_interval = None;
-    c.housekeeping_interval = Duration::from_secs(3600);
+    let c = EngineConfig {
+        alert_interval: None,
+        housekeeping_interval: Duration::from_hours(1),
+        ..EngineConfig::default()
+    };
     Engine::new(c, 1).expect("valid config")
 }
 
