@@ -459,14 +459,16 @@ fn default_port(scheme: &str) -> Option<u16> {
 
 /// The parts of an authority (same results as `http`'s `host()` and `port_u16()`).
 #[derive(Debug, PartialEq, Eq)]
-struct AuthorityParts<'a> {
+pub(crate) struct AuthorityParts<'a> {
     /// `user:pass` of `user:pass@host`.
-    userinfo: Option<&'a str>,
-    host: &'a str,
-    port: Option<u16>,
+    pub(crate) userinfo: Option<&'a str>,
+    pub(crate) host: &'a str,
+    pub(crate) port: Option<u16>,
 }
 
-fn split_authority(a: &str) -> AuthorityParts<'_> {
+/// Splits an authority in one reverse scan for `@` and one forward scan of the host part
+/// (no char searchers).
+pub(crate) fn split_authority(a: &str) -> AuthorityParts<'_> {
     let b = a.as_bytes();
     let at = b.iter().rposition(|&c| c == b'@');
     let (userinfo, host_port) = match at {
