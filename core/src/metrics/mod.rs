@@ -34,8 +34,10 @@
 
 mod histogram;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
+
+use foldhash::fast::FixedState;
 
 use serde::{Deserialize, Serialize};
 
@@ -628,7 +630,10 @@ pub struct Metrics {
     config: MetricsConfig,
     /// Services in registration order (the overflow service, if any, is one of them).
     services: Vec<(String, ServiceStats)>,
-    index: BTreeMap<String, usize>,
+    index: HashMap<String, usize, FixedState>,
+    /// Index of the service looked up last (consecutive events usually concern one service);
+    /// checked by name before use.
+    last: usize,
     /// Named services, not counting the overflow entry.
     named: usize,
     global: ServiceStats,
@@ -737,7 +742,21 @@ impl Metrics {
     }
 
     /// Index of the entry for `service`, creating it (or the overflow entry) if needed.
+    /// O(1): the last one used, else one hash lookup.
     fn slot(&mut self, service: &str) -> usize {
+        if let Some((name, _)) = self.services.get(self.last)
+            && name == service
+        {
+            return self.last;
+        }
+        let i = self.slot_slow(service);
+        if self.services[i].0 == service {
+            self.last = i;
+        }
+        i
+    }
+
+    fn slot_slow(&mut self, service: &str) -> usize {
         if let Some(&i) = self.index.get(service) {
             return i;
         }
