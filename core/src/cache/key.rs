@@ -295,7 +295,7 @@ fn word_has(w: u64, b: u8) -> bool {
 
 /// What a scan of an authority found (see [`scan_authority`]).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum AuthorityShape {
+pub(crate) enum AuthorityShape {
     /// Only a lower-case host: hash it as it is.
     Plain,
     /// A host with upper-case letters and nothing else: lower-case it.
@@ -306,7 +306,7 @@ enum AuthorityShape {
 
 /// Classifies an authority eight bytes at a time.
 #[inline]
-fn scan_authority(a: &[u8]) -> AuthorityShape {
+pub(crate) fn scan_authority(a: &[u8]) -> AuthorityShape {
     let n = a.len();
     if n == 0 || a[0] == b'[' {
         return AuthorityShape::Complex;

@@ -89,7 +89,7 @@ pub use directives::{
 };
 pub use flight::{FlightEvent, FlightId};
 pub use freshness::{Freshness, FreshnessMode, LifetimeSource};
-pub(crate) use key::split_authority;
+pub(crate) use key::{AuthorityShape, scan_authority, split_authority};
 pub use key::{CacheKey, STACK_PARAMS};
 
 use directives::header_delta;

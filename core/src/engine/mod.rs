@@ -1601,13 +1601,18 @@ fn validate_request(request: &Request, max_body: usize) -> Result<&str, RequestE
     let authority = uri.authority().ok_or(RequestError::InvalidUrl {
         reason: "URL has no host",
     })?;
-    let parts = crate::cache::split_authority(authority.as_str());
-    if parts.host.is_empty() {
+    // Usually a plain host: one SWAR scan says so; anything else is split properly.
+    let plain = matches!(
+        crate::cache::scan_authority(authority.as_str().as_bytes()),
+        crate::cache::AuthorityShape::Plain | crate::cache::AuthorityShape::Upper
+    );
+    let parts = (!plain).then(|| crate::cache::split_authority(authority.as_str()));
+    if parts.as_ref().is_some_and(|p| p.host.is_empty()) {
         return Err(RequestError::InvalidUrl {
             reason: "URL has no host",
         });
     }
-    if parts.userinfo.is_some() {
+    if parts.is_some_and(|p| p.userinfo.is_some()) {
         return Err(RequestError::InvalidUrl {
             reason: "credentials in the URL are not allowed (use the Authorization header)",
         });
@@ -1669,3 +1674,6 @@ fn failure_category(result: &FinalResult, trace: &DecisionTrace) -> Option<Failu
         _ => failed,
     })
 }
+
+#[cfg(test)]
+mod tests;
