@@ -426,7 +426,8 @@ impl Param {
 
 /// Byte order of two `name=value` segments of `q`, deciding on the first byte when it
 /// differs (the common case) without a `memcmp` call.
-#[inline]
+#[inline(always)]
+#[expect(clippy::inline_always, reason = "measured: the key's hot loop")]
 fn cmp_segments(q: &[u8], x: (u16, u16), y: (u16, u16)) -> Ordering {
     let x = &q[usize::from(x.0)..usize::from(x.1)];
     let y = &q[usize::from(y.0)..usize::from(y.1)];
@@ -532,6 +533,11 @@ fn dedup_names(names: Vec<HeaderName>) -> Vec<HeaderName> {
     out
 }
 
+/// The bytes of a matched header value.
+fn value_bytes<'v>(f: &(usize, Option<&'v HeaderValue>)) -> &'v [u8] {
+    f.1.map_or(&[][..], HeaderValue::as_bytes)
+}
+
 /// Matched key/credential header values collected on the stack; more fall back to lookups.
 const STACK_HEADERS: usize = 8;
 
@@ -585,6 +591,7 @@ impl KeyDeriver {
         FoldHasher::with_seed(self.per_a ^ tweak, &self.seed_a)
     }
 
+    #[inline]
     fn is_credential_param(&self, name: &[u8]) -> bool {
         length_may_match(self.credential_mask, name.len())
             && self
@@ -593,6 +600,7 @@ impl KeyDeriver {
                 .any(|p| p.as_bytes().eq_ignore_ascii_case(name))
     }
 
+    #[inline]
     fn is_excluded_param(&self, name: &[u8]) -> bool {
         length_may_match(self.exclude_mask, name.len())
             && self.exclude_params.iter().any(|p| p.as_bytes() == name)
@@ -653,28 +661,28 @@ impl KeyDeriver {
         let mut n = 0;
         let mut sorted = true;
         let mut start = 0;
-        let mut has_eq = false;
-        for i in 0..=q.len() {
-            let c = q.get(i).copied().unwrap_or(b'&');
-            if c == b'=' && !has_eq {
-                if self.is_credential_param(&q[start..i]) || self.is_excluded_param(&q[start..i]) {
-                    return self.hash_query_sorted(q, s, creds);
-                }
-                has_eq = true;
-            } else if c == b'&' {
-                if !has_eq || n == SMALL {
-                    // Empty segment, no `=`, or many parameters.
-                    return self.hash_query_sorted(q, s, creds);
-                }
-                let seg = (start as u16, i as u16);
-                if n > 0 && cmp_segments(q, segs[n - 1], seg) == Ordering::Greater {
-                    sorted = false;
-                }
-                segs[n] = seg;
-                n += 1;
-                start = i + 1;
-                has_eq = false;
+        loop {
+            let rest = &q[start..];
+            let len = rest.iter().position(|&c| c == b'&').unwrap_or(rest.len());
+            let seg = &rest[..len];
+            let Some(eq) = seg.iter().position(|&c| c == b'=') else {
+                // Empty segment or no `=`.
+                return self.hash_query_sorted(q, s, creds);
+            };
+            let name = &seg[..eq];
+            if n == SMALL || self.is_credential_param(name) || self.is_excluded_param(name) {
+                return self.hash_query_sorted(q, s, creds);
             }
+            let cur = (start as u16, (start + len) as u16);
+            if n > 0 && cmp_segments(q, segs[n - 1], cur) == Ordering::Greater {
+                sorted = false;
+            }
+            segs[n] = cur;
+            n += 1;
+            if len == rest.len() {
+                break;
+            }
+            start += len + 1;
         }
         if sorted {
             s.put(T_QUERY, q);
@@ -798,19 +806,28 @@ impl KeyDeriver {
                 }
             }
         }
-        let found = &found[..n];
-        let nk = self.key_headers;
-        for slot in 0..nk {
-            s.head(T_HEADER, found.iter().filter(|f| f.0 == slot).count());
-            for &(_, v) in found.iter().filter(|f| f.0 == slot) {
-                s.put(T_VALUE, v.map_or(&[][..], HeaderValue::as_bytes));
+        // By slot, keeping each header's values in order (stable insertion sort).
+        let found = &mut found[..n];
+        for i in 1..n {
+            let mut j = i;
+            while j > 0 && found[j].0 < found[j - 1].0 {
+                found.swap(j, j - 1);
+                j -= 1;
             }
         }
-        for slot in nk..names.len() {
-            for &(_, v) in found.iter().filter(|f| f.0 == slot) {
-                s.head(T_CRED_HEADER, slot - nk);
-                s.put(T_VALUE, v.map_or(&[][..], HeaderValue::as_bytes));
+        let nk = self.key_headers;
+        let mut at = 0;
+        for slot in 0..nk {
+            let count = found[at..].iter().take_while(|f| f.0 == slot).count();
+            s.head(T_HEADER, count);
+            for f in &found[at..at + count] {
+                s.put(T_VALUE, value_bytes(f));
             }
+            at += count;
+        }
+        for f in &found[at..] {
+            s.head(T_CRED_HEADER, f.0 - nk);
+            s.put(T_VALUE, value_bytes(f));
         }
     }
 
