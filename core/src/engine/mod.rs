@@ -538,9 +538,9 @@ impl Engine {
             self.handle_timeout(now, wall);
         }
         let service_name = service.unwrap_or(host);
-        self.metrics.on_request_start(service_name, now);
         // The id this request gets if it has to be tracked; `None` at capacity.
         let Some(ticket) = self.calls.next_id() else {
+            self.metrics.on_request_start(service_name, now);
             return Ok(Decision::Done(self.overloaded(now, wall, service_name)));
         };
         if let Some(b) = self.budget.as_mut() {
@@ -580,6 +580,7 @@ impl Engine {
                 )))
             }
             lookup => {
+                self.metrics.on_request_start(service_name, now);
                 let breaker_key = match (self.config.breaker_scope, service) {
                     (BreakerScope::ServiceOrHost, Some(s)) => s,
                     _ => host,
@@ -640,8 +641,9 @@ impl Engine {
         };
         let result = FinalResult::Response(Reply::Cached(response));
         let failure = failure_category(&result, &trace);
-        self.metrics.on_request_end(
+        self.metrics.on_request(
             service,
+            now,
             &RequestRecord {
                 success: failure.is_none(),
                 latency: Duration::ZERO,

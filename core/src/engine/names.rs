@@ -30,7 +30,7 @@ impl Names {
 
     /// The shared copy of `name`.
     pub(super) fn get(&mut self, name: &str) -> Arc<str> {
-        if *self.last == *name {
+        if crate::metrics::short_str_eq(&self.last, name) {
             return Arc::clone(&self.last);
         }
         let shared = if let Some(n) = self.set.get(name) {
