@@ -97,6 +97,104 @@ const LONG: u8 = 0x80;
 const URL_TWEAK: u64 = 0x5EED_0F0D_u64;
 const VARY_TWEAK: u64 = 0x7A11_0E55_u64;
 
+/// The target URI as given: what its part of a key depends on.
+struct RawUri<'a> {
+    scheme: Option<&'a str>,
+    authority: &'a str,
+    path_and_query: Option<&'a str>,
+}
+
+impl<'a> RawUri<'a> {
+    fn of(uri: &'a Uri) -> Self {
+        RawUri {
+            scheme: uri.scheme_str(),
+            authority: uri.authority().map_or("", http::uri::Authority::as_str),
+            path_and_query: uri.path_and_query().map(http::uri::PathAndQuery::as_str),
+        }
+    }
+}
+
+/// Longest URI (and URI part of a key stream) a [`KeyMemo`] keeps.
+const MEMO_CAP: usize = 256;
+
+/// The last target URI whose part of the key stream was computed, with that part, so that
+/// repeated requests for one URL (the hot case for a cache) skip re-normalising it. Holds
+/// only URIs without credentials (no userinfo, no credential query parameter): no secret is
+/// retained. Allocated once; never grows.
+pub(crate) struct KeyMemo {
+    valid: bool,
+    /// Scheme presence and the lengths of scheme, authority, path-and-query (`u16::MAX`:
+    /// absent) as in `raw`.
+    shape: (bool, u16, u16, u16),
+    raw: Vec<u8>,
+    stream: Vec<u8>,
+}
+
+impl fmt::Debug for KeyMemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyMemo")
+            .field("valid", &self.valid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyMemo {
+    pub(crate) fn new() -> Self {
+        KeyMemo {
+            valid: false,
+            shape: (false, 0, 0, 0),
+            raw: Vec::with_capacity(MEMO_CAP),
+            stream: Vec::with_capacity(MEMO_CAP),
+        }
+    }
+
+    fn shape_of(raw: &RawUri<'_>) -> (bool, u16, u16, u16) {
+        let len = |s: &str| u16::try_from(s.len()).unwrap_or(u16::MAX - 1);
+        (
+            raw.scheme.is_some(),
+            raw.scheme.map_or(0, len),
+            len(raw.authority),
+            raw.path_and_query.map_or(u16::MAX, len),
+        )
+    }
+
+    fn holds(&self, raw: &RawUri<'_>) -> bool {
+        if !self.valid || self.shape != Self::shape_of(raw) {
+            return false;
+        }
+        let (a, rest) = self.raw.split_at(usize::from(self.shape.1));
+        let (b, c) = rest.split_at(usize::from(self.shape.2));
+        a == raw.scheme.unwrap_or("").as_bytes()
+            && b == raw.authority.as_bytes()
+            && c == raw.path_and_query.unwrap_or("").as_bytes()
+    }
+
+    fn keep(&mut self, raw: &RawUri<'_>, stream: &[u8]) {
+        let parts = [
+            raw.scheme.unwrap_or(""),
+            raw.authority,
+            raw.path_and_query.unwrap_or(""),
+        ];
+        let raw_len: usize = parts.iter().map(|p| p.len()).sum();
+        if raw_len > MEMO_CAP || stream.len() > MEMO_CAP {
+            self.forget();
+            return;
+        }
+        self.raw.clear();
+        for p in parts {
+            self.raw.extend_from_slice(p.as_bytes());
+        }
+        self.stream.clear();
+        self.stream.extend_from_slice(stream);
+        self.shape = Self::shape_of(raw);
+        self.valid = true;
+    }
+
+    fn forget(&mut self) {
+        self.valid = false;
+    }
+}
+
 /// Derives keys; owns the seeds and the key-relevant configuration.
 pub(crate) struct KeyDeriver {
     seed_a: SharedSeed,
@@ -169,6 +267,8 @@ struct Sink<H> {
     h: H,
     buf: [u8; SINK_BUF],
     len: usize,
+    /// Whole blocks handed to the hasher so far.
+    blocks: usize,
 }
 
 impl<H: Hasher> Sink<H> {
@@ -177,6 +277,7 @@ impl<H: Hasher> Sink<H> {
             h,
             buf: [0; SINK_BUF],
             len: 0,
+            blocks: 0,
         }
     }
 
@@ -200,10 +301,12 @@ impl<H: Hasher> Sink<H> {
         let room = SINK_BUF - self.len;
         self.buf[self.len..].copy_from_slice(&b[..room]);
         self.h.write(&self.buf);
+        self.blocks += 1;
         b = &b[room..];
         // Whole blocks straight from the input: the same writes as through the buffer.
         while b.len() >= SINK_BUF {
             self.h.write(&b[..SINK_BUF]);
+            self.blocks += 1;
             b = &b[SINK_BUF..];
         }
         self.buf[..b.len()].copy_from_slice(b);
@@ -608,7 +711,8 @@ impl KeyDeriver {
 
     /// Hashes the target URI into `s`. With `creds`, credential parts (userinfo, credential
     /// query parameters) are hashed too, under their own tags; without, they are skipped.
-    fn hash_target<H: Hasher>(&self, uri: &Uri, s: &mut Sink<H>, creds: bool) {
+    /// Returns whether the URI had no credential part at all.
+    fn hash_target<H: Hasher>(&self, uri: &Uri, s: &mut Sink<H>, creds: bool) -> bool {
         let scheme = uri.scheme_str().unwrap_or("");
         match scheme {
             "http" => s.head(T_SCHEME_CODE, 1),
@@ -616,6 +720,7 @@ impl KeyDeriver {
             other => s.put_lower(T_SCHEME, other.as_bytes()),
         }
         let authority = uri.authority().map_or("", http::uri::Authority::as_str);
+        let mut secret_free = true;
         match scan_authority(authority.as_bytes()) {
             AuthorityShape::Plain => {
                 s.put(T_HOST, authority.as_bytes());
@@ -630,28 +735,33 @@ impl KeyDeriver {
                 s.put_lower(T_HOST, parts.host.as_bytes());
                 let port = parts.port.filter(|&p| default_port(scheme) != Some(p));
                 s.head(T_PORT, port.map_or(0, |p| usize::from(p) + 1));
-                if creds && let Some(ui) = parts.userinfo {
-                    s.put(T_USERINFO, ui.as_bytes());
+                if let Some(ui) = parts.userinfo {
+                    secret_free = false;
+                    if creds {
+                        s.put(T_USERINFO, ui.as_bytes());
+                    }
                 }
             }
         }
         s.put(T_PATH, uri.path().as_bytes());
         if let Some(q) = uri.query() {
-            self.hash_query(q.as_bytes(), s, creds);
+            secret_free &= self.hash_query(q.as_bytes(), s, creds);
         }
+        secret_free
     }
 
     /// The query: the kept plain parameters, sorted, as one `name=value&…` part, then the
     /// credential parameters (with `creds`). The common case — a few plain `name=value`
     /// segments — takes one byte scan, a tiny insertion sort on the stack when they are out
     /// of order, and one copy when they are not; anything else goes the general way.
-    fn hash_query<H: Hasher>(&self, q: &[u8], s: &mut Sink<H>, creds: bool) {
+    /// Returns whether the query had no credential parameter.
+    fn hash_query<H: Hasher>(&self, q: &[u8], s: &mut Sink<H>, creds: bool) -> bool {
         const SMALL: usize = 8;
         if q.len() > usize::from(u16::MAX) {
             // Unreachable through `http` (it caps a URI at 65 534 bytes): hash it verbatim,
             // which still partitions by every credential it contains.
             s.put(T_QUERY_VERBATIM, q);
-            return;
+            return false;
         }
         if !self.include_query {
             return self.hash_query_sorted(q, s, creds);
@@ -686,7 +796,7 @@ impl KeyDeriver {
         }
         if sorted {
             s.put(T_QUERY, q);
-            return;
+            return true;
         }
         let segs = &mut segs[..n];
         for i in 1..n {
@@ -704,17 +814,19 @@ impl KeyDeriver {
             }
             s.raw(&q[usize::from(a)..usize::from(b)]);
         }
+        true
     }
 
     /// [`hash_query`](Self::hash_query) for a query that needs sorting or dropping: the same
     /// stream, built from the kept segments. Allocates only beyond [`STACK_PARAMS`] kept
     /// parameters.
     #[inline(never)]
-    fn hash_query_sorted<H: Hasher>(&self, q: &[u8], sink: &mut Sink<H>, creds: bool) {
+    fn hash_query_sorted<H: Hasher>(&self, q: &[u8], sink: &mut Sink<H>, creds: bool) -> bool {
         let mut stack = [Param::EMPTY; STACK_PARAMS];
         let mut heap: Vec<Param> = Vec::new();
         let mut n = 0;
         let (mut plain, mut plain_len) = (0, 0);
+        let mut credentials = false;
         let mut start = 0;
         while start <= q.len() {
             let end = find_byte(&q[start..], b'&').map_or(q.len(), |i| start + i);
@@ -729,6 +841,7 @@ impl KeyDeriver {
                 let name = p.name(q);
                 let keep = if self.is_credential_param(name) {
                     p.credential = true;
+                    credentials = true;
                     creds
                 } else {
                     self.include_query && !self.is_excluded_param(name)
@@ -783,6 +896,7 @@ impl KeyDeriver {
             sink.put_lower(T_CRED_PARAM, p.name(q));
             sink.put(T_VALUE, p.value(q));
         }
+        !credentials
     }
 
     /// The configured key headers (number of values, values) and credential headers (index
@@ -855,7 +969,31 @@ impl KeyDeriver {
     pub(crate) fn key(&self, req: &Request) -> CacheKey {
         let mut s = Sink::new(self.dual());
         s.put(T_METHOD, req.method().as_str().as_bytes());
-        self.hash_target(req.uri(), &mut s, true);
+        let _ = self.hash_target(req.uri(), &mut s, true);
+        s.put(T_BODY, req.body());
+        self.hash_headers(req.headers(), &mut s);
+        CacheKey(s.finish().finish128())
+    }
+
+    /// [`key`](Self::key), reusing the target URI's part of the stream when the URI is the
+    /// one `memo` holds (the same key: the same bytes enter the same stream), and
+    /// remembering it otherwise.
+    pub(crate) fn key_memo(&self, req: &Request, memo: &mut KeyMemo) -> CacheKey {
+        let mut s = Sink::new(self.dual());
+        s.put(T_METHOD, req.method().as_str().as_bytes());
+        let uri = req.uri();
+        let raw = RawUri::of(uri);
+        if memo.holds(&raw) {
+            s.raw(&memo.stream);
+        } else {
+            let (start, blocks) = (s.len, s.blocks);
+            let secret_free = self.hash_target(uri, &mut s, true);
+            if secret_free && s.blocks == blocks {
+                memo.keep(&raw, &s.buf[start..s.len]);
+            } else {
+                memo.forget();
+            }
+        }
         s.put(T_BODY, req.body());
         self.hash_headers(req.headers(), &mut s);
         CacheKey(s.finish().finish128())
@@ -865,7 +1003,7 @@ impl KeyDeriver {
     /// URI as it enters the key, without method, headers, body or credentials.
     pub(crate) fn url_id(&self, uri: &Uri) -> u64 {
         let mut s = Sink::new(self.single(URL_TWEAK));
-        self.hash_target(uri, &mut s, false);
+        let _ = self.hash_target(uri, &mut s, false);
         s.finish().finish()
     }
 
@@ -1250,6 +1388,50 @@ mod tests {
             let mut slow = Sink::new(d.single(1));
             d.hash_headers_by_lookup(&m, &mut slow);
             assert_eq!(fast.finish().finish(), slow.finish().finish(), "{count}");
+        }
+    }
+
+    #[test]
+    fn the_memo_gives_the_same_keys_and_keeps_no_secret() {
+        let d = deriver();
+        let mut memo = KeyMemo::new();
+        let long = format!("http://h/{}", "p".repeat(MEMO_CAP));
+        let uris = [
+            "http://h/p?b=2&a=1",
+            "http://h/p?b=2&a=1",
+            "http://H/p?b=2&a=1",
+            "http://h/p?b=2&a=1",
+            "http://h/p?b=2&a=2",
+            "https://h/p?b=2&a=1",
+            "http://h:80/p?b=2&a=1",
+            "http://h/p?token=s&a=1",
+            "http://h/p?token=s&a=1",
+            "http://u:pw@h/p",
+            "http://u:pw@h/p",
+            "http://h/p",
+            "http://h/p?",
+            "http://h/p",
+            "/relative?x=1",
+            "/relative?x=1",
+            &long,
+            &long,
+            "http://h/p",
+        ];
+        for u in uris {
+            for r in [
+                req("GET", u, &[], b""),
+                req("GET", u, &[("authorization", "a")], b""),
+                req("HEAD", u, &[], b"x"),
+            ] {
+                assert_eq!(d.key_memo(&r, &mut memo), d.key(&r), "{u}");
+            }
+            let secret = u.contains("token") || u.contains('@');
+            if secret || u.len() > MEMO_CAP {
+                assert!(!memo.valid, "{u} is not kept");
+            } else {
+                assert!(memo.valid, "{u} is kept");
+                assert!(!memo.stream.windows(2).any(|w| w == b"pw"));
+            }
         }
     }
 

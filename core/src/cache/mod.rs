@@ -95,7 +95,7 @@ pub use key::{CacheKey, STACK_PARAMS};
 use directives::header_delta;
 use flight::{Flight, Flights};
 use freshness::{Policy, Usability};
-use key::KeyDeriver;
+use key::{KeyDeriver, KeyMemo};
 use store::Store;
 
 use crate::{ConfigError, Request, Response, Timestamp, WallClock};
@@ -636,6 +636,8 @@ pub struct Cache {
     methods: Vec<Method>,
     statuses: Vec<StatusCode>,
     keys: KeyDeriver,
+    /// The last looked-up URI's part of the key (see [`KeyMemo`]).
+    memo: KeyMemo,
     policy: Policy,
     store: Store<Entry>,
     flights: Flights,
@@ -714,6 +716,7 @@ impl Cache {
                 .filter_map(|s| StatusCode::from_u16(*s).ok())
                 .collect(),
             keys,
+            memo: KeyMemo::new(),
             policy,
             store: Store::new(config.max_entries, config.max_bytes, config.max_entry_bytes),
             flights: Flights::default(),
@@ -807,7 +810,7 @@ impl Cache {
             self.stats.bypasses += 1;
             return Lookup::Bypass;
         }
-        let key = self.keys.key(req);
+        let key = self.keys.key_memo(req, &mut self.memo);
         let mut conditional = None;
         if let Some(idx) = self.store.find(&key) {
             let entry = self.store.get(idx);
