@@ -164,9 +164,9 @@ impl KeyMemo {
         }
         let (a, rest) = self.raw.split_at(usize::from(self.shape.1));
         let (b, c) = rest.split_at(usize::from(self.shape.2));
-        a == raw.scheme.unwrap_or("").as_bytes()
-            && b == raw.authority.as_bytes()
-            && c == raw.path_and_query.unwrap_or("").as_bytes()
+        bytes_eq(a, raw.scheme.unwrap_or("").as_bytes())
+            && bytes_eq(b, raw.authority.as_bytes())
+            && bytes_eq(c, raw.path_and_query.unwrap_or("").as_bytes())
     }
 
     fn keep(&mut self, raw: &RawUri<'_>, stream: &[u8]) {
@@ -362,14 +362,39 @@ impl<H: Hasher> Sink<H> {
     }
 }
 
+/// `a == b` for short slices of equal length without a `memcmp` call: eight bytes at a
+/// time, the last word overlapping.
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or([0; 8]));
+    let mut i = 0;
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    word(a, n - 8) == word(b, n - 8)
+}
+
 /// `dst.copy_from_slice(src)` for the short parts keys are made of, without a `memcpy` call:
 /// two overlapping fixed-size copies.
 #[expect(clippy::inline_always, reason = "measured: the key's hot loop")]
 #[inline(always)]
 fn copy_short(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
-    if n >= 32 {
+    if n > 64 {
         dst.copy_from_slice(src);
+    } else if n >= 32 {
+        dst[..32].copy_from_slice(&src[..32]);
+        dst[n - 32..].copy_from_slice(&src[n - 32..]);
     } else if n >= 16 {
         dst[..16].copy_from_slice(&src[..16]);
         dst[n - 16..].copy_from_slice(&src[n - 16..]);

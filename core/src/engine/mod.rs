@@ -623,6 +623,7 @@ impl Engine {
         clippy::too_many_arguments,
         reason = "internal; each is a distinct fact"
     )]
+    #[inline]
     fn answer_cached(
         &mut self,
         now: Timestamp,
