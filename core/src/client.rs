@@ -739,6 +739,10 @@ impl<T: Transport, R: Runtime> Client<T, R> {
     }
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a local state, moved a few times per request; boxing would allocate"
+)]
 enum Pending {
     Done(Finished),
     Send(Permit),

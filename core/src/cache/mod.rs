@@ -425,7 +425,8 @@ pub struct Fill {
     key: CacheKey,
     flight: Option<FlightId>,
     started: Timestamp,
-    conditional: Option<HeaderMap>,
+    /// Boxed: only revalidations have it, and it would triple the size of every fill.
+    conditional: Option<Box<HeaderMap>>,
     background: bool,
 }
 
@@ -443,13 +444,13 @@ impl Fill {
     /// `If-None-Match` / `If-Modified-Since` to add to the outgoing request when revalidating
     /// a stored response; `None` for a plain fetch.
     pub fn conditional_headers(&self) -> Option<&HeaderMap> {
-        self.conditional.as_ref()
+        self.conditional.as_deref()
     }
 
     /// Adds [`conditional_headers`](Self::conditional_headers) to `req`.
     pub fn apply_conditional(&self, req: &mut Request) {
         if let Some(c) = &self.conditional {
-            for (k, v) in c {
+            for (k, v) in c.iter() {
                 req.headers_mut().insert(k, v.clone());
             }
         }
@@ -1317,7 +1318,7 @@ fn resolve_same_origin(base: &Uri, value: &[u8]) -> Option<Uri> {
 }
 
 /// `If-None-Match` / `If-Modified-Since` from a stored response's validators.
-fn conditional_headers(r: &CachedResponse) -> Option<HeaderMap> {
+fn conditional_headers(r: &CachedResponse) -> Option<Box<HeaderMap>> {
     let etag = r.etag();
     let lm = r.last_modified();
     if etag.is_none() && lm.is_none() {
@@ -1330,7 +1331,7 @@ fn conditional_headers(r: &CachedResponse) -> Option<HeaderMap> {
     if let Some(l) = lm {
         h.insert(IF_MODIFIED_SINCE, l.clone());
     }
-    Some(h)
+    Some(Box::new(h))
 }
 
 #[cfg(test)]

@@ -197,7 +197,8 @@ impl std::fmt::Display for RequestId {
 pub struct Permit {
     id: RequestId,
     attempt: u32,
-    conditional: Option<HeaderMap>,
+    /// Boxed: only revalidations have it (keeps `Decision` small).
+    conditional: Option<Box<HeaderMap>>,
     timeout: Option<Duration>,
 }
 
@@ -220,13 +221,13 @@ impl Permit {
     /// Headers the engine adds to this attempt (`If-None-Match` / `If-Modified-Since` when
     /// revalidating a stored response).
     pub fn extra_headers(&self) -> Option<&HeaderMap> {
-        self.conditional.as_ref()
+        self.conditional.as_deref()
     }
 
     /// Adds [`extra_headers`](Self::extra_headers) to the outgoing copy of the request.
     pub fn apply(&self, request: &mut Request) {
         if let Some(h) = &self.conditional {
-            for (k, v) in h {
+            for (k, v) in h.iter() {
                 request.headers_mut().insert(k, v.clone());
             }
         }
@@ -325,6 +326,10 @@ pub struct Finished {
 /// The answer to [`Engine::begin`], [`Engine::resume`] and [`Engine::proceed`].
 #[must_use]
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned by value and matched at once; boxing `Done` cost an allocation per request"
+)]
 pub enum Decision {
     /// The request is finished: answer the caller.
     Done(Finished),
@@ -1305,7 +1310,7 @@ impl Engine {
                 let conditional = call
                     .fill
                     .as_ref()
-                    .and_then(|f| f.conditional_headers().cloned());
+                    .and_then(|f| f.conditional_headers().cloned().map(Box::new));
                 Decision::Send(Permit {
                     id,
                     attempt: call.retry.attempts() + 1,
@@ -1384,7 +1389,7 @@ impl Engine {
             return;
         };
         let id = RequestId(id);
-        let conditional = fill.conditional_headers().cloned();
+        let conditional = fill.conditional_headers().cloned().map(Box::new);
         let call = self.calls.get_mut(id.0).expect("just inserted");
         call.fill = Some(fill);
         // Background refreshes do not take a breaker slot (they must not consume half-open
