@@ -436,7 +436,8 @@ enum Phase {
 
 #[derive(Debug)]
 struct Call {
-    service: Arc<str>,
+    /// `None` only while `complete` takes the call apart.
+    service: Option<Arc<str>>,
     breaker_key: Arc<str>,
     started: Timestamp,
     retry: RetryState,
@@ -445,6 +446,12 @@ struct Call {
     trace: DecisionTrace,
     background: bool,
     method: Method,
+}
+
+impl Call {
+    fn service(&self) -> &str {
+        self.service.as_deref().unwrap_or_default()
+    }
 }
 
 /// Per-service counters at the previous alert evaluation (for windowed signals).
@@ -597,7 +604,7 @@ impl Engine {
                     self.names.get(breaker_key)
                 };
                 let call = Call {
-                    service: service_arc,
+                    service: Some(service_arc),
                     breaker_key: breaker_arc,
                     started: now,
                     retry: self.retry.begin(now, request),
@@ -733,7 +740,7 @@ impl Engine {
 
         // Metrics, per attempt.
         let record = attempt_record(&outcome, latency);
-        self.metrics.on_attempt(&call.service, &record);
+        self.metrics.on_attempt(call.service(), &record);
 
         let result = match &outcome {
             Ok(r) => AttemptResult::Status {
@@ -874,7 +881,7 @@ impl Engine {
         }
         if !call.background {
             self.metrics.on_request_end(
-                &call.service,
+                call.service.as_deref().unwrap_or_default(),
                 &RequestRecord {
                     success: false,
                     latency: now.saturating_duration_since(call.started),
@@ -1374,7 +1381,7 @@ impl Engine {
             .map_or("", http::uri::Authority::as_str);
         let host = self.names.get(host);
         let call = Call {
-            service: Arc::clone(&host),
+            service: Some(Arc::clone(&host)),
             breaker_key: host,
             started: now,
             retry: self.retry.begin(now, request),
@@ -1509,24 +1516,34 @@ impl Engine {
         result: FinalResult,
         cache: CacheOutcome,
     ) -> Finished {
-        let mut call = self
+        // Take what the answer needs in place; the call itself is dropped where it lies.
+        let (fill, service, mut trace, started, background) = self
             .calls
-            .remove(id.0)
+            .remove_with(id.0, |call| {
+                (
+                    call.fill.take(),
+                    call.service.take(),
+                    std::mem::take(&mut call.trace),
+                    call.started,
+                    call.background,
+                )
+            })
             .expect("complete runs on a live call");
-        if let Some(fill) = call.fill.take() {
+        let service = service.unwrap_or_else(|| self.names.empty());
+        if let Some(fill) = fill {
             self.cache.abandon(now, fill);
         }
-        call.trace.total = now.saturating_duration_since(call.started);
-        call.trace.budget_left = self.budget.as_ref().map(|b| b.balance(now));
-        if !call.background {
-            let failure = failure_category(&result, &call.trace);
+        trace.total = now.saturating_duration_since(started);
+        trace.budget_left = self.budget.as_ref().map(|b| b.balance(now));
+        if !background {
+            let failure = failure_category(&result, &trace);
             self.metrics.on_request_end(
-                &call.service,
+                &service,
                 &RequestRecord {
                     success: failure.is_none(),
-                    latency: call.trace.total,
+                    latency: trace.total,
                     failure,
-                    retries: call.trace.retries(),
+                    retries: trace.retries(),
                     cache,
                     wall,
                 },
@@ -1534,9 +1551,9 @@ impl Engine {
         }
         Finished {
             id,
-            service: call.service,
+            service,
             result,
-            trace: call.trace,
+            trace,
         }
     }
 
