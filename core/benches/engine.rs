@@ -31,7 +31,7 @@ fn engine() -> Engine {
     // Alerts evaluate on their own timer; keep the pass out of the measured loop.
     let c = EngineConfig {
         alert_interval: None,
-        housekeeping_interval: Duration::from_secs(3600),
+        housekeeping_interval: Duration::from_hours(1),
         ..EngineConfig::default()
     };
     Engine::new(c, 1).expect("valid config")

@@ -390,7 +390,7 @@ impl<T: Transport, R: Runtime> Client<T, R> {
         let finished = self.drive(decision, &request, &mut guard).await;
         guard.id = None;
         let finished = finished?;
-        self.conclude(*finished, &method, &url)
+        self.conclude(finished, &method, &url)
     }
 
     /// Drives decisions until the request is finished.
@@ -399,14 +399,14 @@ impl<T: Transport, R: Runtime> Client<T, R> {
         mut decision: Pending,
         request: &Request,
         guard: &mut CancelGuard<'_, T, R>,
-    ) -> Result<Box<Finished>, ClientError> {
+    ) -> Result<Finished, ClientError> {
         loop {
             match decision {
                 Pending::Done(f) => return Ok(f),
                 Pending::Wait(id, rx) => {
                     guard.id = Some(id);
                     match rx.await {
-                        Ok(Wake::Finished(f)) => return Ok(f),
+                        Ok(Wake::Finished(f)) => return Ok(*f),
                         Ok(Wake::Proceed) => {
                             decision = self.step(|e, now, wall| e.proceed(now, wall, id, request));
                         }
@@ -580,7 +580,7 @@ impl<T: Transport, R: Runtime> Client<T, R> {
                 if !self.shared.hooks.is_empty() {
                     let event = ResponseEvent {
                         request_id: f.id,
-                        service: f.service.clone(),
+                        service: f.service.to_string(),
                         method: method.to_owned(),
                         url: url.to_owned(),
                         status: reply.status().as_u16(),
@@ -598,7 +598,7 @@ impl<T: Transport, R: Runtime> Client<T, R> {
                 Ok(ClientResponse {
                     response: reply.into_response(now),
                     from_cache,
-                    service: f.service,
+                    service: f.service.to_string(),
                     trace: f.trace,
                 })
             }
@@ -607,12 +607,12 @@ impl<T: Transport, R: Runtime> Client<T, R> {
                     FinalResult::Transport(error) => ClientError::Transport {
                         error,
                         trace: Box::new(f.trace),
-                        service: f.service,
+                        service: f.service.to_string(),
                     },
                     FinalResult::Rejected(reason) => ClientError::Rejected {
                         reason,
                         trace: Box::new(f.trace),
-                        service: f.service,
+                        service: f.service.to_string(),
                     },
                     FinalResult::Response(_) => unreachable!("handled above"),
                 };
@@ -743,8 +743,12 @@ impl<T: Transport, R: Runtime> Client<T, R> {
     }
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a local state, moved a few times per request; boxing would allocate"
+)]
 enum Pending {
-    Done(Box<Finished>),
+    Done(Finished),
     Send(Permit),
     Wait(RequestId, oneshot::Receiver<Wake>),
 }

@@ -12,6 +12,16 @@ pub type Request = http::Request<Bytes>;
 /// A response as the core sees it.
 pub type Response = http::Response<Bytes>;
 
+/// Whether `headers` has a field `name`. Requests carry few fields: for a small map, walking
+/// the names (mostly one-byte compares of standard names) is cheaper than hashing `name`.
+pub(crate) fn has_header(headers: &http::HeaderMap, name: &http::header::HeaderName) -> bool {
+    if headers.keys_len() <= 8 {
+        headers.keys().any(|k| k == name)
+    } else {
+        headers.contains_key(name)
+    }
+}
+
 /// What went wrong below HTTP: the transport could not produce a response.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[error("{kind}: {message}")]
@@ -76,3 +86,33 @@ impl std::fmt::Display for TransportErrorKind {
 
 /// The result of one attempt, as reported by the frontend.
 pub type Outcome = Result<Response, TransportError>;
+
+#[cfg(test)]
+mod tests {
+    use super::has_header;
+
+    #[test]
+    fn has_header_agrees_with_contains_key() {
+        let names = [
+            "accept",
+            "idempotency-key",
+            "cache-control",
+            "x-a",
+            "x-b",
+            "pragma",
+        ];
+        for n in 0..20 {
+            let mut m = http::HeaderMap::new();
+            for i in 0..n {
+                let name =
+                    http::header::HeaderName::from_bytes(format!("x-{i}").as_bytes()).unwrap();
+                m.append(name, http::HeaderValue::from(i));
+            }
+            m.append("idempotency-key", http::HeaderValue::from(1));
+            for q in names {
+                let q = http::header::HeaderName::from_static(q);
+                assert_eq!(has_header(&m, &q), m.contains_key(&q), "{n} {q}");
+            }
+        }
+    }
+}

@@ -329,7 +329,7 @@ impl Sim {
                 let req = &self.requests[id.0].0;
                 let next = self.engine.on_response(now, wall, permit, req, outcome);
                 match next {
-                    Next::Done(f) => self.finish(id, *f),
+                    Next::Done(f) => self.finish(id, f),
                     Next::RetryAt { at, token } => self.push(at, Ev::Resume(id, token)),
                 }
             }
@@ -348,7 +348,7 @@ impl Sim {
 
     fn on_decision(&mut self, id: SimId, d: Decision) {
         match d {
-            Decision::Done(f) => self.finish(id, *f),
+            Decision::Done(f) => self.finish(id, f),
             Decision::Send(permit) => self.send(id, permit),
             Decision::Wait(eid) => {
                 self.by_engine_id.insert(eid.as_u64(), id);

@@ -77,8 +77,11 @@ impl CacheControl {
     /// Request directives, with HTTP/1.0 `Pragma: no-cache` honoured when no `Cache-Control`
     /// line is present (RFC 9111 §5.4).
     pub fn from_request_headers(headers: &HeaderMap) -> CacheControl {
-        if headers.contains_key(CACHE_CONTROL) {
+        if crate::message::has_header(headers, &CACHE_CONTROL) {
             return CacheControl::from_headers(headers);
+        }
+        if !crate::message::has_header(headers, &PRAGMA) {
+            return CacheControl::default();
         }
         let mut cc = CacheControl::default();
         for v in headers.get_all(PRAGMA) {

@@ -2,8 +2,8 @@
 //! partition, the invalidation URL id and the `Vary` secondary key.
 //!
 //! Key = H(method, scheme, host (lower-cased, default port elided), path, sorted query params
-//! (minus excluded and credential params; all omitted when `include_query` is off), the
-//! configured key headers, the body if non-empty, the credential partition).
+//! (minus excluded and credential params; all omitted when `include_query` is off), the body
+//! if non-empty, the configured key headers, the credential partition).
 //!
 //! The credential partition — userinfo, credential query parameters (whatever
 //! `include_query` says) and credential headers — is hashed into the key under its own tags,
@@ -11,8 +11,11 @@
 //!
 //! Two foldhash instances with different seeds (both derived from the seed given to
 //! `Cache::new`) give the two 64-bit halves, so collisions cannot be precomputed offline. The
-//! hot path does not allocate: parts are hashed in place, host names are lower-cased through a
-//! stack buffer and up to [`STACK_PARAMS`] query parameters are sorted in a stack array.
+//! hot path does not allocate: parts are encoded (tag, length, bytes; host and scheme
+//! lower-cased) into a stack buffer that is hashed in one go, the query is scanned byte by
+//! byte and up to [`STACK_PARAMS`] kept parameters are sorted in a stack array, and the
+//! request's headers are matched in one pass against the configured key and credential
+//! header names.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -20,7 +23,7 @@ use std::hash::Hasher;
 
 use foldhash::SharedSeed;
 use foldhash::quality::FoldHasher;
-use http::header::HeaderName;
+use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Uri};
 use serde::{Serialize, Serializer};
 
@@ -65,23 +68,132 @@ impl Serialize for CacheKey {
     }
 }
 
-// Domain-separation tags for the parts of a key.
+// Domain-separation tags for the parts of a key. Each part is a 4-byte head — the tag in
+// the low byte and a 24-bit number above it (a length, a count, a port or an index) — or,
+// for numbers of 2^24 and more, the tag with `LONG` set followed by an 8-byte number.
 const T_METHOD: u8 = 1;
 const T_SCHEME: u8 = 2;
-const T_HOST: u8 = 3;
-const T_PORT: u8 = 4;
-const T_PATH: u8 = 5;
-const T_PARAM: u8 = 6;
-const T_QUERY_END: u8 = 7;
-const T_HEADER: u8 = 8;
-const T_BODY: u8 = 9;
-const T_CRED: u8 = 10;
-const T_USERINFO: u8 = 11;
-const T_NO_BODY: u8 = 12;
+/// `http` / `https`, as a code (1 / 2) in the number field.
+const T_SCHEME_CODE: u8 = 3;
+const T_HOST: u8 = 4;
+const T_PORT: u8 = 5;
+const T_USERINFO: u8 = 6;
+const T_PATH: u8 = 7;
+/// The kept, sorted, non-credential query parameters as `name=value` joined by `&`.
+const T_QUERY: u8 = 8;
+/// A credential query parameter's lower-cased name (its value follows as `T_VALUE`).
+const T_CRED_PARAM: u8 = 9;
+const T_BODY: u8 = 10;
+/// A key header: the number of its values (which follow as `T_VALUE`s).
+const T_HEADER: u8 = 11;
+/// A credential header value: the header's index in the configuration (the value follows).
+const T_CRED_HEADER: u8 = 12;
+const T_VALUE: u8 = 13;
+/// A query too long for `http` to have parsed, as it is.
+const T_QUERY_VERBATIM: u8 = 14;
+const LONG: u8 = 0x80;
 
 /// Per-hasher seed tweak so the URL id and Vary hashes are independent of key hashes.
 const URL_TWEAK: u64 = 0x5EED_0F0D_u64;
 const VARY_TWEAK: u64 = 0x7A11_0E55_u64;
+
+/// The target URI as given: what its part of a key depends on.
+struct RawUri<'a> {
+    scheme: Option<&'a str>,
+    authority: &'a str,
+    path_and_query: Option<&'a str>,
+}
+
+impl<'a> RawUri<'a> {
+    fn of(uri: &'a Uri) -> Self {
+        RawUri {
+            scheme: uri.scheme_str(),
+            authority: uri.authority().map_or("", http::uri::Authority::as_str),
+            path_and_query: uri.path_and_query().map(http::uri::PathAndQuery::as_str),
+        }
+    }
+}
+
+/// Longest URI (and URI part of a key stream) a [`KeyMemo`] keeps.
+const MEMO_CAP: usize = 256;
+
+/// The last target URI whose part of the key stream was computed, with that part, so that
+/// repeated requests for one URL (the hot case for a cache) skip re-normalising it. Holds
+/// only URIs without credentials (no userinfo, no credential query parameter): no secret is
+/// retained. Allocated once; never grows.
+pub(crate) struct KeyMemo {
+    valid: bool,
+    /// Scheme presence and the lengths of scheme, authority, path-and-query (`u16::MAX`:
+    /// absent) as in `raw`.
+    shape: (bool, u16, u16, u16),
+    raw: Vec<u8>,
+    stream: Vec<u8>,
+}
+
+impl fmt::Debug for KeyMemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyMemo")
+            .field("valid", &self.valid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyMemo {
+    pub(crate) fn new() -> Self {
+        KeyMemo {
+            valid: false,
+            shape: (false, 0, 0, 0),
+            raw: Vec::with_capacity(MEMO_CAP),
+            stream: Vec::with_capacity(MEMO_CAP),
+        }
+    }
+
+    fn shape_of(raw: &RawUri<'_>) -> (bool, u16, u16, u16) {
+        let len = |s: &str| u16::try_from(s.len()).unwrap_or(u16::MAX - 1);
+        (
+            raw.scheme.is_some(),
+            raw.scheme.map_or(0, len),
+            len(raw.authority),
+            raw.path_and_query.map_or(u16::MAX, len),
+        )
+    }
+
+    fn holds(&self, raw: &RawUri<'_>) -> bool {
+        if !self.valid || self.shape != Self::shape_of(raw) {
+            return false;
+        }
+        let (a, rest) = self.raw.split_at(usize::from(self.shape.1));
+        let (b, c) = rest.split_at(usize::from(self.shape.2));
+        bytes_eq(a, raw.scheme.unwrap_or("").as_bytes())
+            && bytes_eq(b, raw.authority.as_bytes())
+            && bytes_eq(c, raw.path_and_query.unwrap_or("").as_bytes())
+    }
+
+    fn keep(&mut self, raw: &RawUri<'_>, stream: &[u8]) {
+        let parts = [
+            raw.scheme.unwrap_or(""),
+            raw.authority,
+            raw.path_and_query.unwrap_or(""),
+        ];
+        let raw_len: usize = parts.iter().map(|p| p.len()).sum();
+        if raw_len > MEMO_CAP || stream.len() > MEMO_CAP {
+            self.forget();
+            return;
+        }
+        self.raw.clear();
+        for p in parts {
+            self.raw.extend_from_slice(p.as_bytes());
+        }
+        self.stream.clear();
+        self.stream.extend_from_slice(stream);
+        self.shape = Self::shape_of(raw);
+        self.valid = true;
+    }
+
+    fn forget(&mut self) {
+        self.valid = false;
+    }
+}
 
 /// Derives keys; owns the seeds and the key-relevant configuration.
 pub(crate) struct KeyDeriver {
@@ -89,11 +201,17 @@ pub(crate) struct KeyDeriver {
     seed_b: SharedSeed,
     per_a: u64,
     per_b: u64,
-    key_headers: Vec<HeaderName>,
-    credential_headers: Vec<HeaderName>,
+    /// The key headers, then the credential headers (each list without duplicates).
+    header_names: Vec<HeaderName>,
+    /// How many of `header_names` are key headers.
+    key_headers: usize,
     /// Lower-cased.
     credential_params: Vec<String>,
     exclude_params: Vec<String>,
+    /// [`length_mask`] of `credential_params` / `exclude_params`: most names are rejected
+    /// by their length alone.
+    credential_mask: u64,
+    exclude_mask: u64,
     include_query: bool,
 }
 
@@ -101,8 +219,11 @@ impl fmt::Debug for KeyDeriver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyDeriver")
             .field("seed", &"<redacted>")
-            .field("key_headers", &self.key_headers)
-            .field("credential_headers", &self.credential_headers)
+            .field("key_headers", &&self.header_names[..self.key_headers])
+            .field(
+                "credential_headers",
+                &&self.header_names[self.key_headers..],
+            )
             .field("credential_params", &self.credential_params)
             .field("exclude_params", &self.exclude_params)
             .field("include_query", &self.include_query)
@@ -127,89 +248,332 @@ impl Hasher for Dual<'_> {
         self.a.write(bytes);
         self.b.write(bytes);
     }
-    fn write_u8(&mut self, i: u8) {
-        self.a.write_u8(i);
-        self.b.write_u8(i);
-    }
-    fn write_u16(&mut self, i: u16) {
-        self.a.write_u16(i);
-        self.b.write_u16(i);
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.a.write_u64(i);
-        self.b.write_u64(i);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.a.write_usize(i);
-        self.b.write_usize(i);
-    }
-    fn write_u128(&mut self, i: u128) {
-        self.a.write_u128(i);
-        self.b.write_u128(i);
-    }
     fn finish(&self) -> u64 {
         self.a.finish()
     }
 }
 
-/// Length-prefixed bytes.
-fn put<H: Hasher>(h: &mut H, tag: u8, b: &[u8]) {
-    h.write_u8(tag);
-    h.write_usize(b.len());
-    h.write(b);
+/// Bytes gathered on the stack before they reach the hasher.
+const SINK_BUF: usize = 256;
+
+/// A byte stream in front of a hasher: the parts of a key are encoded (4-byte head, then the
+/// bytes) into a stack buffer that reaches the hasher in `SINK_BUF`-byte blocks, plus a last
+/// partial block at the end. Block boundaries depend only on the byte stream, never on how it
+/// was written, so any two ways of producing the same bytes (one copy of an already sorted
+/// query, or one copy per parameter after sorting) give the same hash; and the encoding is
+/// prefix-free, so different parts give different streams. A typical key is one or two
+/// `write`s instead of dozens of tiny ones.
+struct Sink<H> {
+    h: H,
+    buf: [u8; SINK_BUF],
+    len: usize,
+    /// Whole blocks handed to the hasher so far.
+    blocks: usize,
 }
 
-/// Length-prefixed, ASCII-lower-cased bytes, through a 64-byte stack buffer.
-fn put_lower<H: Hasher>(h: &mut H, tag: u8, b: &[u8]) {
-    h.write_u8(tag);
-    h.write_usize(b.len());
-    let mut buf = [0u8; 64];
-    for chunk in b.chunks(64) {
-        let c = &mut buf[..chunk.len()];
-        c.copy_from_slice(chunk);
-        c.make_ascii_lowercase();
-        h.write(c);
+impl<H: Hasher> Sink<H> {
+    fn new(h: H) -> Self {
+        Sink {
+            h,
+            buf: [0; SINK_BUF],
+            len: 0,
+            blocks: 0,
+        }
     }
+
+    /// Appends `b`.
+    #[expect(clippy::inline_always, reason = "measured: the key's hot loop")]
+    #[inline(always)]
+    fn raw(&mut self, b: &[u8]) {
+        let at = self.len;
+        if b.len() <= SINK_BUF - at {
+            copy_short(&mut self.buf[at..at + b.len()], b);
+            self.len = at + b.len();
+        } else {
+            self.raw_spill(b);
+        }
+    }
+
+    /// [`raw`](Self::raw) across block boundaries.
+    #[cold]
+    #[inline(never)]
+    fn raw_spill(&mut self, mut b: &[u8]) {
+        let room = SINK_BUF - self.len;
+        self.buf[self.len..].copy_from_slice(&b[..room]);
+        self.h.write(&self.buf);
+        self.blocks += 1;
+        b = &b[room..];
+        // Whole blocks straight from the input: the same writes as through the buffer.
+        while b.len() >= SINK_BUF {
+            self.h.write(&b[..SINK_BUF]);
+            self.blocks += 1;
+            b = &b[SINK_BUF..];
+        }
+        self.buf[..b.len()].copy_from_slice(b);
+        self.len = b.len();
+    }
+
+    /// Appends `b`, ASCII-lower-cased.
+    fn raw_lower(&mut self, b: &[u8]) {
+        let mut tmp = [0u8; 64];
+        for chunk in b.chunks(tmp.len()) {
+            let t = &mut tmp[..chunk.len()];
+            for (d, c) in t.iter_mut().zip(chunk) {
+                *d = c.to_ascii_lowercase();
+            }
+            self.raw(t);
+        }
+    }
+
+    /// A part's head: `tag` and a number (a length, count, port or index).
+    #[expect(clippy::inline_always, reason = "measured: the key's hot loop")]
+    #[inline(always)]
+    fn head(&mut self, tag: u8, n: usize) {
+        if n < 1 << 24 {
+            self.raw(&((n as u32) << 8 | u32::from(tag)).to_le_bytes());
+        } else {
+            self.raw(&[tag | LONG]);
+            self.raw(&(n as u64).to_le_bytes());
+        }
+    }
+
+    /// Length-prefixed bytes.
+    #[expect(clippy::inline_always, reason = "measured: the key's hot loop")]
+    #[inline(always)]
+    fn put(&mut self, tag: u8, b: &[u8]) {
+        self.head(tag, b.len());
+        self.raw(b);
+    }
+
+    /// Length-prefixed, ASCII-lower-cased bytes.
+    fn put_lower(&mut self, tag: u8, b: &[u8]) {
+        self.head(tag, b.len());
+        self.raw_lower(b);
+    }
+
+    /// The hasher, fed the whole stream. (By reference: moving the sink would copy its
+    /// buffer.)
+    fn finish(&mut self) -> &H {
+        if self.len > 0 {
+            self.h.write(&self.buf[..self.len]);
+            self.len = 0;
+        }
+        &self.h
+    }
+}
+
+/// `a == b` for short slices of equal length without a `memcmp` call: eight bytes at a
+/// time, the last word overlapping.
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or([0; 8]));
+    let mut i = 0;
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    word(a, n - 8) == word(b, n - 8)
+}
+
+/// `dst.copy_from_slice(src)` for the short parts keys are made of, without a `memcpy` call:
+/// two overlapping fixed-size copies.
+#[expect(clippy::inline_always, reason = "measured: the key's hot loop")]
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if n > 64 {
+        dst.copy_from_slice(src);
+    } else if n >= 32 {
+        dst[..32].copy_from_slice(&src[..32]);
+        dst[n - 32..].copy_from_slice(&src[n - 32..]);
+    } else if n >= 16 {
+        dst[..16].copy_from_slice(&src[..16]);
+        dst[n - 16..].copy_from_slice(&src[n - 16..]);
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..].copy_from_slice(&src[n - 4..]);
+    } else {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    }
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any byte of `w` is `b` (exact, SWAR).
+#[inline]
+fn word_has(w: u64, b: u8) -> bool {
+    let x = w ^ (LO * u64::from(b));
+    x.wrapping_sub(LO) & !x & HI != 0
+}
+
+/// What a scan of an authority found (see [`scan_authority`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum AuthorityShape {
+    /// Only a lower-case host: hash it as it is.
+    Plain,
+    /// A host with upper-case letters and nothing else: lower-case it.
+    Upper,
+    /// A port, userinfo, an IPv6 literal or non-ASCII bytes: split it properly.
+    Complex,
+}
+
+/// Classifies an authority eight bytes at a time.
+#[inline]
+pub(crate) fn scan_authority(a: &[u8]) -> AuthorityShape {
+    let n = a.len();
+    if n == 0 || a[0] == b'[' {
+        return AuthorityShape::Complex;
+    }
+    let mut upper = false;
+    let mut check = |w: u64| -> bool {
+        // Bytes ≥ 0x80 would break the range test below (and never occur in a parsed
+        // authority); `@` and `:` need the full split.
+        if w & HI != 0 || word_has(w, b'@') || word_has(w, b':') {
+            return false;
+        }
+        // High bit of each byte in 'A'..='Z' (all bytes < 0x80, so no carries).
+        let ge_a = w.wrapping_add(LO * u64::from(0x80 - b'A'));
+        let gt_z = w.wrapping_add(LO * u64::from(0x80 - b'Z' - 1));
+        upper |= ge_a & !gt_z & HI != 0;
+        true
+    };
+    let word = |s: &[u8]| {
+        let mut b = [0u8; 8];
+        b[..s.len()].copy_from_slice(s);
+        u64::from_le_bytes(b)
+    };
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 <= n {
+            if !check(word(&a[i..i + 8])) {
+                return AuthorityShape::Complex;
+            }
+            i += 8;
+        }
+        if i < n && !check(word(&a[n - 8..])) {
+            return AuthorityShape::Complex;
+        }
+    } else if !check(word(a)) {
+        return AuthorityShape::Complex;
+    }
+    if upper {
+        AuthorityShape::Upper
+    } else {
+        AuthorityShape::Plain
+    }
+}
+
+/// Position of the first `c` in `b` (a plain byte loop: the inputs are short).
+#[inline]
+fn find_byte(b: &[u8], c: u8) -> Option<usize> {
+    b.iter().position(|&x| x == c)
 }
 
 /// Splits a query segment into (name, value); a segment without `=` has an empty value.
 fn split_param(seg: &str) -> (&str, &str) {
-    match seg.find('=') {
+    match find_byte(seg.as_bytes(), b'=') {
         Some(i) => (&seg[..i], &seg[i + 1..]),
         None => (seg, ""),
     }
 }
 
-fn cmp_param(q: &str, x: (usize, usize), y: (usize, usize)) -> Ordering {
-    let (xn, xv) = split_param(&q[x.0..x.1]);
-    let (yn, yv) = split_param(&q[y.0..y.1]);
-    xn.cmp(yn).then_with(|| xv.cmp(yv))
+/// One query segment: byte offsets into the query (`eq` is the end of the name, `end` when
+/// the segment has no `=`). `u16` offsets: `http` caps a URI at 65 534 bytes.
+#[derive(Clone, Copy)]
+struct Param {
+    start: u16,
+    eq: u16,
+    end: u16,
+    credential: bool,
 }
 
-/// Calls `f` with the query's non-empty `&`-separated segments as (start, end) ranges, sorted
-/// by (name, value). Allocates only beyond [`STACK_PARAMS`] segments.
-fn with_sorted_params<R>(q: &str, f: impl FnOnce(&[(usize, usize)]) -> R) -> R {
-    let mut stack = [(0usize, 0usize); STACK_PARAMS];
-    let mut heap: Vec<(usize, usize)> = Vec::new();
-    let count = q.split('&').filter(|s| !s.is_empty()).count();
-    let slots: &mut [(usize, usize)] = if count <= STACK_PARAMS {
-        &mut stack[..count]
-    } else {
-        heap.resize(count, (0, 0));
-        &mut heap
+impl Param {
+    const EMPTY: Param = Param {
+        start: 0,
+        eq: 0,
+        end: 0,
+        credential: false,
     };
-    let mut n = 0;
-    let mut start = 0;
-    for seg in q.split('&') {
-        let end = start + seg.len();
-        if !seg.is_empty() {
-            slots[n] = (start, end);
-            n += 1;
-        }
-        start = end + 1;
+
+    fn segment(self, q: &[u8]) -> &[u8] {
+        &q[usize::from(self.start)..usize::from(self.end)]
     }
-    slots.sort_unstable_by(|x, y| cmp_param(q, *x, *y));
-    f(slots)
+
+    fn name(self, q: &[u8]) -> &[u8] {
+        &q[usize::from(self.start)..usize::from(self.eq)]
+    }
+
+    fn value(self, q: &[u8]) -> &[u8] {
+        if self.has_eq() {
+            &q[usize::from(self.eq) + 1..usize::from(self.end)]
+        } else {
+            &[]
+        }
+    }
+
+    fn has_eq(self) -> bool {
+        self.eq < self.end
+    }
+
+    /// Order of plain parameters: by their canonical form `name=value` (a segment without
+    /// `=` reads as `name=`). Any total order on (name, value) would do; this one needs no
+    /// split when every segment has its `=`.
+    fn cmp_plain(self, other: Param, q: &[u8]) -> Ordering {
+        let (x, y) = (self.segment(q), other.segment(q));
+        if self.has_eq() && other.has_eq() {
+            return x.cmp(y);
+        }
+        let xe: &[u8] = if self.has_eq() { b"" } else { b"=" };
+        let ye: &[u8] = if other.has_eq() { b"" } else { b"=" };
+        x.iter().chain(xe).cmp(y.iter().chain(ye))
+    }
+
+    /// Order of credential parameters: by (lower-cased name, value).
+    fn cmp_credential(self, other: Param, q: &[u8]) -> Ordering {
+        let lower = |p: Param| p.name(q).iter().map(u8::to_ascii_lowercase);
+        lower(self)
+            .cmp(lower(other))
+            .then_with(|| self.value(q).cmp(other.value(q)))
+    }
+}
+
+/// Byte order of two `name=value` segments of `q`, deciding on the first byte when it
+/// differs (the common case) without a `memcmp` call.
+#[inline(always)]
+#[expect(clippy::inline_always, reason = "measured: the key's hot loop")]
+fn cmp_segments(q: &[u8], x: (u16, u16), y: (u16, u16)) -> Ordering {
+    let x = &q[usize::from(x.0)..usize::from(x.1)];
+    let y = &q[usize::from(y.0)..usize::from(y.1)];
+    match x[0].cmp(&y[0]) {
+        Ordering::Equal => x[1..].cmp(&y[1..]),
+        o => o,
+    }
+}
+
+/// Insertion sort (the parameter lists are short; `sort_unstable_by` costs more to set up).
+fn sort_params(p: &mut [Param], mut less: impl FnMut(&Param, &Param) -> bool) {
+    for i in 1..p.len() {
+        let mut j = i;
+        while j > 0 && less(&p[j], &p[j - 1]) {
+            p.swap(j, j - 1);
+            j -= 1;
+        }
+    }
 }
 
 fn default_port(scheme: &str) -> Option<u16> {
@@ -222,10 +586,47 @@ fn default_port(scheme: &str) -> Option<u16> {
     }
 }
 
-/// The authority's userinfo (`user:pass` of `user:pass@host`), if any.
-fn userinfo(uri: &Uri) -> Option<&str> {
-    let a = uri.authority()?.as_str();
-    a.rfind('@').map(|i| &a[..i])
+/// The parts of an authority (same results as `http`'s `host()` and `port_u16()`).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct AuthorityParts<'a> {
+    /// `user:pass` of `user:pass@host`.
+    pub(crate) userinfo: Option<&'a str>,
+    pub(crate) host: &'a str,
+    pub(crate) port: Option<u16>,
+}
+
+/// Splits an authority in one reverse scan for `@` and one forward scan of the host part
+/// (no char searchers).
+pub(crate) fn split_authority(a: &str) -> AuthorityParts<'_> {
+    let b = a.as_bytes();
+    let at = b.iter().rposition(|&c| c == b'@');
+    let (userinfo, host_port) = match at {
+        Some(i) => (Some(&a[..i]), &a[i + 1..]),
+        None => (None, a),
+    };
+    let hp = host_port.as_bytes();
+    let host = if hp.first() == Some(&b'[') {
+        match find_byte(hp, b']') {
+            Some(i) => &host_port[..=i],
+            None => host_port,
+        }
+    } else {
+        match find_byte(hp, b':') {
+            Some(i) => &host_port[..i],
+            None => host_port,
+        }
+    };
+    // `http` parses the text after the authority's last ':'; when that ':' lies in the
+    // userinfo, the text contains '@' and never parses, so only the host part matters.
+    let port = hp
+        .iter()
+        .rposition(|&c| c == b':')
+        .and_then(|i| host_port[i + 1..].parse::<u16>().ok());
+    AuthorityParts {
+        userinfo,
+        host,
+        port,
+    }
 }
 
 /// The port to include: `None` when absent or the scheme's default.
@@ -237,6 +638,36 @@ fn effective_port(uri: &Uri) -> Option<u16> {
         Some(port)
     }
 }
+
+/// Bitmask of the lengths (below 64) of `names`; bit 63 stands for every longer length.
+fn length_mask<S: AsRef<str>>(names: &[S]) -> u64 {
+    names
+        .iter()
+        .fold(0, |m, n| m | (1u64 << n.as_ref().len().min(63)))
+}
+
+fn length_may_match(mask: u64, len: usize) -> bool {
+    mask & (1u64 << len.min(63)) != 0
+}
+
+/// Keeps the first occurrence of each name.
+fn dedup_names(names: Vec<HeaderName>) -> Vec<HeaderName> {
+    let mut out: Vec<HeaderName> = Vec::with_capacity(names.len());
+    for n in names {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// The bytes of a matched header value.
+fn value_bytes<'v>(f: &(usize, Option<&'v HeaderValue>)) -> &'v [u8] {
+    f.1.map_or(&[][..], HeaderValue::as_bytes)
+}
+
+/// Matched key/credential header values collected on the stack; more fall back to lookups.
+const STACK_HEADERS: usize = 8;
 
 impl KeyDeriver {
     pub(crate) fn new(
@@ -256,17 +687,22 @@ impl KeyDeriver {
         };
         let a = mix(seed);
         let b = mix(a);
+        let key_headers = dedup_names(key_headers);
+        let credential_headers = dedup_names(credential_headers);
+        let credential_params: Vec<String> = credential_params
+            .into_iter()
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
         KeyDeriver {
             seed_a: SharedSeed::from_u64(a),
             seed_b: SharedSeed::from_u64(b),
             per_a: mix(b),
             per_b: mix(mix(b)),
-            key_headers,
-            credential_headers,
-            credential_params: credential_params
-                .into_iter()
-                .map(|s| s.to_ascii_lowercase())
-                .collect(),
+            key_headers: key_headers.len(),
+            header_names: key_headers.into_iter().chain(credential_headers).collect(),
+            credential_mask: length_mask(&credential_params),
+            exclude_mask: length_mask(&exclude_params),
+            credential_params,
             exclude_params,
             include_query,
         }
@@ -283,83 +719,317 @@ impl KeyDeriver {
         FoldHasher::with_seed(self.per_a ^ tweak, &self.seed_a)
     }
 
-    fn is_credential_param(&self, name: &str) -> bool {
-        self.credential_params
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(name))
+    #[inline]
+    fn is_credential_param(&self, name: &[u8]) -> bool {
+        length_may_match(self.credential_mask, name.len())
+            && self
+                .credential_params
+                .iter()
+                .any(|p| p.as_bytes().eq_ignore_ascii_case(name))
     }
 
-    fn is_excluded_param(&self, name: &str) -> bool {
-        self.exclude_params.iter().any(|p| p == name)
+    #[inline]
+    fn is_excluded_param(&self, name: &[u8]) -> bool {
+        length_may_match(self.exclude_mask, name.len())
+            && self.exclude_params.iter().any(|p| p.as_bytes() == name)
     }
 
-    /// Hashes the target URI into `h`. With `creds`, credential parts (userinfo, credential
+    /// Hashes the target URI into `s`. With `creds`, credential parts (userinfo, credential
     /// query parameters) are hashed too, under their own tags; without, they are skipped.
-    fn hash_target<H: Hasher>(&self, uri: &Uri, h: &mut H, creds: bool) {
+    /// Returns whether the URI had no credential part at all.
+    fn hash_target<H: Hasher>(&self, uri: &Uri, s: &mut Sink<H>, creds: bool) -> bool {
         let scheme = uri.scheme_str().unwrap_or("");
-        put_lower(h, T_SCHEME, scheme.as_bytes());
-        put_lower(h, T_HOST, uri.host().unwrap_or("").as_bytes());
-        h.write_u8(T_PORT);
-        h.write_u32(effective_port(uri).map_or(0, |p| u32::from(p) + 1));
-        if creds && let Some(ui) = userinfo(uri) {
-            put(h, T_USERINFO, ui.as_bytes());
+        match scheme {
+            "http" => s.head(T_SCHEME_CODE, 1),
+            "https" => s.head(T_SCHEME_CODE, 2),
+            other => s.put_lower(T_SCHEME, other.as_bytes()),
         }
-        put(h, T_PATH, uri.path().as_bytes());
-        if let Some(q) = uri.query() {
-            with_sorted_params(q, |params| {
-                for &(s, e) in params {
-                    let (name, value) = split_param(&q[s..e]);
-                    if self.is_credential_param(name) {
-                        if creds {
-                            put_lower(h, T_CRED, name.as_bytes());
-                            put(h, T_CRED, value.as_bytes());
-                        }
-                    } else if self.include_query && !self.is_excluded_param(name) {
-                        put(h, T_PARAM, name.as_bytes());
-                        put(h, T_PARAM, value.as_bytes());
+        let authority = uri.authority().map_or("", http::uri::Authority::as_str);
+        let mut secret_free = true;
+        match scan_authority(authority.as_bytes()) {
+            AuthorityShape::Plain => {
+                s.put(T_HOST, authority.as_bytes());
+                s.head(T_PORT, 0);
+            }
+            AuthorityShape::Upper => {
+                s.put_lower(T_HOST, authority.as_bytes());
+                s.head(T_PORT, 0);
+            }
+            AuthorityShape::Complex => {
+                let parts = split_authority(authority);
+                s.put_lower(T_HOST, parts.host.as_bytes());
+                let port = parts.port.filter(|&p| default_port(scheme) != Some(p));
+                s.head(T_PORT, port.map_or(0, |p| usize::from(p) + 1));
+                if let Some(ui) = parts.userinfo {
+                    secret_free = false;
+                    if creds {
+                        s.put(T_USERINFO, ui.as_bytes());
                     }
                 }
-            });
+            }
         }
-        h.write_u8(T_QUERY_END);
+        s.put(T_PATH, uri.path().as_bytes());
+        if let Some(q) = uri.query() {
+            secret_free &= self.hash_query(q.as_bytes(), s, creds);
+        }
+        secret_free
+    }
+
+    /// The query: the kept plain parameters, sorted, as one `name=value&…` part, then the
+    /// credential parameters (with `creds`). The common case — a few plain `name=value`
+    /// segments — takes one byte scan, a tiny insertion sort on the stack when they are out
+    /// of order, and one copy when they are not; anything else goes the general way.
+    /// Returns whether the query had no credential parameter.
+    fn hash_query<H: Hasher>(&self, q: &[u8], s: &mut Sink<H>, creds: bool) -> bool {
+        const SMALL: usize = 8;
+        if q.len() > usize::from(u16::MAX) {
+            // Unreachable through `http` (it caps a URI at 65 534 bytes): hash it verbatim,
+            // which still partitions by every credential it contains.
+            s.put(T_QUERY_VERBATIM, q);
+            return false;
+        }
+        if !self.include_query {
+            return self.hash_query_sorted(q, s, creds);
+        }
+        // (start, end) of each segment; every one has a `=`.
+        let mut segs = [(0u16, 0u16); SMALL];
+        let mut n = 0;
+        let mut sorted = true;
+        let mut start = 0;
+        loop {
+            let rest = &q[start..];
+            let len = rest.iter().position(|&c| c == b'&').unwrap_or(rest.len());
+            let seg = &rest[..len];
+            let Some(eq) = seg.iter().position(|&c| c == b'=') else {
+                // Empty segment or no `=`.
+                return self.hash_query_sorted(q, s, creds);
+            };
+            let name = &seg[..eq];
+            if n == SMALL || self.is_credential_param(name) || self.is_excluded_param(name) {
+                return self.hash_query_sorted(q, s, creds);
+            }
+            let cur = (start as u16, (start + len) as u16);
+            if n > 0 && cmp_segments(q, segs[n - 1], cur) == Ordering::Greater {
+                sorted = false;
+            }
+            segs[n] = cur;
+            n += 1;
+            if len == rest.len() {
+                break;
+            }
+            start += len + 1;
+        }
+        if sorted {
+            s.put(T_QUERY, q);
+            return true;
+        }
+        let segs = &mut segs[..n];
+        for i in 1..n {
+            let mut j = i;
+            while j > 0 && cmp_segments(q, segs[j], segs[j - 1]) == Ordering::Less {
+                segs.swap(j, j - 1);
+                j -= 1;
+            }
+        }
+        // Same length as `q`: the same segments and separators, reordered.
+        s.head(T_QUERY, q.len());
+        for (i, &(a, b)) in segs.iter().enumerate() {
+            if i > 0 {
+                s.raw(b"&");
+            }
+            s.raw(&q[usize::from(a)..usize::from(b)]);
+        }
+        true
+    }
+
+    /// [`hash_query`](Self::hash_query) for a query that needs sorting or dropping: the same
+    /// stream, built from the kept segments. Allocates only beyond [`STACK_PARAMS`] kept
+    /// parameters.
+    #[inline(never)]
+    fn hash_query_sorted<H: Hasher>(&self, q: &[u8], sink: &mut Sink<H>, creds: bool) -> bool {
+        let mut stack = [Param::EMPTY; STACK_PARAMS];
+        let mut heap: Vec<Param> = Vec::new();
+        let mut n = 0;
+        let (mut plain, mut plain_len) = (0, 0);
+        let mut credentials = false;
+        let mut start = 0;
+        while start <= q.len() {
+            let end = find_byte(&q[start..], b'&').map_or(q.len(), |i| start + i);
+            if end > start {
+                let eq = find_byte(&q[start..end], b'=').map_or(end, |i| start + i);
+                let mut p = Param {
+                    start: start as u16,
+                    eq: eq as u16,
+                    end: end as u16,
+                    credential: false,
+                };
+                let name = p.name(q);
+                let keep = if self.is_credential_param(name) {
+                    p.credential = true;
+                    credentials = true;
+                    creds
+                } else {
+                    self.include_query && !self.is_excluded_param(name)
+                };
+                if keep {
+                    if !p.credential {
+                        plain += 1;
+                        plain_len += end - start + usize::from(!p.has_eq());
+                    }
+                    if n < STACK_PARAMS {
+                        stack[n] = p;
+                    } else {
+                        if heap.is_empty() {
+                            heap.extend_from_slice(&stack);
+                        }
+                        heap.push(p);
+                    }
+                    n += 1;
+                }
+            }
+            start = end + 1;
+        }
+        let params: &mut [Param] = if n <= STACK_PARAMS {
+            &mut stack[..n]
+        } else {
+            &mut heap
+        };
+        // Plain parameters first, each group in its order.
+        let order = |x: &Param, y: &Param| match (x.credential, y.credential) {
+            (false, false) => x.cmp_plain(*y, q),
+            (true, true) => x.cmp_credential(*y, q),
+            (a, b) => a.cmp(&b),
+        };
+        if params.len() <= 16 {
+            sort_params(params, |x, y| order(x, y) == Ordering::Less);
+        } else {
+            params.sort_unstable_by(order);
+        }
+        if plain > 0 {
+            sink.head(T_QUERY, plain_len + plain - 1);
+            for (i, p) in params[..plain].iter().enumerate() {
+                if i > 0 {
+                    sink.raw(b"&");
+                }
+                sink.raw(p.segment(q));
+                if !p.has_eq() {
+                    sink.raw(b"=");
+                }
+            }
+        }
+        for p in &params[plain..] {
+            sink.put_lower(T_CRED_PARAM, p.name(q));
+            sink.put(T_VALUE, p.value(q));
+        }
+        !credentials
+    }
+
+    /// The configured key headers (number of values, values) and credential headers (index
+    /// and value, per value), in configuration order. One pass over the request's headers,
+    /// matching names against the (small) configured sets.
+    fn hash_headers<H: Hasher>(&self, headers: &HeaderMap, s: &mut Sink<H>) {
+        let names = &self.header_names;
+        if names.is_empty() {
+            return;
+        }
+        let mut found: [(usize, Option<&HeaderValue>); STACK_HEADERS] = [(0, None); STACK_HEADERS];
+        let mut n = 0;
+        for (name, value) in headers {
+            for (slot, h) in names.iter().enumerate() {
+                if h == name {
+                    if n == STACK_HEADERS {
+                        return self.hash_headers_by_lookup(headers, s);
+                    }
+                    found[n] = (slot, Some(value));
+                    n += 1;
+                }
+            }
+        }
+        // By slot, keeping each header's values in order (stable insertion sort).
+        let found = &mut found[..n];
+        for i in 1..n {
+            let mut j = i;
+            while j > 0 && found[j].0 < found[j - 1].0 {
+                found.swap(j, j - 1);
+                j -= 1;
+            }
+        }
+        let nk = self.key_headers;
+        let mut at = 0;
+        for slot in 0..nk {
+            let count = found[at..].iter().take_while(|f| f.0 == slot).count();
+            s.head(T_HEADER, count);
+            for f in &found[at..at + count] {
+                s.put(T_VALUE, value_bytes(f));
+            }
+            at += count;
+        }
+        for f in &found[at..] {
+            s.head(T_CRED_HEADER, f.0 - nk);
+            s.put(T_VALUE, value_bytes(f));
+        }
+    }
+
+    /// [`hash_headers`](Self::hash_headers) by one lookup per configured name (requests with
+    /// very many matching values); the same stream.
+    fn hash_headers_by_lookup<H: Hasher>(&self, headers: &HeaderMap, s: &mut Sink<H>) {
+        let (key, credential) = self.header_names.split_at(self.key_headers);
+        for name in key {
+            let values = headers.get_all(name);
+            s.head(T_HEADER, values.iter().count());
+            for v in values {
+                s.put(T_VALUE, v.as_bytes());
+            }
+        }
+        for (i, name) in credential.iter().enumerate() {
+            for v in headers.get_all(name) {
+                s.head(T_CRED_HEADER, i);
+                s.put(T_VALUE, v.as_bytes());
+            }
+        }
     }
 
     /// The primary cache key of a request. Credential parts (the partition) are hashed in
     /// with their own tags, so two credentials never share a key; nothing is retained.
     pub(crate) fn key(&self, req: &Request) -> CacheKey {
-        let mut h = self.dual();
-        put(&mut h, T_METHOD, req.method().as_str().as_bytes());
-        self.hash_target(req.uri(), &mut h, true);
-        let headers = req.headers();
-        for name in &self.key_headers {
-            put(&mut h, T_HEADER, name.as_str().as_bytes());
-            let values = headers.get_all(name);
-            h.write_usize(values.iter().count());
-            for v in values {
-                put(&mut h, T_HEADER, v.as_bytes());
-            }
-        }
-        let body = req.body();
-        if body.is_empty() {
-            h.write_u8(T_NO_BODY);
+        let mut s = Sink::new(self.dual());
+        s.put(T_METHOD, req.method().as_str().as_bytes());
+        let _ = self.hash_target(req.uri(), &mut s, true);
+        s.put(T_BODY, req.body());
+        self.hash_headers(req.headers(), &mut s);
+        CacheKey(s.finish().finish128())
+    }
+
+    /// [`key`](Self::key), reusing the target URI's part of the stream when the URI is the
+    /// one `memo` holds (the same key: the same bytes enter the same stream), and
+    /// remembering it otherwise.
+    pub(crate) fn key_memo(&self, req: &Request, memo: &mut KeyMemo) -> CacheKey {
+        let mut s = Sink::new(self.dual());
+        s.put(T_METHOD, req.method().as_str().as_bytes());
+        let uri = req.uri();
+        let raw = RawUri::of(uri);
+        if memo.holds(&raw) {
+            s.raw(&memo.stream);
         } else {
-            put(&mut h, T_BODY, body);
-        }
-        for name in &self.credential_headers {
-            for v in headers.get_all(name) {
-                put(&mut h, T_CRED, name.as_str().as_bytes());
-                put(&mut h, T_CRED, v.as_bytes());
+            let (start, blocks) = (s.len, s.blocks);
+            let secret_free = self.hash_target(uri, &mut s, true);
+            if secret_free && s.blocks == blocks {
+                memo.keep(&raw, &s.buf[start..s.len]);
+            } else {
+                memo.forget();
             }
         }
-        CacheKey(h.finish128())
+        s.put(T_BODY, req.body());
+        self.hash_headers(req.headers(), &mut s);
+        CacheKey(s.finish().finish128())
     }
 
     /// The id used to find every entry of one URL (for unsafe-method invalidation): the target
     /// URI as it enters the key, without method, headers, body or credentials.
     pub(crate) fn url_id(&self, uri: &Uri) -> u64 {
-        let mut h = self.single(URL_TWEAK);
-        self.hash_target(uri, &mut h, false);
-        h.finish()
+        let mut s = Sink::new(self.single(URL_TWEAK));
+        let _ = self.hash_target(uri, &mut s, false);
+        s.finish().finish()
     }
 
     /// The URL as stored in an entry (for prefix invalidation and diagnostics): userinfo and
@@ -381,7 +1051,7 @@ impl KeyDeriver {
         if let Some(q) = uri.query() {
             let mut first = true;
             for seg in q.split('&').filter(|x| !x.is_empty()) {
-                if self.is_credential_param(split_param(seg).0) {
+                if self.is_credential_param(split_param(seg).0.as_bytes()) {
                     continue;
                 }
                 s.push(if first { '?' } else { '&' });
@@ -394,16 +1064,15 @@ impl KeyDeriver {
 
     /// Hash of the request's values for the given `Vary` field names (the secondary key).
     pub(crate) fn vary_hash(&self, names: &[HeaderName], headers: &HeaderMap) -> u64 {
-        let mut h = self.single(VARY_TWEAK);
+        let mut s = Sink::new(self.single(VARY_TWEAK));
         for name in names {
-            put(&mut h, T_HEADER, name.as_str().as_bytes());
             let values = headers.get_all(name);
-            h.write_usize(values.iter().count());
+            s.head(T_HEADER, values.iter().count());
             for v in values {
-                put(&mut h, T_HEADER, v.as_bytes());
+                s.put(T_VALUE, v.as_bytes());
             }
         }
-        h.finish()
+        s.finish().finish()
     }
 }
 
@@ -574,6 +1243,237 @@ mod tests {
         assert_ne!(
             d.key(&req("GET", "http://h/p?key=1", &[], b"")),
             d.key(&req("GET", "http://h/p?key=2", &[], b""))
+        );
+    }
+
+    #[test]
+    fn authority_split_matches_http() {
+        for a in [
+            "h",
+            "h:8080",
+            "H.Example.COM:443",
+            "user@h",
+            "user:pw@h",
+            "user:pw@h:81",
+            "u@v@h:82",
+            "[::1]",
+            "[::1]:8443",
+            "user:pw@[fe80::1]:9",
+            "h:",
+            "h:+80",
+            "h:99999",
+        ] {
+            let Ok(auth) = a.parse::<http::uri::Authority>() else {
+                continue;
+            };
+            let parts = split_authority(auth.as_str());
+            assert_eq!(parts.host, auth.host(), "{a}");
+            assert_eq!(parts.port, auth.port_u16(), "{a}");
+            let ui = auth.as_str().rfind('@').map(|i| &auth.as_str()[..i]);
+            assert_eq!(parts.userinfo, ui, "{a}");
+        }
+    }
+
+    #[test]
+    fn authority_scan_classifies() {
+        use AuthorityShape::{Complex, Plain, Upper};
+        for (a, want) in [
+            ("h", Plain),
+            ("api.example.com", Plain),
+            ("abcdefgh", Plain),
+            ("abcdefghI", Upper),
+            ("Abcdefghi", Upper),
+            ("API.example.com", Upper),
+            ("h.example.COM", Upper),
+            ("@", Complex),
+            ("h:80", Complex),
+            ("api.example.com:8", Complex),
+            ("u@api.example.com", Complex),
+            ("[::1]", Complex),
+            ("", Complex),
+            ("a-z.0-9_~", Plain),
+            ("\u{e9}t\u{e9}.example", Complex),
+        ] {
+            assert_eq!(scan_authority(a.as_bytes()), want, "{a}");
+        }
+        // Every shape gives the key the full split would.
+        let d = deriver();
+        for a in [
+            "h",
+            "H.Example.Com",
+            "h.example.com:80",
+            "H:80",
+            "h:8080",
+            "u:p@H",
+        ] {
+            let r = req("GET", &format!("http://{a}/p"), &[], b"");
+            let mut fast = Sink::new(d.single(3));
+            d.hash_target(r.uri(), &mut fast, true);
+            let parts = split_authority(r.uri().authority().unwrap().as_str());
+            let mut slow = Sink::new(d.single(3));
+            slow.head(T_SCHEME_CODE, 1);
+            slow.put_lower(T_HOST, parts.host.as_bytes());
+            let port = parts.port.filter(|&p| p != 80);
+            slow.head(T_PORT, port.map_or(0, |p| usize::from(p) + 1));
+            if let Some(ui) = parts.userinfo {
+                slow.put(T_USERINFO, ui.as_bytes());
+            }
+            slow.put(T_PATH, b"/p");
+            assert_eq!(fast.finish().finish(), slow.finish().finish(), "{a}");
+        }
+    }
+
+    #[test]
+    fn canonical_and_sorted_queries_agree() {
+        let same = [
+            ("http://h/p?a=1&b=2", "http://h/p?b=2&a=1"),
+            ("http://h/p?a=&b=2", "http://h/p?b=2&a"),
+            ("http://h/p?a=1&b=2", "http://h/p?&b=2&&a=1&"),
+            ("http://h/p?a=1&b=2", "http://h/p?utm_source=x&b=2&a=1"),
+            ("http://h/p?a=1&b=2&b=2", "http://h/p?b=2&a=1&b=2"),
+            ("http://h/p", "http://h/p?"),
+            ("http://h/p", "http://h/p?utm_source=1"),
+            ("http://h/p?a=1&token=x&b=2", "http://h/p?b=2&TOKEN=x&a=1"),
+        ];
+        for (a, b) in same {
+            assert_eq!(
+                k(&req("GET", a, &[], b"")),
+                k(&req("GET", b, &[], b"")),
+                "{a} {b}"
+            );
+        }
+        let differ = [
+            ("http://h/p?a=1&b=2", "http://h/p?a=1b=2"),
+            ("http://h/p?a=1", "http://h/p?a=1&token=x"),
+            ("http://h/p?token=x", "http://h/p?token=y"),
+            (
+                "http://h/p?api_key=x&token=y",
+                "http://h/p?api_key=y&token=x",
+            ),
+            ("http://h/p?a=b=c", "http://h/p?a=b&c"),
+            ("http://h/p?a", "http://h/p"),
+        ];
+        for (a, b) in differ {
+            assert_ne!(
+                k(&req("GET", a, &[], b"")),
+                k(&req("GET", b, &[], b"")),
+                "{a} {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_order_does_not_matter_and_many_values_agree() {
+        let d = KeyDeriver::new(
+            9,
+            vec![http::header::ACCEPT, http::header::ACCEPT],
+            vec![http::header::AUTHORIZATION, http::header::ACCEPT],
+            vec![],
+            vec![],
+            true,
+        );
+        let a = req(
+            "GET",
+            "http://h/p",
+            &[("accept", "a"), ("x-other", "1"), ("authorization", "t")],
+            b"",
+        );
+        let b = req(
+            "GET",
+            "http://h/p",
+            &[("authorization", "t"), ("accept", "a"), ("x-other", "2")],
+            b"",
+        );
+        assert_eq!(d.key(&a), d.key(&b));
+        // Value order within one name matters; count matters.
+        let c1 = req(
+            "GET",
+            "http://h/p",
+            &[("accept", "a"), ("accept", "b")],
+            b"",
+        );
+        let c2 = req(
+            "GET",
+            "http://h/p",
+            &[("accept", "b"), ("accept", "a")],
+            b"",
+        );
+        let c3 = req("GET", "http://h/p", &[("accept", "a")], b"");
+        assert_ne!(d.key(&c1), d.key(&c2));
+        assert_ne!(d.key(&c1), d.key(&c3));
+        // Past the stack capacity the lookup path must give the same key as the one-pass
+        // path would: compare a request just under and just over against a direct encoding.
+        for count in [STACK_HEADERS / 2 - 1, STACK_HEADERS / 2, STACK_HEADERS + 3] {
+            let mut m = HeaderMap::new();
+            for i in 0..count {
+                m.append(http::header::ACCEPT, HeaderValue::from(i));
+            }
+            let mut fast = Sink::new(d.single(1));
+            d.hash_headers(&m, &mut fast);
+            let mut slow = Sink::new(d.single(1));
+            d.hash_headers_by_lookup(&m, &mut slow);
+            assert_eq!(fast.finish().finish(), slow.finish().finish(), "{count}");
+        }
+    }
+
+    #[test]
+    fn the_memo_gives_the_same_keys_and_keeps_no_secret() {
+        let d = deriver();
+        let mut memo = KeyMemo::new();
+        let long = format!("http://h/{}", "p".repeat(MEMO_CAP));
+        let uris = [
+            "http://h/p?b=2&a=1",
+            "http://h/p?b=2&a=1",
+            "http://H/p?b=2&a=1",
+            "http://h/p?b=2&a=1",
+            "http://h/p?b=2&a=2",
+            "https://h/p?b=2&a=1",
+            "http://h:80/p?b=2&a=1",
+            "http://h/p?token=s&a=1",
+            "http://h/p?token=s&a=1",
+            "http://u:pw@h/p",
+            "http://u:pw@h/p",
+            "http://h/p",
+            "http://h/p?",
+            "http://h/p",
+            "/relative?x=1",
+            "/relative?x=1",
+            &long,
+            &long,
+            "http://h/p",
+        ];
+        for u in uris {
+            for r in [
+                req("GET", u, &[], b""),
+                req("GET", u, &[("authorization", "a")], b""),
+                req("HEAD", u, &[], b"x"),
+            ] {
+                assert_eq!(d.key_memo(&r, &mut memo), d.key(&r), "{u}");
+            }
+            let secret = u.contains("token") || u.contains('@');
+            if secret || u.len() > MEMO_CAP {
+                assert!(!memo.valid, "{u} is not kept");
+            } else {
+                assert!(memo.valid, "{u} is kept");
+                assert!(!memo.stream.windows(2).any(|w| w == b"pw"));
+            }
+        }
+    }
+
+    #[test]
+    fn long_parts_cross_the_buffer_consistently() {
+        let long = "x".repeat(3 * SINK_BUF + 7);
+        let mid = "y".repeat(SINK_BUF - 20);
+        let u1 = format!("http://h/{long}?a={mid}&b={long}");
+        let u2 = format!("http://h/{long}?b={long}&a={mid}");
+        assert_eq!(k(&req("GET", &u1, &[], b"")), k(&req("GET", &u2, &[], b"")));
+        let u3 = format!("http://h/{long}?b={long}&a={mid}z");
+        assert_ne!(k(&req("GET", &u1, &[], b"")), k(&req("GET", &u3, &[], b"")));
+        let host = format!("http://{}.EXAMPLE/p", "Ab".repeat(200));
+        let host_lower = host.to_ascii_lowercase();
+        assert_eq!(
+            k(&req("GET", &host, &[], b"")),
+            k(&req("GET", &host_lower, &[], b""))
         );
     }
 

@@ -89,12 +89,13 @@ pub use directives::{
 };
 pub use flight::{FlightEvent, FlightId};
 pub use freshness::{Freshness, FreshnessMode, LifetimeSource};
+pub(crate) use key::{AuthorityShape, scan_authority, split_authority};
 pub use key::{CacheKey, STACK_PARAMS};
 
 use directives::header_delta;
 use flight::{Flight, Flights};
 use freshness::{Policy, Usability};
-use key::KeyDeriver;
+use key::{KeyDeriver, KeyMemo};
 use store::Store;
 
 use crate::{ConfigError, Request, Response, Timestamp, WallClock};
@@ -424,7 +425,8 @@ pub struct Fill {
     key: CacheKey,
     flight: Option<FlightId>,
     started: Timestamp,
-    conditional: Option<HeaderMap>,
+    /// Boxed: only revalidations have it, and it would triple the size of every fill.
+    conditional: Option<Box<HeaderMap>>,
     background: bool,
 }
 
@@ -442,13 +444,13 @@ impl Fill {
     /// `If-None-Match` / `If-Modified-Since` to add to the outgoing request when revalidating
     /// a stored response; `None` for a plain fetch.
     pub fn conditional_headers(&self) -> Option<&HeaderMap> {
-        self.conditional.as_ref()
+        self.conditional.as_deref()
     }
 
     /// Adds [`conditional_headers`](Self::conditional_headers) to `req`.
     pub fn apply_conditional(&self, req: &mut Request) {
         if let Some(c) = &self.conditional {
-            for (k, v) in c {
+            for (k, v) in c.iter() {
                 req.headers_mut().insert(k, v.clone());
             }
         }
@@ -635,6 +637,8 @@ pub struct Cache {
     methods: Vec<Method>,
     statuses: Vec<StatusCode>,
     keys: KeyDeriver,
+    /// The last looked-up URI's part of the key (see [`KeyMemo`]).
+    memo: KeyMemo,
     policy: Policy,
     store: Store<Entry>,
     flights: Flights,
@@ -713,6 +717,7 @@ impl Cache {
                 .filter_map(|s| StatusCode::from_u16(*s).ok())
                 .collect(),
             keys,
+            memo: KeyMemo::new(),
             policy,
             store: Store::new(config.max_entries, config.max_bytes, config.max_entry_bytes),
             flights: Flights::default(),
@@ -806,7 +811,7 @@ impl Cache {
             self.stats.bypasses += 1;
             return Lookup::Bypass;
         }
-        let key = self.keys.key(req);
+        let key = self.keys.key_memo(req, &mut self.memo);
         let mut conditional = None;
         if let Some(idx) = self.store.find(&key) {
             let entry = self.store.get(idx);
@@ -1313,7 +1318,7 @@ fn resolve_same_origin(base: &Uri, value: &[u8]) -> Option<Uri> {
 }
 
 /// `If-None-Match` / `If-Modified-Since` from a stored response's validators.
-fn conditional_headers(r: &CachedResponse) -> Option<HeaderMap> {
+fn conditional_headers(r: &CachedResponse) -> Option<Box<HeaderMap>> {
     let etag = r.etag();
     let lm = r.last_modified();
     if etag.is_none() && lm.is_none() {
@@ -1326,7 +1331,7 @@ fn conditional_headers(r: &CachedResponse) -> Option<HeaderMap> {
     if let Some(l) = lm {
         h.insert(IF_MODIFIED_SINCE, l.clone());
     }
-    Some(h)
+    Some(Box::new(h))
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@
 //! [`Engine::poll_output`] until it returns `None`, then re-arm one timer at
 //! [`Engine::poll_timeout`] and call [`Engine::handle_timeout`] when it fires.
 
+mod names;
 mod slab;
 mod trace;
 
@@ -41,6 +42,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde::{Deserialize, Serialize};
 
+use self::names::Names;
 use self::slab::Slab;
 pub use self::trace::{
     AttemptNext, AttemptResult, AttemptTrace, CacheTrace, DecisionTrace, RejectReason,
@@ -201,7 +203,8 @@ impl std::fmt::Display for RequestId {
 pub struct Permit {
     id: RequestId,
     attempt: u32,
-    conditional: Option<HeaderMap>,
+    /// Boxed: only revalidations have it (keeps `Decision` small).
+    conditional: Option<Box<HeaderMap>>,
     timeout: Option<Duration>,
 }
 
@@ -224,13 +227,13 @@ impl Permit {
     /// Headers the engine adds to this attempt (`If-None-Match` / `If-Modified-Since` when
     /// revalidating a stored response).
     pub fn extra_headers(&self) -> Option<&HeaderMap> {
-        self.conditional.as_ref()
+        self.conditional.as_deref()
     }
 
     /// Adds [`extra_headers`](Self::extra_headers) to the outgoing copy of the request.
     pub fn apply(&self, request: &mut Request) {
         if let Some(h) = &self.conditional {
-            for (k, v) in h {
+            for (k, v) in h.iter() {
                 request.headers_mut().insert(k, v.clone());
             }
         }
@@ -317,8 +320,9 @@ pub enum FinalResult {
 pub struct Finished {
     /// Which request.
     pub id: RequestId,
-    /// The service (or host) it was accounted under.
-    pub service: String,
+    /// The service (or host) it was accounted under (shared with the engine: cloning it
+    /// clones a reference count).
+    pub service: Arc<str>,
     /// The result.
     pub result: FinalResult,
     /// Why.
@@ -328,9 +332,13 @@ pub struct Finished {
 /// The answer to [`Engine::begin`], [`Engine::resume`] and [`Engine::proceed`].
 #[must_use]
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned by value and matched at once; boxing `Done` cost an allocation per request"
+)]
 pub enum Decision {
     /// The request is finished: answer the caller.
-    Done(Box<Finished>),
+    Done(Finished),
     /// Send one attempt; report it with [`Engine::on_response`].
     Send(Permit),
     /// An identical request is in flight: wait for [`Output::Resolved`] or [`Output::Proceed`]
@@ -341,9 +349,13 @@ pub enum Decision {
 /// The answer to [`Engine::on_response`].
 #[must_use]
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned by value and matched at once; boxing `Done` cost an allocation per request"
+)]
 pub enum Next {
     /// The request is finished.
-    Done(Box<Finished>),
+    Done(Finished),
     /// Sleep until `at`, then call [`Engine::resume`] with `token`.
     RetryAt {
         /// When to resume.
@@ -430,8 +442,9 @@ enum Phase {
 
 #[derive(Debug)]
 struct Call {
-    service: String,
-    breaker_key: String,
+    /// `None` only while `complete` takes the call apart.
+    service: Option<Arc<str>>,
+    breaker_key: Arc<str>,
     started: Timestamp,
     retry: RetryState,
     fill: Option<Fill>,
@@ -439,6 +452,12 @@ struct Call {
     trace: DecisionTrace,
     background: bool,
     method: Method,
+}
+
+impl Call {
+    fn service(&self) -> &str {
+        self.service.as_deref().unwrap_or_default()
+    }
 }
 
 /// Per-service counters at the previous alert evaluation (for windowed signals).
@@ -471,6 +490,7 @@ pub struct Engine {
     window: HashMap<String, WindowMark>,
     system: Option<SystemSignals>,
     last_wall: WallClock,
+    names: Names,
 }
 
 impl Engine {
@@ -505,6 +525,7 @@ impl Engine {
             window: HashMap::new(),
             system: None,
             last_wall: WallClock::EPOCH,
+            names: Names::new(seed ^ 0x4E41_4D45_5345_4544),
             config,
         })
     }
@@ -535,55 +556,159 @@ impl Engine {
             self.handle_timeout(now, wall);
         }
         let service_name = service.unwrap_or(host);
-        let breaker_key = match (self.config.breaker_scope, service) {
-            (BreakerScope::ServiceOrHost, Some(s)) => s,
-            _ => host,
-        };
-        self.metrics.on_request_start(service_name, now);
-        let call = Call {
-            service: service_name.to_owned(),
-            breaker_key: breaker_key.to_owned(),
-            started: now,
-            retry: self.retry.begin(now, request),
-            fill: None,
-            phase: Phase::Backoff,
-            trace: DecisionTrace {
-                started_at: now,
-                ..DecisionTrace::default()
-            },
-            background: false,
-            method: request.method().clone(),
-        };
-        let Some(id) = self.calls.insert(call) else {
-            // Over capacity: refuse without tracking.
-            let trace = DecisionTrace {
-                started_at: now,
-                rejected: Some(RejectReason::Overloaded),
-                ..DecisionTrace::default()
-            };
-            self.metrics.on_request_end(
-                service_name,
-                &RequestRecord {
-                    success: false,
-                    latency: Duration::ZERO,
-                    failure: Some(FailureCategory::Other),
-                    retries: 0,
-                    cache: CacheOutcome::Bypass,
-                    wall,
-                },
-            );
-            return Ok(Decision::Done(Box::new(Finished {
-                id: RequestId(u64::MAX),
-                service: service_name.to_owned(),
-                result: FinalResult::Rejected(RejectReason::Overloaded),
-                trace,
-            })));
+        // The id this request gets if it has to be tracked; `None` at capacity.
+        let Some(ticket) = self.calls.next_id() else {
+            self.metrics.on_request_start(service_name, now);
+            return Ok(Decision::Done(self.overloaded(now, wall, service_name)));
         };
         if let Some(b) = self.budget.as_mut() {
             b.deposit(now);
         }
-        let id = RequestId(id);
-        Ok(self.lookup(now, wall, id, request))
+        // The cache first: a hit is answered without any per-call state.
+        match self.cache.lookup(now, request, ticket) {
+            Lookup::Fresh(response) => {
+                let id = self.hit_id();
+                Ok(Decision::Done(self.answer_cached(
+                    now,
+                    wall,
+                    id,
+                    service_name,
+                    response,
+                    CacheTrace::Fresh,
+                    CacheOutcome::Hit,
+                )))
+            }
+            Lookup::Stale {
+                response,
+                revalidate,
+            } => {
+                let id = self.hit_id();
+                let revalidating = revalidate.is_some();
+                if let Some(fill) = revalidate {
+                    let breaker_key = match (self.config.breaker_scope, service) {
+                        (BreakerScope::ServiceOrHost, Some(s)) => s,
+                        _ => host,
+                    };
+                    let (svc, bk) = (self.names.get(service_name), self.names.get(breaker_key));
+                    self.start_background(now, request, fill, svc, bk);
+                }
+                Ok(Decision::Done(self.answer_cached(
+                    now,
+                    wall,
+                    id,
+                    service_name,
+                    response,
+                    CacheTrace::Stale { revalidating },
+                    CacheOutcome::Stale,
+                )))
+            }
+            lookup => {
+                self.metrics.on_request_start(service_name, now);
+                let breaker_key = match (self.config.breaker_scope, service) {
+                    (BreakerScope::ServiceOrHost, Some(s)) => s,
+                    _ => host,
+                };
+                let service_arc = self.names.get(service_name);
+                let breaker_arc = if breaker_key == service_name {
+                    Arc::clone(&service_arc)
+                } else {
+                    self.names.get(breaker_key)
+                };
+                let call = Call {
+                    service: Some(service_arc),
+                    breaker_key: breaker_arc,
+                    started: now,
+                    retry: self.retry.begin(now, request),
+                    fill: None,
+                    phase: Phase::Backoff,
+                    trace: DecisionTrace {
+                        started_at: now,
+                        ..DecisionTrace::default()
+                    },
+                    background: false,
+                    method: request.method().clone(),
+                };
+                let id = self.calls.insert(call).expect("room was checked");
+                debug_assert_eq!(id, ticket, "the cache was given this request's id");
+                Ok(self.on_lookup(now, wall, RequestId(id), request, lookup))
+            }
+        }
+    }
+
+    /// The id of a request answered from the cache at once: never tracked, never reused.
+    fn hit_id(&mut self) -> RequestId {
+        RequestId(self.calls.burn_id().expect("room was checked"))
+    }
+
+    /// Finishes a request answered from the cache in `begin`, without per-call state: the
+    /// same metrics and trace as a tracked request completed at once.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "internal; each is a distinct fact"
+    )]
+    #[inline]
+    fn answer_cached(
+        &mut self,
+        now: Timestamp,
+        wall: WallClock,
+        id: RequestId,
+        service: &str,
+        response: Arc<CachedResponse>,
+        cache: CacheTrace,
+        outcome: CacheOutcome,
+    ) -> Finished {
+        let trace = DecisionTrace {
+            started_at: now,
+            cache,
+            budget_left: self.budget.as_ref().map(|b| b.balance(now)),
+            ..DecisionTrace::default()
+        };
+        let result = FinalResult::Response(Reply::Cached(response));
+        let failure = failure_category(&result, &trace);
+        self.metrics.on_request(
+            service,
+            now,
+            &RequestRecord {
+                success: failure.is_none(),
+                latency: Duration::ZERO,
+                failure,
+                retries: 0,
+                cache: outcome,
+                wall,
+            },
+        );
+        Finished {
+            id,
+            service: self.names.get(service),
+            result,
+            trace,
+        }
+    }
+
+    /// Refuses a request at capacity, without tracking it.
+    fn overloaded(&mut self, now: Timestamp, wall: WallClock, service: &str) -> Finished {
+        let trace = DecisionTrace {
+            started_at: now,
+            rejected: Some(RejectReason::Overloaded),
+            ..DecisionTrace::default()
+        };
+        self.metrics.on_request_end(
+            service,
+            &RequestRecord {
+                success: false,
+                latency: Duration::ZERO,
+                failure: Some(FailureCategory::Other),
+                retries: 0,
+                cache: CacheOutcome::Bypass,
+                wall,
+            },
+        );
+        Finished {
+            id: RequestId(u64::MAX),
+            service: self.names.get(service),
+            result: FinalResult::Rejected(RejectReason::Overloaded),
+            trace,
+        }
     }
 
     /// Reports the outcome of the attempt `permit` allowed. `request` is the caller's request
@@ -604,14 +729,14 @@ impl Engine {
         let id = permit.id;
         let Some(call) = self.calls.get_mut(id.0) else {
             // Cancelled meanwhile: nothing to account.
-            return Next::Done(Box::new(Self::orphan(id)));
+            return Next::Done(self.orphan(id));
         };
         let (breaker_permit, attempt_started) =
             match std::mem::replace(&mut call.phase, Phase::Backoff) {
                 Phase::Sending { breaker, started } => (breaker, started),
                 other => {
                     call.phase = other;
-                    return Next::Done(Box::new(Self::orphan(id)));
+                    return Next::Done(self.orphan(id));
                 }
             };
         let latency = now.saturating_duration_since(attempt_started);
@@ -626,7 +751,7 @@ impl Engine {
 
         // Metrics, per attempt.
         let record = attempt_record(&outcome, latency);
-        self.metrics.on_attempt(&call.service, &record);
+        self.metrics.on_attempt(call.service(), &record);
 
         let result = match &outcome {
             Ok(r) => AttemptResult::Status {
@@ -647,7 +772,7 @@ impl Engine {
             self.finish(now, wall, id, request, outcome);
             self.pump_events(now);
             // Background refreshes answer nobody.
-            return Next::Done(Box::new(Self::orphan(id)));
+            return Next::Done(self.orphan(id));
         }
 
         let decision = self.retry.decide(
@@ -683,13 +808,13 @@ impl Engine {
                 call.trace.attempts.push(attempt);
                 let f = self.finish(now, wall, id, request, outcome);
                 self.pump_events(now);
-                Next::Done(Box::new(f))
+                Next::Done(f)
             }
             _ => {
                 call.trace.attempts.push(attempt);
                 let f = self.finish(now, wall, id, request, outcome);
                 self.pump_events(now);
-                Next::Done(Box::new(f))
+                Next::Done(f)
             }
         }
     }
@@ -712,7 +837,7 @@ impl Engine {
             Some(c) if matches!(c.phase, Phase::Backoff) => {
                 self.admit(now, wall, token.id, request)
             }
-            _ => Decision::Done(Box::new(Self::orphan(token.id))),
+            _ => Decision::Done(self.orphan(token.id)),
         }
     }
 
@@ -727,7 +852,7 @@ impl Engine {
     ) -> Decision {
         self.last_wall = wall;
         let Some(call) = self.calls.get_mut(id.0) else {
-            return Decision::Done(Box::new(Self::orphan(id)));
+            return Decision::Done(self.orphan(id));
         };
         match std::mem::replace(&mut call.phase, Phase::Backoff) {
             Phase::Proceeding(Some(fill)) => {
@@ -737,7 +862,7 @@ impl Engine {
             Phase::Proceeding(None) => self.lookup(now, wall, id, request),
             other => {
                 call.phase = other;
-                Decision::Done(Box::new(Self::orphan(id)))
+                Decision::Done(self.orphan(id))
             }
         }
     }
@@ -767,7 +892,7 @@ impl Engine {
         }
         if !call.background {
             self.metrics.on_request_end(
-                &call.service,
+                call.service.as_deref().unwrap_or_default(),
                 &RequestRecord {
                     success: false,
                     latency: now.saturating_duration_since(call.started),
@@ -1074,6 +1199,7 @@ impl Engine {
 
     // ===== internals =====
 
+    /// Looks the cache up again for a tracked request (a single-flight follower told to).
     fn lookup(
         &mut self,
         now: Timestamp,
@@ -1081,20 +1207,33 @@ impl Engine {
         id: RequestId,
         request: &Request,
     ) -> Decision {
-        match self.cache.lookup(now, request, id.0) {
+        let lookup = self.cache.lookup(now, request, id.0);
+        self.on_lookup(now, wall, id, request, lookup)
+    }
+
+    /// Acts on a cache lookup for the tracked request `id`.
+    fn on_lookup(
+        &mut self,
+        now: Timestamp,
+        wall: WallClock,
+        id: RequestId,
+        request: &Request,
+        lookup: Lookup,
+    ) -> Decision {
+        match lookup {
             Lookup::Fresh(r) => {
                 let call = self
                     .calls
                     .get_mut(id.0)
                     .expect("lookup runs on a live call");
                 call.trace.cache = CacheTrace::Fresh;
-                Decision::Done(Box::new(self.complete(
+                Decision::Done(self.complete(
                     now,
                     wall,
                     id,
                     FinalResult::Response(Reply::Cached(r)),
                     CacheOutcome::Hit,
-                )))
+                ))
             }
             Lookup::Stale {
                 response,
@@ -1103,7 +1242,8 @@ impl Engine {
                 let revalidating = revalidate.is_some();
                 if let Some(fill) = revalidate {
                     let call = self.calls.get(id.0).expect("lookup runs on a live call");
-                    let (service, breaker_key) = (call.service.clone(), call.breaker_key.clone());
+                    let service: Arc<str> = Arc::from(call.service());
+                    let breaker_key = Arc::clone(&call.breaker_key);
                     self.start_background(now, request, fill, service, breaker_key);
                 }
                 let call = self
@@ -1111,13 +1251,13 @@ impl Engine {
                     .get_mut(id.0)
                     .expect("lookup runs on a live call");
                 call.trace.cache = CacheTrace::Stale { revalidating };
-                Decision::Done(Box::new(self.complete(
+                Decision::Done(self.complete(
                     now,
                     wall,
                     id,
                     FinalResult::Response(Reply::Cached(response)),
                     CacheOutcome::Stale,
-                )))
+                ))
             }
             Lookup::Miss(fill) => {
                 let call = self
@@ -1147,13 +1287,13 @@ impl Engine {
                     .expect("lookup runs on a live call");
                 call.trace.cache = CacheTrace::Unsatisfiable;
                 call.trace.rejected = Some(RejectReason::OnlyIfCached);
-                Decision::Done(Box::new(self.complete(
+                Decision::Done(self.complete(
                     now,
                     wall,
                     id,
                     FinalResult::Rejected(RejectReason::OnlyIfCached),
                     CacheOutcome::Miss,
-                )))
+                ))
             }
             _ => {
                 let call = self
@@ -1191,7 +1331,7 @@ impl Engine {
                 let conditional = call
                     .fill
                     .as_ref()
-                    .and_then(|f| f.conditional_headers().cloned());
+                    .and_then(|f| f.conditional_headers().cloned().map(Box::new));
                 Decision::Send(Permit {
                     id,
                     attempt: call.retry.attempts() + 1,
@@ -1229,7 +1369,7 @@ impl Engine {
                     ),
                 };
                 self.drain_flights(now);
-                Decision::Done(Box::new(f))
+                Decision::Done(f)
             }
         };
         self.pump_events(now);
@@ -1255,11 +1395,11 @@ impl Engine {
         now: Timestamp,
         request: &Request,
         fill: Fill,
-        service: String,
-        breaker_key: String,
+        service: Arc<str>,
+        breaker_key: Arc<str>,
     ) {
         let call = Call {
-            service,
+            service: Some(service),
             breaker_key,
             started: now,
             retry: self.retry.begin(now, request),
@@ -1274,7 +1414,7 @@ impl Engine {
             return;
         };
         let id = RequestId(id);
-        let conditional = fill.conditional_headers().cloned();
+        let conditional = fill.conditional_headers().cloned().map(Box::new);
         let call = self.calls.get_mut(id.0).expect("just inserted");
         call.fill = Some(fill);
         // Background refreshes do not take a breaker slot (they must not consume half-open
@@ -1394,24 +1534,34 @@ impl Engine {
         result: FinalResult,
         cache: CacheOutcome,
     ) -> Finished {
-        let mut call = self
+        // Take what the answer needs in place; the call itself is dropped where it lies.
+        let (fill, service, mut trace, started, background) = self
             .calls
-            .remove(id.0)
+            .remove_with(id.0, |call| {
+                (
+                    call.fill.take(),
+                    call.service.take(),
+                    std::mem::take(&mut call.trace),
+                    call.started,
+                    call.background,
+                )
+            })
             .expect("complete runs on a live call");
-        if let Some(fill) = call.fill.take() {
+        let service = service.unwrap_or_else(|| self.names.empty());
+        if let Some(fill) = fill {
             self.cache.abandon(now, fill);
         }
-        call.trace.total = now.saturating_duration_since(call.started);
-        call.trace.budget_left = self.budget.as_ref().map(|b| b.balance(now));
-        if !call.background {
-            let failure = failure_category(&result, &call.trace);
+        trace.total = now.saturating_duration_since(started);
+        trace.budget_left = self.budget.as_ref().map(|b| b.balance(now));
+        if !background {
+            let failure = failure_category(&result, &trace);
             self.metrics.on_request_end(
-                &call.service,
+                &service,
                 &RequestRecord {
                     success: failure.is_none(),
-                    latency: call.trace.total,
+                    latency: trace.total,
                     failure,
-                    retries: call.trace.retries(),
+                    retries: trace.retries(),
                     cache,
                     wall,
                 },
@@ -1419,9 +1569,9 @@ impl Engine {
         }
         Finished {
             id,
-            service: call.service,
+            service,
             result,
-            trace: call.trace,
+            trace,
         }
     }
 
@@ -1462,10 +1612,10 @@ impl Engine {
     }
 
     /// The `Finished` for an id the engine no longer tracks (cancelled, or a background fetch).
-    fn orphan(id: RequestId) -> Finished {
+    fn orphan(&self, id: RequestId) -> Finished {
         Finished {
             id,
-            service: String::new(),
+            service: self.names.empty(),
             result: FinalResult::Rejected(RejectReason::Cancelled),
             trace: DecisionTrace {
                 rejected: Some(RejectReason::Cancelled),
@@ -1494,12 +1644,18 @@ fn validate_request(request: &Request, max_body: usize) -> Result<&str, RequestE
     let authority = uri.authority().ok_or(RequestError::InvalidUrl {
         reason: "URL has no host",
     })?;
-    if authority.host().is_empty() {
+    // Usually a plain host: one SWAR scan says so; anything else is split properly.
+    let plain = matches!(
+        crate::cache::scan_authority(authority.as_str().as_bytes()),
+        crate::cache::AuthorityShape::Plain | crate::cache::AuthorityShape::Upper
+    );
+    let parts = (!plain).then(|| crate::cache::split_authority(authority.as_str()));
+    if parts.as_ref().is_some_and(|p| p.host.is_empty()) {
         return Err(RequestError::InvalidUrl {
             reason: "URL has no host",
         });
     }
-    if authority.as_str().contains('@') {
+    if parts.is_some_and(|p| p.userinfo.is_some()) {
         return Err(RequestError::InvalidUrl {
             reason: "credentials in the URL are not allowed (use the Authorization header)",
         });
@@ -1561,3 +1717,6 @@ fn failure_category(result: &FinalResult, trace: &DecisionTrace) -> Option<Failu
         _ => failed,
     })
 }
+
+#[cfg(test)]
+mod tests;

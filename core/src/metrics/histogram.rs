@@ -74,7 +74,10 @@ fn upper_edge(i: usize) -> u64 {
 }
 
 fn nanos_u64(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    d.as_secs()
+        .checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(u64::from(d.subsec_nanos())))
+        .unwrap_or(u64::MAX)
 }
 
 fn micros_u64(d: Duration) -> u64 {
@@ -142,10 +145,17 @@ impl Histogram {
 
     /// Records one latency. Never allocates.
     pub fn record(&mut self, latency: Duration) {
-        let i = index_of(micros_u64(latency));
+        // One conversion: below ~584 years the nanoseconds fit a u64, and whole microseconds
+        // are then exactly ns / 1000 (what `as_micros` gives); beyond, both saturate.
+        let ns = nanos_u64(latency);
+        let us = if ns == u64::MAX {
+            micros_u64(latency)
+        } else {
+            ns / 1000
+        };
+        let i = index_of(us);
         self.counts[i] = self.counts[i].saturating_add(1);
         self.count = self.count.saturating_add(1);
-        let ns = nanos_u64(latency);
         self.sum_nanos = self.sum_nanos.saturating_add(u128::from(ns));
         self.min_nanos = self.min_nanos.min(ns);
         self.max_nanos = self.max_nanos.max(ns);

@@ -94,6 +94,10 @@ pub struct RetryBudget {
     reserve_units: i64,
     width_us: u64,
     buckets: [Bucket; BUCKETS],
+    /// Σ `net` of the buckets live at `last_epoch` (kept up to date by `add`).
+    live: i64,
+    /// First microsecond after `last_epoch`: earlier instants need no division.
+    epoch_end_us: u64,
     /// Latest epoch seen; time never moves backwards inside the budget.
     last_epoch: u64,
 }
@@ -116,6 +120,8 @@ impl RetryBudget {
             width_us,
             // Epoch 0 with net 0 is indistinguishable from empty, so zeroed slots are fine.
             buckets: [Bucket::default(); BUCKETS],
+            live: 0,
+            epoch_end_us: width_us,
             last_epoch: 0,
         })
     }
@@ -147,27 +153,47 @@ impl RetryBudget {
     }
 
     fn epoch(&self, now: Timestamp) -> u64 {
-        (now.as_micros() / self.width_us).max(self.last_epoch)
+        let us = now.as_micros();
+        if us < self.epoch_end_us {
+            // Within (or before) the latest epoch: no division.
+            self.last_epoch
+        } else {
+            (us / self.width_us).max(self.last_epoch)
+        }
+    }
+
+    fn live_at(&self, e: u64) -> i64 {
+        self.buckets
+            .iter()
+            .filter(|b| is_live(b.epoch, e))
+            .fold(0i64, |acc, b| acc.saturating_add(b.net))
     }
 
     fn units(&self, now: Timestamp) -> i64 {
         let e = self.epoch(now);
-        let live = self
-            .buckets
-            .iter()
-            .filter(|b| is_live(b.epoch, e))
-            .fold(0i64, |acc, b| acc.saturating_add(b.net));
+        let live = if e == self.last_epoch {
+            self.live
+        } else {
+            self.live_at(e)
+        };
         live.saturating_add(self.reserve_units)
     }
 
     fn add(&mut self, now: Timestamp, units: i64) {
         let e = self.epoch(now);
-        self.last_epoch = e;
         let slot = &mut self.buckets[(e % BUCKETS as u64) as usize];
+        if e == self.last_epoch && slot.epoch == e {
+            slot.net = slot.net.saturating_add(units);
+            self.live = self.live.saturating_add(units);
+            return;
+        }
         if slot.epoch != e {
             *slot = Bucket { epoch: e, net: 0 };
         }
         slot.net = slot.net.saturating_add(units);
+        self.last_epoch = e;
+        self.epoch_end_us = e.saturating_add(1).saturating_mul(self.width_us);
+        self.live = self.live_at(e);
     }
 }
 

@@ -374,7 +374,7 @@ impl RetryPolicy {
     /// Starts the retry state of a logical request (reads its method and idempotency header).
     /// The engine should also `budget.deposit(now)` once per logical request.
     pub fn begin(&self, now: Timestamp, request: &Request) -> RetryState {
-        let has_key = request.headers().contains_key(&self.idempotency_header);
+        let has_key = crate::message::has_header(request.headers(), &self.idempotency_header);
         RetryState::new(now, request.method(), has_key)
     }
 
