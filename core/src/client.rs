@@ -552,11 +552,7 @@ impl<T: Transport, R: Runtime> Client<T, R> {
         let message = match r {
             Ok(Ok(())) => return,
             Ok(Err(m)) => m,
-            Err(panic) => panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panicked".to_owned()),
+            Err(panic) => panic_message(panic.as_ref()),
         };
         let failure = HookFailure { hook, message };
         for h in &self.shared.hooks {
@@ -781,6 +777,15 @@ impl Drop for RunningFlag<'_> {
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
     }
+}
+
+/// The message of a caught panic (`panic!("…")` payloads), or `"panicked"`.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panicked".to_owned())
 }
 
 /// A copy of `request` (the body is shared, not copied).

@@ -107,7 +107,7 @@ mod time;
 
 pub use client::{
     Client, ClientError, ClientResponse, ErrorEvent, HookFailure, Hooks, RequestEvent,
-    ResponseEvent, clone_request,
+    ResponseEvent, clone_request, panic_message,
 };
 pub use driver::{Runtime, Transport};
 pub use engine::{

@@ -129,11 +129,7 @@ fn guarded(hook: &'static str, f: impl FnOnce() -> Result<(), String>) {
     let message = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => return,
         Ok(Err(m)) => m,
-        Err(panic) => panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panicked".to_owned()),
+        Err(panic) => tether_core::panic_message(panic.as_ref()),
     };
     log_failure(&HookFailure { hook, message });
 }
