@@ -517,12 +517,18 @@ impl<T: Transport, R: Runtime> Client<T, R> {
                     }
                 }
                 Output::Background(b) => {
-                    if self.shared.background_running.load(Ordering::Acquire) {
-                        let _ = self.shared.work_tx.unbounded_send(Work::Background(b));
-                    } else {
-                        // Nobody runs background work: give the refresh up at once.
+                    let id = b.permit.id();
+                    let queued = self.shared.background_running.load(Ordering::Acquire)
+                        && self
+                            .shared
+                            .work_tx
+                            .unbounded_send(Work::Background(b))
+                            .is_ok();
+                    if !queued {
+                        // Nobody runs background work: give the refresh up at once (the
+                        // engine releases its cache flight).
                         let now = self.shared.runtime.now();
-                        st.engine.cancel(now, b.permit.id());
+                        st.engine.cancel(now, id);
                     }
                 }
                 Output::CheckDue(service) => {
@@ -644,7 +650,7 @@ impl<T: Transport, R: Runtime> Client<T, R> {
     /// engine timers (breaker transitions, alert evaluation). Spawn it once per client on the
     /// frontend's executor; a second concurrent call returns at once.
     pub async fn run_background(&self) {
-        let Some(mut rx) = self
+        let Some(rx) = self
             .shared
             .work_rx
             .lock()
@@ -656,7 +662,12 @@ impl<T: Transport, R: Runtime> Client<T, R> {
         self.shared
             .background_running
             .store(true, Ordering::Release);
-        let _flag = RunningFlag(&self.shared.background_running);
+        // On exit — or when this future is dropped — cancel queued refreshes in the engine
+        // and hand the queue back, so a later `run_background` can take over.
+        let mut guard = BackgroundGuard {
+            client: self,
+            rx: Some(rx),
+        };
         loop {
             if self.is_closed() {
                 break;
@@ -667,6 +678,7 @@ impl<T: Transport, R: Runtime> Client<T, R> {
                 d.saturating_duration_since(now).min(Duration::from_secs(1))
             });
             let next = {
+                let rx = guard.rx.as_mut().expect("held until the guard drops");
                 let sleep = std::pin::pin!(self.shared.runtime.sleep(wait));
                 match select(rx.next(), sleep).await {
                     Either::Left((Some(work), _)) => Some(work),
@@ -677,7 +689,12 @@ impl<T: Transport, R: Runtime> Client<T, R> {
             match next {
                 Some(Work::Background(b)) => {
                     let crate::BackgroundFetch { request, permit } = *b;
+                    let mut cancel = CancelGuard {
+                        client: self,
+                        id: Some(permit.id()),
+                    };
                     let outcome = self.attempt(&permit, &request).await;
+                    cancel.id = None;
                     let next = self.with_engine(|e| {
                         let now = self.shared.runtime.now();
                         let wall = self.shared.runtime.wall();
@@ -771,11 +788,39 @@ impl<T: Transport, R: Runtime> Drop for CancelGuard<'_, T, R> {
     }
 }
 
-struct RunningFlag<'a>(&'a AtomicBool);
+/// Ends a `run_background`: stops queueing, cancels what is queued, returns the queue.
+struct BackgroundGuard<'a, T: Transport, R: Runtime> {
+    client: &'a Client<T, R>,
+    rx: Option<mpsc::UnboundedReceiver<Work>>,
+}
 
-impl Drop for RunningFlag<'_> {
+impl<T: Transport, R: Runtime> Drop for BackgroundGuard<'_, T, R> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        let shared = &self.client.shared;
+        shared.background_running.store(false, Ordering::Release);
+        let Some(mut rx) = self.rx.take() else { return };
+        let mut ids = Vec::new();
+        while let Ok(work) = rx.try_recv() {
+            if let Work::Background(b) = work {
+                ids.push(b.permit.id());
+            }
+        }
+        if !ids.is_empty() {
+            let mut events = Vec::new();
+            {
+                let mut st = self.client.lock();
+                let now = shared.runtime.now();
+                for id in ids {
+                    st.engine.cancel(now, id);
+                }
+                self.client.drain(&mut st, &mut events);
+            }
+            self.client.emit_events(&events);
+        }
+        *shared
+            .work_rx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(rx);
     }
 }
 

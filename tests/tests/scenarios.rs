@@ -760,3 +760,58 @@ fn cancelled_leader_hands_the_fetch_to_a_follower() {
         "the follower now fetches"
     );
 }
+
+#[test]
+fn a_304_that_cannot_be_merged_is_never_shown_to_the_caller() {
+    let mut c = base();
+    c.cache.enabled = true;
+    // Conditional requests get a 304 for a *different* validator: the stored entry cannot be
+    // refreshed by it, so the engine must fetch again without validators.
+    let mut sim = Sim::new(c, |req, _| {
+        if req.headers().contains_key("if-none-match") {
+            (5 * MS, respond(304, &[("etag", "\"v2\"")], ""))
+        } else {
+            (
+                5 * MS,
+                respond(
+                    200,
+                    &[("etag", "\"v1\""), ("cache-control", "max-age=1")],
+                    "body",
+                ),
+            )
+        }
+    });
+    sim.submit(get("http://svc.test/doc"), None);
+    sim.run();
+    sim.advance(3 * SEC);
+    let id = sim.submit(get("http://svc.test/doc"), None);
+    sim.run();
+    let r = sim.result(id);
+    assert_eq!(r.status(), Some(200), "{}", r.finished.trace.summary());
+    assert_eq!(r.body().unwrap(), "body");
+    assert_eq!(
+        sim.sent.len(),
+        3,
+        "initial, conditional, then unconditional"
+    );
+    assert!(!sim.sent[2].headers.contains_key("if-none-match"));
+}
+
+#[test]
+fn no_attempt_is_sent_with_no_time_left_before_the_deadline() {
+    let mut c = base();
+    c.retry.max_attempts = 5;
+    c.retry.deadline = Some(SEC);
+    c.retry.backoff = Backoff::Constant(400 * MS);
+    let mut sim = Sim::new(c, |_, _| (600 * MS, ok(503, "x")));
+    let id = sim.submit(get("http://svc.test/slow"), None);
+    sim.run();
+    // Attempt 1 ends at 600 ms; a retry 400 ms later would start exactly at the deadline.
+    assert_eq!(sim.sent.len(), 1);
+    assert_eq!(
+        sim.result(id).finished.trace.attempts[0].next,
+        AttemptNext::GiveUp {
+            reason: GiveUpReason::DeadlineExceeded
+        }
+    );
+}

@@ -73,6 +73,9 @@ use crate::{
     WallClock,
 };
 
+/// Time limit of a background refresh when no attempt timeout is configured.
+const BACKGROUND_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What a breaker is keyed by when a request names no service.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -775,6 +778,48 @@ impl Engine {
             return Next::Done(self.orphan(id));
         }
 
+        // A 304 answers a revalidation the engine made: merge it into the stored response —
+        // or, if the entry is gone or no longer matches the validator, send again without
+        // validators. The caller never asked for a conditional request and must not receive a
+        // bodiless 304.
+        let engine_conditional = matches!(&outcome, Ok(r) if r.status() == http::StatusCode::NOT_MODIFIED)
+            && call
+                .fill
+                .as_ref()
+                .is_some_and(|f| f.conditional_headers().is_some());
+        if engine_conditional
+            && let Ok(resp) = &outcome
+            && let Some(fill) = call.fill.take()
+        {
+            let stored = self.cache.on_response(now, wall, fill, request, resp);
+            if let StoreResult::Revalidated(r) = stored {
+                call.trace.attempts.push(attempt);
+                call.trace.cache = CacheTrace::Revalidated;
+                let f = self.complete(
+                    now,
+                    wall,
+                    id,
+                    FinalResult::Response(Reply::Cached(r)),
+                    CacheOutcome::Revalidated,
+                );
+                self.drain_flights(now);
+                self.pump_events(now);
+                return Next::Done(f);
+            }
+            attempt.next = AttemptNext::Retry {
+                delay: Duration::ZERO,
+                reason: crate::retry::RetryReason::Status(304),
+                retry_after: None,
+            };
+            call.trace.attempts.push(attempt);
+            self.drain_flights(now);
+            self.pump_events(now);
+            return Next::RetryAt {
+                at: now,
+                token: RetryToken { id },
+            };
+        }
+
         let decision = self.retry.decide(
             &mut call.retry,
             &mut self.rng,
@@ -1315,6 +1360,40 @@ impl Engine {
         request: &Request,
     ) -> Decision {
         let timeout = self.attempt_timeout(id, now);
+        if timeout == Some(Duration::ZERO) {
+            // The overall deadline has passed (a late timer, a follower woken late): do not
+            // send an attempt that could only time out and count against the breaker.
+            let call = self.calls.get_mut(id.0).expect("admit runs on a live call");
+            let stale = call
+                .fill
+                .take()
+                .and_then(|fill| self.cache.on_error(now, fill, request));
+            let f = match stale {
+                Some(r) => {
+                    call.trace.cache = CacheTrace::StaleIfError;
+                    self.complete(
+                        now,
+                        wall,
+                        id,
+                        FinalResult::Response(Reply::Cached(r)),
+                        CacheOutcome::Stale,
+                    )
+                }
+                None => self.complete(
+                    now,
+                    wall,
+                    id,
+                    FinalResult::Transport(TransportError::new(
+                        crate::TransportErrorKind::Timeout,
+                        "the overall deadline passed before the next attempt",
+                    )),
+                    CacheOutcome::Miss,
+                ),
+            };
+            self.drain_flights(now);
+            self.pump_events(now);
+            return Decision::Done(f);
+        }
         let call = self.calls.get_mut(id.0).expect("admit runs on a live call");
         let breaker = self.breakers.get_or_create(&call.breaker_key, now);
         let first = call.trace.attempts.is_empty();
@@ -1439,7 +1518,12 @@ impl Engine {
         *copy.method_mut() = request.method().clone();
         *copy.uri_mut() = request.uri().clone();
         *copy.headers_mut() = request.headers().clone();
-        let timeout = self.config.attempt_timeout;
+        // A refresh nobody waits for must still end: bound it even without an attempt timeout.
+        let timeout = Some(
+            self.config
+                .attempt_timeout
+                .unwrap_or(BACKGROUND_FETCH_TIMEOUT),
+        );
         self.outputs
             .push_back(Output::Background(Box::new(BackgroundFetch {
                 request: copy,

@@ -470,8 +470,9 @@ impl RetryPolicy {
 
         // 5. Deadline.
         if let Some(d) = cfg.deadline
-            && at.saturating_duration_since(state.started_at) > d
+            && at.saturating_duration_since(state.started_at) >= d
         {
+            // At the deadline itself an attempt would have no time left: give up.
             return RetryDecision::GiveUp(GiveUpReason::DeadlineExceeded);
         }
 
