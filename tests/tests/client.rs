@@ -285,3 +285,67 @@ fn a_closed_client_refuses_requests() {
     assert!(matches!(r, Err(ClientError::Closed)));
     assert_eq!(t.sends(), 0);
 }
+
+#[test]
+fn dropping_the_background_driver_mid_refresh_leaks_nothing() {
+    let mut cfg = config();
+    cfg.cache.enabled = true;
+    let mut calls = 0;
+    let (c, t, clock) = client(
+        cfg,
+        move |_, _| {
+            calls += 1;
+            let latency = if calls == 1 {
+                10 * MS
+            } else {
+                Duration::from_secs(10)
+            };
+            (
+                latency,
+                respond(
+                    200,
+                    &[("cache-control", "max-age=1, stale-while-revalidate=60")],
+                    "v",
+                ),
+            )
+        },
+        vec![],
+    );
+    let (c1, clock1) = (c.clone(), clock.clone());
+    let driver: Task<Option<usize>> = Box::pin(async move {
+        // The background driver runs for 3 s, then its future is dropped mid-refresh.
+        let run = std::pin::pin!(c1.run_background());
+        let stop = std::pin::pin!(clock1.sleep(Duration::from_secs(3)));
+        let _ = futures::future::select(run, stop).await;
+        None
+    });
+    let (c2, clock2) = (c.clone(), clock.clone());
+    let user: Task<Option<usize>> = Box::pin(async move {
+        c2.send(get("http://svc.test/doc"), None).await.unwrap();
+        clock2.sleep(Duration::from_secs(2)).await;
+        let stale = c2.send(get("http://svc.test/doc"), None).await.unwrap();
+        assert_eq!(stale.trace.cache, CacheTrace::Stale { revalidating: true });
+        clock2.sleep(Duration::from_secs(5)).await;
+        let in_flight = c2.with_engine(|e| {
+            e.snapshot(Timestamp::ZERO, tether_core::WallClock::EPOCH)
+                .in_flight
+        });
+        // Past the stale-while-revalidate window: this request must fetch, not wait on the
+        // dropped refresh's flight.
+        clock2.sleep(Duration::from_secs(70)).await;
+        let late = c2.send(get("http://svc.test/doc"), None).await.unwrap();
+        assert_eq!(late.response.status(), 200);
+        Some(in_flight)
+    });
+    let out = run_all(&clock, vec![driver, user], 1000);
+    assert_eq!(
+        out[1],
+        Some(0),
+        "the cancelled refresh left nothing in the engine"
+    );
+    assert_eq!(
+        t.sends(),
+        3,
+        "first fetch, the abandoned refresh, the late fetch"
+    );
+}
