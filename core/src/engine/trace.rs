@@ -195,13 +195,13 @@ impl DecisionTrace {
                         let _ = write!(s, "#{} {error}", a.attempt);
                     }
                 }
-                let _ = write!(s, " in {:.1?}", a.latency);
+                let _ = write!(s, " in {}", Human(a.latency));
                 match a.next {
                     AttemptNext::Accept => {}
                     AttemptNext::Retry {
                         delay, retry_after, ..
                     } => {
-                        let _ = write!(s, " -> retry in {delay:.1?}");
+                        let _ = write!(s, " -> retry in {}", Human(delay));
                         if retry_after.is_some() {
                             s.push_str(" (Retry-After)");
                         }
@@ -219,8 +219,29 @@ impl DecisionTrace {
         if let Some(b) = self.budget_left {
             let _ = write!(s, " budget_left={b}");
         }
-        let _ = write!(s, " total={:.1?}", self.total);
+        let _ = write!(s, " total={}", Human(self.total));
         s
+    }
+}
+
+/// A duration for people: `0s`, `850µs`, `12.5ms`, `2.0s`, `3m05s`.
+struct Human(Duration);
+
+impl std::fmt::Display for Human {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = self.0;
+        let us = d.as_micros();
+        if us == 0 {
+            f.write_str("0s")
+        } else if us < 1_000 {
+            write!(f, "{us}µs")
+        } else if us < 1_000_000 {
+            write!(f, "{:.1}ms", us as f64 / 1_000.0)
+        } else if d.as_secs() < 60 {
+            write!(f, "{:.1}s", d.as_secs_f64())
+        } else {
+            write!(f, "{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+        }
     }
 }
 
@@ -252,5 +273,19 @@ mod tests {
         assert_eq!(v["attempts"][0]["next"]["retry_after_ms"], 2000.0);
         let back: DecisionTrace = serde_json::from_value(v).unwrap();
         assert_eq!(back, t);
+        assert_eq!(
+            t.summary(),
+            "cache=bypass attempts=[#1 503 in 12.5ms -> retry in 200.0ms (Retry-After)] total=215.0ms"
+        );
+    }
+
+    #[test]
+    fn human_durations() {
+        let h = |d| Human(d).to_string();
+        assert_eq!(h(Duration::ZERO), "0s");
+        assert_eq!(h(Duration::from_micros(850)), "850µs");
+        assert_eq!(h(Duration::from_micros(12_500)), "12.5ms");
+        assert_eq!(h(Duration::from_secs(2)), "2.0s");
+        assert_eq!(h(Duration::from_secs(185)), "3m05s");
     }
 }
