@@ -435,9 +435,17 @@ impl HttpClient {
             return Err(Error::Closed);
         }
         self.ensure_background();
+        // Defaults apply per name, every value of it, unless the request set that name.
+        let own: Vec<HeaderName> = self
+            .inner
+            .default_headers
+            .keys()
+            .filter(|n| request.headers().contains_key(*n))
+            .cloned()
+            .collect();
         for (name, value) in &self.inner.default_headers {
-            if !request.headers().contains_key(name) {
-                request.headers_mut().insert(name.clone(), value.clone());
+            if !own.contains(name) {
+                request.headers_mut().append(name.clone(), value.clone());
             }
         }
         let url = request.uri().to_string();
@@ -586,6 +594,23 @@ impl HttpClient {
 
     /// Starts the background driver once, if a tokio runtime is at hand.
     fn ensure_background(&self) {
+        if self.inner.background_started.load(Ordering::Acquire) {
+            // A driver whose runtime went away (built in one runtime, used from another) has
+            // finished: let a new one take over the queue the core hands back.
+            let finished = self
+                .inner
+                .background
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .is_some_and(tokio::task::JoinHandle::is_finished);
+            if !finished || self.is_closed() {
+                return;
+            }
+            self.inner
+                .background_started
+                .store(false, Ordering::Release);
+        }
         if self.inner.background_started.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -679,7 +704,13 @@ impl RequestBuilder {
                 reason: format!("invalid value for header {name}"),
             });
         };
-        self.headers.append(name, value);
+        if is_single_valued(&name) {
+            // `Content-Type` and friends take one value: a later call replaces (e.g. after
+            // `json()` set `application/json`).
+            self.headers.insert(name, value);
+        } else {
+            self.headers.append(name, value);
+        }
         self
     }
 
@@ -1013,4 +1044,17 @@ pub struct CircuitBreakerState {
     pub last_failure_time: Option<String>,
     /// The consecutive-failure threshold (`None` when that trigger is off).
     pub failure_threshold: Option<u32>,
+}
+
+/// Header fields that carry exactly one value (RFC 9110): a builder call replaces them.
+fn is_single_valued(name: &HeaderName) -> bool {
+    use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT};
+    [
+        CONTENT_TYPE,
+        CONTENT_LENGTH,
+        AUTHORIZATION,
+        HOST,
+        USER_AGENT,
+    ]
+    .contains(name)
 }

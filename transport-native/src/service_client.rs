@@ -90,6 +90,14 @@ impl ServiceClientBuilder {
     pub fn build(self) -> Result<ServiceClient, Error> {
         let base_url = self.base_url.trim_end_matches('/').to_owned();
         let base = parse_base(&base_url)?;
+        // The health probe obeys the same guard as every endpoint.
+        let health_url = endpoint_url(&base, &base_url, &self.health_path).map_err(|reason| {
+            Error::InvalidEndpoint {
+                service: self.service_name.clone(),
+                endpoint: shown_endpoint(&self.health_path),
+                reason,
+            }
+        })?;
         let (http, owns_client) = match self.shared {
             Some(c) => (c, false),
             None => (self.http.build()?, true),
@@ -102,7 +110,7 @@ impl ServiceClientBuilder {
                 base,
                 http,
                 owns_client,
-                health_path: self.health_path,
+                health_url,
             }),
         })
     }
@@ -114,7 +122,8 @@ struct ServiceInner {
     base: url::Url,
     http: HttpClient,
     owns_client: bool,
-    health_path: String,
+    /// `base_url + health_path`, checked by the endpoint guard.
+    health_url: String,
 }
 
 /// A client for one upstream service.
@@ -225,13 +234,13 @@ impl ServiceClient {
                 .request(method, self.inner.base_url.clone())
                 .fail(Error::InvalidEndpoint {
                     service: self.inner.service_name.clone(),
-                    endpoint: redact_url(endpoint),
+                    endpoint: shown_endpoint(endpoint),
                     reason,
                 }),
         };
         ServiceRequest {
             inner,
-            endpoint: redact_url(endpoint),
+            endpoint: shown_endpoint(endpoint),
         }
     }
 
@@ -286,7 +295,7 @@ impl ServiceClient {
     pub async fn health_check(&self) -> HealthCheck {
         let http = &self.inner.http;
         let runtime = *http.core().runtime();
-        let url = format!("{}{}", self.inner.base_url, self.inner.health_path);
+        let url = self.inner.health_url.clone();
         let timeout = http.with_engine(|e, _, _| e.config().health.check_timeout);
         let started = runtime.now();
         let result = match http::Request::get(url.as_str()).body(Bytes::new()) {
@@ -327,7 +336,7 @@ impl ServiceClient {
     /// Registers this service for active health checks by the client's background driver
     /// (every `health.check_interval`, `GET <base_url><health_path>`).
     pub fn enable_health_checks(&self) {
-        let url = format!("{}{}", self.inner.base_url, self.inner.health_path);
+        let url = self.inner.health_url.clone();
         self.inner
             .http
             .core()
@@ -560,8 +569,14 @@ pub(crate) fn endpoint_url(
     let path = endpoint.split('?').next().unwrap_or("");
     for segment in path.split('/') {
         let lower = segment.to_ascii_lowercase();
-        let decoded = lower.replace("%2e", ".");
-        if decoded == "." || decoded == ".." {
+        if lower.contains("%25") {
+            return Err("must not contain an encoded `%` (double encoding)");
+        }
+        // `..;x` is `..` to servlet containers (a path parameter is stripped): compare the
+        // segment without its parameters.
+        let decoded = lower.replace("%2e", ".").replace("%3b", ";");
+        let name = decoded.split(';').next().unwrap_or("");
+        if name == "." || name == ".." {
             return Err("must not contain `.` or `..` path segments");
         }
         if lower.contains("%2f") || lower.contains("%5c") {
@@ -590,6 +605,20 @@ pub(crate) fn endpoint_url(
         return Err("must stay under the base URL's path");
     }
     Ok(joined)
+}
+
+/// An endpoint as shown in errors and logs: no fragment, no authority smuggled in with `//`,
+/// secret query values redacted.
+fn shown_endpoint(endpoint: &str) -> String {
+    let no_fragment = endpoint.split('#').next().unwrap_or("");
+    let shown = match no_fragment.strip_prefix("//") {
+        Some(rest) => {
+            let path = rest.find('/').map_or("", |i| &rest[i..]);
+            format!("//{}{path}", tether_core::redact::REDACTED)
+        }
+        None => no_fragment.to_owned(),
+    };
+    redact_url(&shown)
 }
 
 #[cfg(test)]
@@ -643,9 +672,33 @@ mod tests {
             "/x\t",
             "/x#frag",
             "/x\u{0}",
+            "/..;/admin",
+            "/%2e%2e;/admin",
+            "/%2E%2E%3B/admin",
+            "/a/..;x/..;y/admin",
+            "/%252e%252e/admin",
         ] {
             assert!(check(b, endpoint).is_err(), "{endpoint:?} was accepted");
         }
+    }
+
+    #[test]
+    fn shown_endpoints_carry_no_secrets() {
+        assert_eq!(shown_endpoint("/cb#access_token=SECRET"), "/cb");
+        assert_eq!(shown_endpoint("//user:pw@evil/x"), "//[REDACTED]/x");
+        assert_eq!(
+            shown_endpoint("/x?api_key=SECRET&a=1"),
+            "/x?api_key=[REDACTED]&a=1"
+        );
+    }
+
+    #[test]
+    fn a_health_path_that_leaves_the_base_is_refused_at_build() {
+        let err = ServiceClient::builder("users", "http://127.0.0.1:9")
+            .health_path("@evil.example/health")
+            .build()
+            .expect_err("refused");
+        assert!(matches!(err, Error::InvalidEndpoint { .. }), "{err:?}");
     }
 
     #[test]

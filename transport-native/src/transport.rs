@@ -300,7 +300,7 @@ impl Inner {
             .limit(limit)
             .read_to_vec()
             .map_err(Failure::from_ureq)?;
-        if is_deflate(&parts.headers) {
+        if !bytes.is_empty() && is_deflate(&parts.headers) {
             bytes = inflate(&bytes, limit)?;
             parts.headers.remove(header::CONTENT_ENCODING);
             parts.headers.remove(header::CONTENT_LENGTH);

@@ -487,3 +487,51 @@ fn assert_in_order(json: &str, keys: &[&str]) {
         from += at + needle.len();
     }
 }
+
+#[tokio::test]
+async fn a_later_content_type_replaces_the_json_default() {
+    let server = chaos();
+    let client = fast().build().unwrap();
+    let r = client
+        .patch(server.url("/echo"))
+        .json(&serde_json::json!({"a": 1}))
+        .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
+        .send()
+        .await
+        .unwrap();
+    let echo: Value = r.json().unwrap();
+    assert_eq!(
+        echo["headers"]["content-type"],
+        "application/merge-patch+json"
+    );
+}
+
+#[test]
+fn the_background_driver_restarts_in_a_new_runtime() {
+    let server = chaos();
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = first.block_on(async {
+        let c = fast().build().unwrap();
+        c.get(server.url("/get")).send().await.unwrap();
+        c
+    });
+    drop(first); // its driver task dies with it
+    let second = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        client.get(server.url("/get")).send().await.unwrap();
+        for _ in 0..200 {
+            if client.background_running() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no background driver in the second runtime");
+    });
+}

@@ -436,3 +436,15 @@ fn runtime_wall_clock_is_plausible_and_seeds_differ() {
     assert_ne!(a.seed(), b.seed());
     assert_ne!(a.seed(), a.seed());
 }
+
+#[tokio::test]
+async fn an_empty_deflate_body_is_not_an_error() {
+    // A 204 / HEAD / 304 may carry `Content-Encoding: deflate` with no body at all.
+    let url = canned_server(canned("deflate", b"")).await;
+    let response = UreqTransport::default()
+        .send(get(&url), None)
+        .await
+        .expect("an empty encoded body is a valid response");
+    assert_eq!(response.status(), 200);
+    assert!(response.body().is_empty());
+}
