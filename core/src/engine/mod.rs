@@ -1363,34 +1363,16 @@ impl Engine {
         if timeout == Some(Duration::ZERO) {
             // The overall deadline has passed (a late timer, a follower woken late): do not
             // send an attempt that could only time out and count against the breaker.
-            let call = self.calls.get_mut(id.0).expect("admit runs on a live call");
-            let stale = call
-                .fill
-                .take()
-                .and_then(|fill| self.cache.on_error(now, fill, request));
-            let f = match stale {
-                Some(r) => {
-                    call.trace.cache = CacheTrace::StaleIfError;
-                    self.complete(
-                        now,
-                        wall,
-                        id,
-                        FinalResult::Response(Reply::Cached(r)),
-                        CacheOutcome::Stale,
-                    )
-                }
-                None => self.complete(
-                    now,
-                    wall,
-                    id,
-                    FinalResult::Transport(TransportError::new(
-                        crate::TransportErrorKind::Timeout,
-                        "the overall deadline passed before the next attempt",
-                    )),
-                    CacheOutcome::Miss,
-                ),
-            };
-            self.drain_flights(now);
+            let f = self.end_without_sending(
+                now,
+                wall,
+                id,
+                request,
+                FinalResult::Transport(TransportError::new(
+                    crate::TransportErrorKind::Timeout,
+                    "the overall deadline passed before the next attempt",
+                )),
+            );
             self.pump_events(now);
             return Decision::Done(f);
         }
@@ -1424,35 +1406,50 @@ impl Engine {
                     state: rejected.state,
                 };
                 call.trace.rejected = Some(reason);
-                let stale = call
-                    .fill
-                    .take()
-                    .and_then(|fill| self.cache.on_error(now, fill, request));
-                let f = match stale {
-                    Some(r) => {
-                        call.trace.cache = CacheTrace::StaleIfError;
-                        self.complete(
-                            now,
-                            wall,
-                            id,
-                            FinalResult::Response(Reply::Cached(r)),
-                            CacheOutcome::Stale,
-                        )
-                    }
-                    None => self.complete(
-                        now,
-                        wall,
-                        id,
-                        FinalResult::Rejected(reason),
-                        CacheOutcome::Miss,
-                    ),
-                };
-                self.drain_flights(now);
-                Decision::Done(f)
+                Decision::Done(self.end_without_sending(
+                    now,
+                    wall,
+                    id,
+                    request,
+                    FinalResult::Rejected(reason),
+                ))
             }
         };
         self.pump_events(now);
         decision
+    }
+
+    /// Finishes a request that will send no (further) attempt: a stored response usable on
+    /// error (stale-if-error) is served if there is one, otherwise `result`; waiting
+    /// followers are woken either way.
+    fn end_without_sending(
+        &mut self,
+        now: Timestamp,
+        wall: WallClock,
+        id: RequestId,
+        request: &Request,
+        result: FinalResult,
+    ) -> Finished {
+        let call = self.calls.get_mut(id.0).expect("runs on a live call");
+        let stale = call
+            .fill
+            .take()
+            .and_then(|fill| self.cache.on_error(now, fill, request));
+        let f = match stale {
+            Some(r) => {
+                call.trace.cache = CacheTrace::StaleIfError;
+                self.complete(
+                    now,
+                    wall,
+                    id,
+                    FinalResult::Response(Reply::Cached(r)),
+                    CacheOutcome::Stale,
+                )
+            }
+            None => self.complete(now, wall, id, result, CacheOutcome::Miss),
+        };
+        self.drain_flights(now);
+        f
     }
 
     fn attempt_timeout(&self, id: RequestId, now: Timestamp) -> Option<Duration> {
