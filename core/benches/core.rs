@@ -96,7 +96,7 @@ fn metrics_record(c: &mut Criterion) {
     };
     c.bench_function("metrics_record", |b| {
         b.iter(|| {
-            metrics.on_request_start(black_box("users-api"), NOW);
+            metrics.on_request_start(black_box("users-api"));
             metrics.on_attempt("users-api", black_box(&attempt));
             metrics.on_request_end("users-api", black_box(&end));
         });
@@ -113,7 +113,7 @@ fn snapshot_100_services() -> ExportSnapshot {
             // Log-uniform latency between 1 ms and ~10 s.
             let latency =
                 Duration::from_micros((1_000.0 * 10f64.powf(4.0 * rng.next_f64())) as u64);
-            metrics.on_request_start(name, NOW);
+            metrics.on_request_start(name);
             let roll = rng.below(100);
             let (success, failure, retries, cache) = match roll {
                 0..=19 => (true, None, 0, CacheOutcome::Hit),

@@ -39,12 +39,12 @@
 //!             permit.apply(&mut attempt);
 //!             let outcome = send(&attempt); // honour permit.timeout()
 //!             let (now, wall) = clock();
-//!             match engine.on_response(now, wall, permit, &request, outcome) {
+//!             match engine.on_response(now, wall, permit, &request, outcome)? {
 //!                 Next::Done(finished) => break finished,
 //!                 Next::RetryAt { at, token } => {
 //!                     sleep_until(at);
 //!                     let (now, wall) = clock();
-//!                     decision = engine.resume(now, wall, token, &request);
+//!                     decision = engine.resume(now, wall, token, &request)?;
 //!                 }
 //!             }
 //!         }
@@ -112,8 +112,8 @@ pub use client::{
 pub use driver::{Runtime, Transport};
 pub use engine::{
     AttemptNext, AttemptResult, AttemptTrace, BackgroundFetch, BreakerScope, CacheTrace, Decision,
-    DecisionTrace, Engine, EngineConfig, EngineEvent, EngineSnapshot, FinalResult, Finished, Next,
-    Output, Permit, RejectReason, Reply, RequestId, RetryToken,
+    DecisionTrace, Engine, EngineConfig, EngineError, EngineEvent, EngineSnapshot, FinalResult,
+    Finished, Next, Output, Permit, RejectReason, Reply, RequestId, RequestPhase, RetryToken,
 };
 pub use error::{ConfigError, RequestError};
 pub use message::{Outcome, Request, Response, TransportError, TransportErrorKind};

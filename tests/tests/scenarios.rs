@@ -747,7 +747,11 @@ fn cancelled_leader_hands_the_fetch_to_a_follower() {
     let tether_core::Decision::Wait(fid) = follower else {
         panic!("follower waits")
     };
-    sim.engine.cancel(now, permit.id());
+    let cancelled = sim.engine.cancel(now, permit.id()).unwrap();
+    assert!(matches!(
+        cancelled.result,
+        tether_core::FinalResult::Rejected(tether_core::RejectReason::Cancelled)
+    ));
     drop(permit);
     let out = sim.engine.poll_output();
     assert!(
@@ -756,7 +760,7 @@ fn cancelled_leader_hands_the_fetch_to_a_follower() {
     );
     let d = sim.engine.proceed(now, wall, fid, &req);
     assert!(
-        matches!(d, tether_core::Decision::Send(_)),
+        matches!(d, Ok(tether_core::Decision::Send(_))),
         "the follower now fetches"
     );
 }

@@ -322,7 +322,7 @@ impl ServiceClient {
             CheckResult::failed(latency, error.clone().unwrap_or_default())
         };
         let name = self.inner.service_name.clone();
-        http.with_engine(|e, now, wall| e.on_check_result(&name, now, wall, check));
+        http.with_engine(|e, now, wall| e.on_check_result(now, wall, &name, check));
         HealthCheck {
             service: self.inner.service_name.clone(),
             healthy,

@@ -32,6 +32,7 @@
 
 mod format;
 mod rule;
+mod window;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -47,6 +48,7 @@ pub use rule::{
     SERVICE_ERRORS, SERVICE_SLOW, SERVICE_UNHEALTHY, SYSTEM_CPU_HIGH, SYSTEM_MEMORY_HIGH, Severity,
     default_rules,
 };
+pub(crate) use window::SignalWindow;
 
 /// Default number of alerts kept in the history (the original's `max_history_size`).
 pub const DEFAULT_HISTORY_CAPACITY: usize = 1000;

@@ -30,6 +30,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::WallClock;
+use crate::breaker::BreakerSnapshot;
+use crate::cache::CacheStats;
+use crate::health::ServiceHealthSnapshot;
 use crate::metrics::MetricsSnapshot;
 
 pub use compat::{compat_influx, compat_prometheus};
@@ -129,6 +132,39 @@ pub struct ExportSnapshot {
     pub health: Vec<HealthInfo>,
     /// Alerts currently firing.
     pub alerts_firing: u32,
+}
+
+impl BreakerInfo {
+    /// The record of the breaker protecting `service`, from its snapshot.
+    pub fn new(service: &str, snapshot: &BreakerSnapshot) -> Self {
+        BreakerInfo {
+            service: service.to_owned(),
+            state: snapshot.state.as_str().to_owned(),
+            failure_count: u64::from(snapshot.failure_count),
+        }
+    }
+}
+
+impl From<&CacheStats> for CacheInfo {
+    fn from(stats: &CacheStats) -> Self {
+        CacheInfo {
+            hits: stats.hits,
+            misses: stats.misses,
+            entries: stats.entries as u64,
+            bytes: stats.bytes as u64,
+            evictions: stats.evictions,
+        }
+    }
+}
+
+impl From<ServiceHealthSnapshot> for HealthInfo {
+    fn from(h: ServiceHealthSnapshot) -> Self {
+        HealthInfo {
+            service: h.service,
+            status: h.status.as_str().to_owned(),
+            response_time_seconds: h.last_response_time.map(|d| d.as_secs_f64()),
+        }
+    }
 }
 
 /// Why an export failed.

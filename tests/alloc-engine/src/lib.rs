@@ -112,7 +112,8 @@ mod tests {
         let Ok(Decision::Send(permit)) = e.begin(now, wall, &req, Some("catalog")) else {
             panic!("first request misses")
         };
-        let Next::Done(_) = e.on_response(now, wall, permit, &req, Ok(response("max-age=3600")))
+        let Ok(Next::Done(_)) =
+            e.on_response(now, wall, permit, &req, Ok(response("max-age=3600")))
         else {
             panic!("200 is final")
         };
