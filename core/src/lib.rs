@@ -90,6 +90,7 @@ pub mod alerts;
 pub mod batch;
 pub mod breaker;
 pub mod cache;
+pub mod compat;
 mod engine;
 pub mod export;
 pub mod health;

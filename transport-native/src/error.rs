@@ -115,7 +115,7 @@ pub enum Error {
     },
     /// The service's circuit breaker is open (or half-open with every probe slot taken):
     /// nothing was sent.
-    #[error("Service {service} is currently unavailable: circuit breaker is {}", state.as_original_str())]
+    #[error("Service {service} is currently unavailable: circuit breaker is {}", tether_core::compat::breaker_state(*state))]
     CircuitOpen {
         /// The service (breaker name).
         service: String,

@@ -120,15 +120,15 @@ impl HttpClientBuilder {
     }
 
     /// The whole retry policy (replaces `max_retries`, `backoff` and `total_timeout` set
-    /// before; set those after it to adjust). [`RetryConfig::original`] reproduces the
-    /// original client.
+    /// before; set those after it to adjust). [`tether_core::compat::retry_config`]
+    /// reproduces the original client.
     pub fn retry(mut self, retry: RetryConfig) -> Self {
         self.engine.retry = retry;
         self
     }
 
-    /// The response cache ([`CacheConfig::strict_compat`] / [`CacheConfig::from_original`]
-    /// for the original's behaviour).
+    /// The response cache ([`tether_core::compat::cache_config_strict`] /
+    /// [`tether_core::compat::cache_config`] for the original's behaviour).
     pub fn cache(mut self, cache: CacheConfig) -> Self {
         self.engine.cache = cache;
         self
@@ -524,7 +524,7 @@ impl HttpClient {
                 let s = b.snapshot(now);
                 CircuitBreakerState {
                     service: service.to_owned(),
-                    state: s.original_state(),
+                    state: tether_core::compat::breaker_state(s.state),
                     failure_count: s.failure_count,
                     last_failure_time: s.last_failure_rfc3339(),
                     failure_threshold: s.failure_threshold,

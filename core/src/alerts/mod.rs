@@ -30,7 +30,6 @@
 //! service never fires and counts as clear. Missing system numbers (`system: None`) hold the
 //! system instances where they are.
 
-mod format;
 mod rule;
 mod window;
 
@@ -42,7 +41,6 @@ use serde::{Deserialize, Serialize};
 use crate::health::HealthStatus;
 use crate::{ConfigError, Timestamp, WallClock};
 
-pub(crate) use format::{py_float_repr, py_percent2};
 pub use rule::{
     AlertRule, BREAKER_OPEN, CACHE_HIT_RATIO_LOW, DEFAULT_HYSTERESIS, LatencyStat, RuleKind,
     SERVICE_ERRORS, SERVICE_SLOW, SERVICE_UNHEALTHY, SYSTEM_CPU_HIGH, SYSTEM_MEMORY_HIGH, Severity,
@@ -590,29 +588,31 @@ fn service_reading(kind: RuleKind, s: &ServiceSignals) -> Reading {
     }
 }
 
-/// The alert text, in the original's wording for its five types.
+/// The alert text, e.g. `Service api success rate is 0.00%` (the original's wording for its
+/// five types). Percentages and seconds have two decimals; CPU and memory percentages print
+/// as the shortest text that reads back as the same number, with `.0` for whole numbers
+/// (`99.5`, `90.0`), as the original printed them.
 fn message(kind: RuleKind, service: Option<&str>, value: f64) -> String {
     let name = service.unwrap_or("");
     match kind {
-        RuleKind::CpuPercent => format!("CPU usage is {}%", py_float_repr(value)),
-        RuleKind::MemoryPercent => format!("Memory usage is {}%", py_float_repr(value)),
+        RuleKind::CpuPercent => format!("CPU usage is {value:?}%"),
+        RuleKind::MemoryPercent => format!("Memory usage is {value:?}%"),
         RuleKind::ResponseTime { stat, .. } => {
-            let secs = format::py_fixed2(value / 1000.0);
+            let secs = value / 1000.0;
             match stat {
-                LatencyStat::Avg => format!("Service {name} response time is {secs}s"),
-                LatencyStat::P95 => format!("Service {name} p95 response time is {secs}s"),
+                LatencyStat::Avg => format!("Service {name} response time is {secs:.2}s"),
+                LatencyStat::P95 => format!("Service {name} p95 response time is {secs:.2}s"),
             }
         }
         RuleKind::ErrorRate { .. } => {
-            format!(
-                "Service {name} success rate is {}",
-                py_percent2(1.0 - value)
-            )
+            let success = (1.0 - value) * 100.0;
+            format!("Service {name} success rate is {success:.2}%")
         }
         RuleKind::ServiceUnhealthy => format!("Service {name} is unhealthy"),
         RuleKind::BreakerOpen => format!("Service {name} circuit breaker is open"),
         RuleKind::CacheHitRatio { .. } => {
-            format!("Service {name} cache hit ratio is {}", py_percent2(value))
+            let ratio = value * 100.0;
+            format!("Service {name} cache hit ratio is {ratio:.2}%")
         }
     }
 }

@@ -143,16 +143,6 @@ impl BreakerState {
         }
     }
 
-    /// The original Python breaker's upper-case state string: `CLOSED`, `OPEN` or `HALF_OPEN`.
-    /// Isolated reports `OPEN` (it rejects calls) and Disabled reports `CLOSED` (it admits them).
-    pub const fn as_original_str(self) -> &'static str {
-        match self {
-            BreakerState::Closed | BreakerState::Disabled => "CLOSED",
-            BreakerState::Open | BreakerState::Isolated => "OPEN",
-            BreakerState::HalfOpen => "HALF_OPEN",
-        }
-    }
-
     /// Whether the state admits ordinary (non-probe) calls.
     pub const fn admits_calls(self) -> bool {
         matches!(self, BreakerState::Closed | BreakerState::Disabled)
@@ -304,7 +294,7 @@ pub enum BreakerEvent {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct BreakerSnapshot {
-    /// Current state (serialized lower-case; see [`BreakerSnapshot::original_state`]).
+    /// Current state (serialized lower-case).
     pub state: BreakerState,
     /// Consecutive failures counted since the last success / close / reset.
     pub failure_count: u32,
@@ -342,11 +332,6 @@ pub struct BreakerSnapshot {
 }
 
 impl BreakerSnapshot {
-    /// The original's upper-case state string (`CLOSED`, `OPEN`, `HALF_OPEN`).
-    pub const fn original_state(&self) -> &'static str {
-        self.state.as_original_str()
-    }
-
     /// `last_failure_wall` as RFC 3339 UTC text (the Python layer reformats it as it needs).
     pub fn last_failure_rfc3339(&self) -> Option<String> {
         self.last_failure_wall.map(WallClock::to_rfc3339)

@@ -330,7 +330,7 @@ fn last_failure_is_recorded_with_wall_clock() {
     );
     assert_eq!(s.failure_count, 1);
     assert_eq!(s.failure_threshold, Some(5));
-    assert_eq!(s.original_state(), "CLOSED");
+    assert_eq!(s.state, BreakerState::Closed);
     // A later failure without a wall reading keeps the last known wall time.
     fail(&mut b, t(9));
     let s = b.snapshot(t(9));
@@ -379,7 +379,7 @@ fn handle_timeout_moves_open_to_half_open() {
     assert_eq!(b.state(), BreakerState::HalfOpen);
     // No probe in flight: no deadline.
     assert_eq!(b.poll_timeout(), None);
-    assert_eq!(b.snapshot(t(1_000)).original_state(), "HALF_OPEN");
+    assert_eq!(b.snapshot(t(1_000)).state, BreakerState::HalfOpen);
 }
 
 #[test]
@@ -681,7 +681,7 @@ fn isolate_rejects_until_reset() {
         }
     );
     let s = b.snapshot(t(7));
-    assert_eq!(s.original_state(), "OPEN");
+    assert_eq!(s.state, BreakerState::Isolated);
     assert_eq!(s.opened_at, Some(t(5)));
     b.reset(t(10));
     assert_eq!(b.state(), BreakerState::Closed);
@@ -744,7 +744,7 @@ fn disable_admits_everything_and_records_metrics() {
     let s = b.snapshot(t(20));
     assert_eq!(s.failure_count, 10);
     assert_eq!(s.last_failure_at, Some(t(11)));
-    assert_eq!(s.original_state(), "CLOSED");
+    assert_eq!(s.state, BreakerState::Disabled);
     b.enable(t(30));
     b.enable(t(31)); // no-op
     assert_eq!(b.state(), BreakerState::Closed);
@@ -970,17 +970,16 @@ fn snapshot_and_event_serialization() {
         serde_json::to_value(ev).unwrap(),
         serde_json::json!({"type": "state_changed", "from": "closed", "to": "open", "at": 1000, "reason": "consecutive_failures"})
     );
-    for (st, lower, upper) in [
-        (BreakerState::Closed, "closed", "CLOSED"),
-        (BreakerState::Open, "open", "OPEN"),
-        (BreakerState::HalfOpen, "half_open", "HALF_OPEN"),
-        (BreakerState::Isolated, "isolated", "OPEN"),
-        (BreakerState::Disabled, "disabled", "CLOSED"),
+    for (st, lower) in [
+        (BreakerState::Closed, "closed"),
+        (BreakerState::Open, "open"),
+        (BreakerState::HalfOpen, "half_open"),
+        (BreakerState::Isolated, "isolated"),
+        (BreakerState::Disabled, "disabled"),
     ] {
         assert_eq!(st.as_str(), lower);
         assert_eq!(st.to_string(), lower);
         assert_eq!(serde_json::to_value(st).unwrap(), lower);
-        assert_eq!(st.as_original_str(), upper);
     }
 }
 

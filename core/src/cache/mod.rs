@@ -61,7 +61,6 @@
 //!
 //! Cache hits do not allocate (one `Arc` clone); the key is hashed in place.
 
-mod compat;
 mod directives;
 mod flight;
 mod freshness;
@@ -82,7 +81,6 @@ use http::header::{
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use serde::{Deserialize, Serialize};
 
-pub use compat::{compat_key, python_float_repr, python_json_dumps, python_json_float};
 pub use directives::{
     CacheControl, DELTA_SECONDS_CAP, Vary, parse_cache_control, parse_delta_seconds,
     parse_http_date, parse_vary,
@@ -202,43 +200,6 @@ impl Default for CacheConfig {
 }
 
 impl CacheConfig {
-    /// The original client's caching, with its defects fixed: GET only, status 200 only,
-    /// [`FreshnessMode::TtlOnly`] with 300 s measured from storage (not sliding), 1000
-    /// entries enforced on insert. Credential partitioning and `no-store` stay on (deliberate
-    /// change D14).
-    pub fn strict_compat() -> Self {
-        CacheConfig {
-            mode: FreshnessMode::TtlOnly,
-            methods: vec!["GET".into()],
-            statuses: vec![200],
-            ..CacheConfig::default()
-        }
-    }
-
-    /// [`strict_compat`](Self::strict_compat) from the original `CacheConfig(enabled,
-    /// ttl_seconds, max_size, include_headers, include_query_params)`; `include_headers`
-    /// keys on `Accept` and `Content-Type` (`Authorization` always partitions).
-    pub fn from_original(
-        enabled: bool,
-        ttl_seconds: u64,
-        max_size: usize,
-        include_headers: bool,
-        include_query_params: bool,
-    ) -> Self {
-        CacheConfig {
-            enabled,
-            default_ttl: Duration::from_secs(ttl_seconds),
-            max_entries: max_size,
-            include_query: include_query_params,
-            key_headers: if include_headers {
-                vec!["accept".into(), "content-type".into()]
-            } else {
-                Vec::new()
-            },
-            ..CacheConfig::strict_compat()
-        }
-    }
-
     /// Checks every field; [`Cache::new`] calls it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_entries == 0 || self.max_entries >= u32::MAX as usize {

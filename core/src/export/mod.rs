@@ -1,10 +1,11 @@
 //! Exports of one consistent snapshot: JSON, Prometheus text exposition 0.0.4 and InfluxDB line
-//! protocol, each with correct escaping; plus byte-exact reproductions of the original formats
-//! for the Python layer ([`compat_prometheus`], [`compat_influx`]).
+//! protocol, each with correct escaping. (The original system's formats, defects included, are
+//! in [`crate::compat`].)
 //!
 //! The input, [`ExportSnapshot`], is plain data that the engine fills from the metrics registry,
-//! the breakers, the cache, the health checks and the alerts, so that this module depends on no
-//! other module's internals (only on [`MetricsSnapshot`]).
+//! the breakers, the cache, the health checks and the alerts ([`BreakerInfo::new`] and the
+//! `From` impls map their public snapshots), so that the writers depend on no other module's
+//! internals.
 //!
 //! ```
 //! use tether_core::export::{export, Format};
@@ -20,7 +21,6 @@
 //! escaped; error names and breaker states are sanitized by the metrics module; nothing else
 //! (URLs, headers, messages) ever becomes a label.
 
-mod compat;
 mod influx;
 mod prometheus;
 mod sample;
@@ -35,7 +35,6 @@ use crate::cache::CacheStats;
 use crate::health::ServiceHealthSnapshot;
 use crate::metrics::MetricsSnapshot;
 
-pub use compat::{compat_influx, compat_prometheus};
 pub use influx::InfluxExporter;
 pub use prometheus::{
     CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE, DEFAULT_BUCKETS, PrometheusExporter,

@@ -132,41 +132,6 @@ impl Default for RetryConfig {
 }
 
 impl RetryConfig {
-    /// The original Python client's behaviour (spec §1.8), as closely as the core expresses it:
-    /// `max_retries + 1` attempts, every 5xx and 429 retried, every transport failure except a
-    /// caller's cancellation retried, every method retried, backoff `min(2^attempt + U(0,1), 30)`
-    /// s, `Retry-After` capped at 60 s, no budget, no deadline.
-    ///
-    /// Differences that remain (deliberate): a 429 waits `max(backoff, Retry-After)` instead of
-    /// exactly `Retry-After` (or 1 s when absent), and an HTTP-date `Retry-After` is honoured
-    /// instead of raising `ValueError` (D7).
-    pub fn original(max_retries: u32) -> Self {
-        let mut statuses = vec![429];
-        statuses.extend(500..=599);
-        RetryConfig {
-            max_attempts: max_retries.saturating_add(1),
-            backoff: Backoff::Original,
-            max_delay: Duration::from_secs(30),
-            retryable_statuses: statuses,
-            retryable_errors: vec![
-                TransportErrorKind::Connect,
-                TransportErrorKind::Timeout,
-                TransportErrorKind::Reset,
-                TransportErrorKind::BodyTooLarge,
-                TransportErrorKind::Protocol,
-                TransportErrorKind::Other,
-            ],
-            respect_retry_after: true,
-            max_retry_after: Duration::from_mins(1),
-            on_long_retry_after: LongRetryAfter::Cap,
-            retry_non_idempotent: true,
-            retry_connect_non_idempotent: true,
-            idempotency_header: "Idempotency-Key".to_owned(),
-            deadline: None,
-            budget: None,
-        }
-    }
-
     /// Checks every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validated_header().map(|_| ())
