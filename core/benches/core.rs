@@ -17,16 +17,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use tether_core::breaker::{Breaker, BreakerConfig, CallResult};
-use tether_core::cache::{Cache, CacheConfig, Lookup, StoreResult};
-use tether_core::export::{
-    BreakerInfo, CacheInfo, ExportSnapshot, Format, HealthInfo, NetworkIo, SystemSample, export,
-};
-use tether_core::metrics::{
+use tether_core::{
     AttemptRecord, CacheOutcome, FailureCategory, Metrics, MetricsConfig, RequestRecord,
 };
-use tether_core::retry::{RetryConfig, RetryDecision, RetryPolicy};
+use tether_core::{Breaker, BreakerConfig, CallResult};
+use tether_core::{
+    BreakerInfo, CacheInfo, ExportSnapshot, Format, HealthInfo, NetworkIo, SystemSample, export,
+};
+use tether_core::{Cache, CacheConfig, Lookup, StoreResult};
 use tether_core::{Outcome, Request, Rng, Timestamp, WallClock};
+use tether_core::{RetryConfig, RetryDecision, RetryPolicy};
 
 const NOW: Timestamp = Timestamp::from_secs(10);
 const WALL: WallClock = WallClock::from_unix_secs(1_700_000_000);

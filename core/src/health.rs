@@ -1,51 +1,7 @@
 //! Health of each service, from active checks, the circuit breaker and the recent error rate,
 //! and when the next active check is due.
 //!
-//! The original (`HealthMonitor`, spec §1.12, §2.6) ran every check one after another, with no
-//! timeout and no schedule, produced only `healthy` / `unhealthy`, and never filled in
-//! `error_count` or `success_rate` (defects D18, D20). This tracker:
-//!
-//! * schedules one check per service every [`HealthConfig::check_interval`] (30 s, the original's
-//!   `health_check_interval`), with a per-service override, and bounds each check by a timeout;
-//! * damps flapping with `unhealthy_after` / `healthy_after` consecutive results;
-//! * folds in passive signals: breaker open → unhealthy, half-open → degraded, recent error rate
-//!   above `degraded_error_rate` / `unhealthy_error_rate` → degraded / unhealthy;
-//! * keeps real counters (checks, failures, success rate over the last checks) per service.
-//!
-//! The tracker runs no checks itself: it says *which* service is due ([`HealthTracker::poll_check_due`]),
-//! the frontend runs the check and reports [`HealthTracker::on_check_result`].
-//!
-//! # State machines (per service)
-//!
-//! ```text
-//!  Scheduling (active services; passive ones stay in `Passive` and are never due):
-//!
-//!   register ─► Idle{next_check} ──next_check ≤ now──► Due ──poll_check_due──► InFlight{deadline}
-//!                  ▲     (handle_timeout / poll_check_due)                          │
-//!                  │                                                                │
-//!                  └──── on_check_result, or handle_timeout past the deadline ──────┘
-//!                        (a timeout counts as a failed check; the late result is ignored)
-//!
-//!  Check verdict (hysteresis):
-//!
-//!              first ok                       unhealthy_after consecutive failures
-//!   Unknown ─────────────► Healthy ────────────────────────────────────────► Unhealthy
-//!      │                      ▲                                                  │
-//!      │                      └────────── healthy_after consecutive successes ───┘
-//!      └──────── unhealthy_after consecutive failures ─────────────────────────► Unhealthy
-//!
-//!  Overall status = the worst of: check verdict, breaker (Open → Unhealthy, HalfOpen → Degraded),
-//!  error rate (with ≥ min_requests: > unhealthy_error_rate → Unhealthy, > degraded_error_rate →
-//!  Degraded, else Healthy). `Unknown` when none of them has data.
-//! ```
-//!
-//! # Driving it
-//!
-//! After any input, drain [`HealthTracker::poll_check_due`] (start those checks) and
-//! [`HealthTracker::poll_event`]; arm a timer at [`HealthTracker::poll_timeout`] and call
-//! [`HealthTracker::handle_timeout`] when it fires. After `handle_timeout(now)`, `poll_timeout`
-//! is always later than `now` (or `None`): due checks wait in a queue for `poll_check_due` instead
-//! of keeping a deadline in the past.
+//! The design notes are on [`HealthTracker`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -486,6 +442,54 @@ impl ServiceState {
 }
 
 /// Health of every registered service. A `&mut self` state machine; see the module docs.
+///
+/// # Design
+///
+/// The original (`HealthMonitor`, spec §1.12, §2.6) ran every check one after another, with no
+/// timeout and no schedule, produced only `healthy` / `unhealthy`, and never filled in
+/// `error_count` or `success_rate` (defects D18, D20). This tracker:
+///
+/// * schedules one check per service every [`HealthConfig::check_interval`] (30 s, the original's
+///   `health_check_interval`), with a per-service override, and bounds each check by a timeout;
+/// * damps flapping with `unhealthy_after` / `healthy_after` consecutive results;
+/// * folds in passive signals: breaker open → unhealthy, half-open → degraded, recent error rate
+///   above `degraded_error_rate` / `unhealthy_error_rate` → degraded / unhealthy;
+/// * keeps real counters (checks, failures, success rate over the last checks) per service.
+///
+/// The tracker runs no checks itself: it says *which* service is due ([`HealthTracker::poll_check_due`]),
+/// the frontend runs the check and reports [`HealthTracker::on_check_result`].
+///
+/// # State machines (per service)
+///
+/// ```text
+///  Scheduling (active services; passive ones stay in `Passive` and are never due):
+///
+///   register ─► Idle{next_check} ──next_check ≤ now──► Due ──poll_check_due──► InFlight{deadline}
+///                  ▲     (handle_timeout / poll_check_due)                          │
+///                  │                                                                │
+///                  └──── on_check_result, or handle_timeout past the deadline ──────┘
+///                        (a timeout counts as a failed check; the late result is ignored)
+///
+///  Check verdict (hysteresis):
+///
+///              first ok                       unhealthy_after consecutive failures
+///   Unknown ─────────────► Healthy ────────────────────────────────────────► Unhealthy
+///      │                      ▲                                                  │
+///      │                      └────────── healthy_after consecutive successes ───┘
+///      └──────── unhealthy_after consecutive failures ─────────────────────────► Unhealthy
+///
+///  Overall status = the worst of: check verdict, breaker (Open → Unhealthy, HalfOpen → Degraded),
+///  error rate (with ≥ min_requests: > unhealthy_error_rate → Unhealthy, > degraded_error_rate →
+///  Degraded, else Healthy). `Unknown` when none of them has data.
+/// ```
+///
+/// # Driving it
+///
+/// After any input, drain [`HealthTracker::poll_check_due`] (start those checks) and
+/// [`HealthTracker::poll_event`]; arm a timer at [`HealthTracker::poll_timeout`] and call
+/// [`HealthTracker::handle_timeout`] when it fires. After `handle_timeout(now)`, `poll_timeout`
+/// is always later than `now` (or `None`): due checks wait in a queue for `poll_check_due` instead
+/// of keeping a deadline in the past.
 #[derive(Clone, Debug)]
 pub struct HealthTracker {
     config: HealthConfig,

@@ -3,14 +3,14 @@
 //! TODO(integrator): this target is meant to grow into a fuzz of the whole `Engine`. Today it
 //! drives two modules directly, each with the invariants it must keep whatever the input:
 //!
-//! * **breaker** (`tether_core::breaker::Breaker`, arbitrary valid config): arbitrary
+//! * **breaker** (`tether_core::Breaker`, arbitrary valid config): arbitrary
 //!   acquire / report (success, failure, ignored; any duration) / drop-without-report /
 //!   `handle_timeout` / isolate / reset / disable / enable, with arbitrary time steps.
 //!   Invariants: never more than `half_open_probes` probes of one half-open episode in flight
 //!   (counted independently from the permits we hold, and from the snapshot); after
 //!   `handle_timeout(now)`, `poll_timeout()` is `None` or later than `now`; a rejection's
 //!   `retry_at` is not in the past; every event is a real state change stamped `now`.
-//! * **cache** (`tether_core::cache::Cache`, arbitrary small config): lookups of requests built
+//! * **cache** (`tether_core::Cache`, arbitrary small config): lookups of requests built
 //!   from arbitrary method / path / header bytes (inputs `http` rejects are skipped), upstream
 //!   responses with arbitrary status and arbitrary `Cache-Control` / `Expires` / `ETag` /
 //!   `Vary` / … bytes, errors and cancellations; every `Fill` completed exactly once; flight
@@ -31,13 +31,8 @@ use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use libfuzzer_sys::fuzz_target;
-use tether_core::breaker::{
-    BreakDuration, Breaker, BreakerConfig, BreakerEvent, BreakerPermit, BreakerState, CallKind,
-    CallResult, RatioTrigger, SlowCall, Window,
-};
-use tether_core::cache::{
-    Cache, CacheConfig, Fill, FlightEvent, FlightId, FreshnessMode, Lookup, StoreResult,
-};
+use tether_core::{BreakDuration, Breaker, BreakerConfig, BreakerEvent, BreakerPermit, BreakerState, CallKind, CallResult, RatioTrigger, SlowCall, BreakerWindow};
+use tether_core::{Cache, CacheConfig, Fill, FlightEvent, FlightId, FreshnessMode, Lookup, StoreResult};
 use tether_core::{Request, Response, Timestamp, WallClock};
 
 // ===== input =====

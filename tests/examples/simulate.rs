@@ -11,10 +11,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tether_core::breaker::{BreakDuration, BreakerEvent};
-use tether_core::export::{Format, SystemSample, export};
-use tether_core::retry::Backoff;
+use tether_core::Backoff;
+use tether_core::{BreakDuration, BreakerEvent};
 use tether_core::{EngineConfig, EngineEvent, FinalResult, Timestamp};
+use tether_core::{Format, SystemSample, export};
 use tether_tests::{Sim, SimId, get, ok, respond};
 
 const MS: Duration = Duration::from_millis(1);
@@ -73,11 +73,11 @@ impl Printer {
                         to.as_str()
                     )
                 }
-                EngineEvent::Alert(tether_core::alerts::AlertEvent::Fired(a)) => format!(
+                EngineEvent::Alert(tether_core::AlertEvent::Fired(a)) => format!(
                     "ALERT    FIRED    [{:?}] {}: {}",
                     a.severity, a.alert_type, a.message
                 ),
-                EngineEvent::Alert(tether_core::alerts::AlertEvent::Resolved(a)) => {
+                EngineEvent::Alert(tether_core::AlertEvent::Resolved(a)) => {
                     format!("ALERT    RESOLVED {}: {}", a.alert_type, a.message)
                 }
                 EngineEvent::Health(h) => format!("HEALTH   {h:?}"),

@@ -19,7 +19,7 @@ use futures::FutureExt as _;
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt as _};
-use tether_core::batch::{BatchConfig, Batcher, BatcherSnapshot, ItemId};
+use tether_core::{BatchConfig, Batcher, BatcherSnapshot, ItemId};
 use tether_core::{ConfigError, Runtime as _};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -105,7 +105,7 @@ impl<T> Future for JobHandle<T> {
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), tether_native::Error> {
-/// use tether_core::batch::BatchConfig;
+/// use tether_core::BatchConfig;
 /// use tether_native::{HttpClient, RequestBatcher};
 ///
 /// let client = HttpClient::new()?;

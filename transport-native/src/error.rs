@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
-use tether_core::breaker::BreakerState;
+use tether_core::BreakerState;
 use tether_core::{
     ClientError, ConfigError, DecisionTrace, RejectReason, RequestError, Runtime as _, Timestamp,
     TransportErrorKind,

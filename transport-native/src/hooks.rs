@@ -12,7 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use http::HeaderMap;
-use tether_core::retry::RetryReason;
+use tether_core::RetryReason;
 use tether_core::{
     AttemptNext, AttemptResult, DecisionTrace, EngineEvent, ErrorEvent, HookFailure, Hooks,
     RequestEvent, ResponseEvent,
@@ -238,7 +238,7 @@ impl Hooks for LoggingHooks {
         }
         match event {
             EngineEvent::Breaker(e) => {
-                let tether_core::breaker::BreakerEvent::StateChanged {
+                let tether_core::BreakerEvent::StateChanged {
                     from, to, reason, ..
                 } = e.event
                 else {

@@ -13,16 +13,16 @@ use http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tether_core::breaker::{BreakerConfig, RegistryConfig};
-use tether_core::cache::{CacheConfig, CacheStats};
-use tether_core::export::{ExportSnapshot, SystemSample};
-use tether_core::metrics::{CountMap, ServiceSnapshot};
-use tether_core::redact::redact_url;
-use tether_core::retry::{Backoff, RetryConfig};
+use tether_core::redact_url;
+use tether_core::{Backoff, RetryConfig};
+use tether_core::{BreakerConfig, RegistryConfig};
+use tether_core::{CacheConfig, CacheStats};
 use tether_core::{
     Client, ClientResponse, DecisionTrace, EngineConfig, EngineSnapshot, Hooks, Request,
     Runtime as _,
 };
+use tether_core::{CountMap, ServiceSnapshot};
+use tether_core::{ExportSnapshot, SystemSample};
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 

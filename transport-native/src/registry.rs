@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use serde::Serialize;
-use tether_core::redact::redact_url;
+use tether_core::redact_url;
 
 use crate::error::Error;
 use crate::hooks::TARGET;

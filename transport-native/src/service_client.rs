@@ -11,11 +11,11 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tether_core::breaker::BreakerConfig;
-use tether_core::cache::CacheConfig;
-use tether_core::health::CheckResult;
-use tether_core::metrics::CountMap;
-use tether_core::redact::redact_url;
+use tether_core::BreakerConfig;
+use tether_core::CacheConfig;
+use tether_core::CheckResult;
+use tether_core::CountMap;
+use tether_core::redact_url;
 use tether_core::{Runtime as _, Transport as _};
 
 use crate::error::Error;
@@ -614,7 +614,7 @@ fn shown_endpoint(endpoint: &str) -> String {
     let shown = match no_fragment.strip_prefix("//") {
         Some(rest) => {
             let path = rest.find('/').map_or("", |i| &rest[i..]);
-            format!("//{}{path}", tether_core::redact::REDACTED)
+            format!("//{}{path}", tether_core::REDACTED)
         }
         None => no_fragment.to_owned(),
     };

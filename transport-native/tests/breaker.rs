@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{chaos, closed_port, fast, hits};
-use tether_core::breaker::{BreakDuration, BreakerConfig, BreakerState};
+use tether_core::{BreakDuration, BreakerConfig, BreakerState};
 use tether_native::{Error, ServiceClient};
 
 fn breaker(threshold: u32, break_for: Duration, probes: u32) -> BreakerConfig {

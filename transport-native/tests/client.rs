@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::{chaos, closed_port, fast, hits, totals};
 use serde_json::Value;
-use tether_core::batch::BatchConfig;
-use tether_core::retry::GiveUpReason;
+use tether_core::BatchConfig;
+use tether_core::GiveUpReason;
 use tether_core::{AttemptNext, AttemptResult, TransportErrorKind};
 use tether_native::{BatchError, Error, HttpClient, Registry, RequestBatcher, ServiceClient};
 

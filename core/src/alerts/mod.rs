@@ -1,34 +1,7 @@
 //! Threshold alert rules with severities, a firing / resolved lifecycle, de-duplication,
 //! hysteresis and a bounded history.
 //!
-//! The original (spec §2.4) appended a new alert record on every collection while a condition
-//! held (no de-duplication, no resolution, no cap within 24 h) and alerted on every idle client
-//! because its success rate was 0.0 (D9). Here each `(rule, service)` pair is one alert
-//! *instance* that fires once, stays firing while the condition holds, and resolves once.
-//!
-//! The engine knows nothing of the metrics module: the caller fills an [`AlertInput`] with plain
-//! numbers and calls [`AlertEngine::evaluate`] whenever it has fresh numbers (for example after
-//! each metrics collection). Alerts have no timers of their own: `for_duration` and
-//! `resolve_after` are checked at each evaluation, so there is no `poll_timeout`.
-//!
-//! # Lifecycle of one `(rule, service)` instance
-//!
-//! ```text
-//!   Inactive ──condition true──► Pending ──held for for_duration──► Firing ──► emits Fired (once)
-//!      ▲  │                         │                                │  ▲
-//!      │  └── for_duration = 0 ─────┼───────────────────────────────►│  │ not clear (value still
-//!      │                            │                                │  │ in the hysteresis band):
-//!      ├──── condition false ───────┘                                ├──┘ stays firing, no event
-//!      │                                                             │
-//!      └── Resolved (emits Resolved) ◄──── clear for resolve_after ──┘
-//!
-//!   clear = value at or past threshold ∓ hysteresis, service idle or gone, rule removed or disabled
-//! ```
-//!
-//! A firing instance never fires again (de-duplication). A new firing after a resolution is a
-//! new alert with a new id. "Idle" means too few requests (or lookups) in the window: an idle
-//! service never fires and counts as clear. Missing system numbers (`system: None`) hold the
-//! system instances where they are.
+//! The design notes are on [`AlertEngine`].
 
 mod rule;
 mod window;
@@ -41,10 +14,14 @@ use serde::{Deserialize, Serialize};
 use crate::health::HealthStatus;
 use crate::{ConfigError, Timestamp, WallClock};
 
-pub use rule::{
-    AlertRule, BREAKER_OPEN, CACHE_HIT_RATIO_LOW, DEFAULT_HYSTERESIS, LatencyStat, RuleKind,
-    SERVICE_ERRORS, SERVICE_SLOW, SERVICE_UNHEALTHY, SYSTEM_CPU_HIGH, SYSTEM_MEMORY_HIGH, Severity,
-    default_rules,
+pub use rule::{AlertRule, DEFAULT_HYSTERESIS, LatencyStat, RuleKind, Severity, default_rules};
+#[cfg_attr(
+    not(test),
+    expect(unused_imports, reason = "the tests name rules by constant")
+)]
+pub(crate) use rule::{
+    BREAKER_OPEN, CACHE_HIT_RATIO_LOW, SERVICE_ERRORS, SERVICE_SLOW, SERVICE_UNHEALTHY,
+    SYSTEM_CPU_HIGH, SYSTEM_MEMORY_HIGH,
 };
 pub(crate) use window::SignalWindow;
 
@@ -260,6 +237,37 @@ enum Reading {
 }
 
 /// The alert engine. A `&mut self` state machine; see the module docs.
+///
+/// # Design
+///
+/// The original (spec §2.4) appended a new alert record on every collection while a condition
+/// held (no de-duplication, no resolution, no cap within 24 h) and alerted on every idle client
+/// because its success rate was 0.0 (D9). Here each `(rule, service)` pair is one alert
+/// *instance* that fires once, stays firing while the condition holds, and resolves once.
+///
+/// The engine knows nothing of the metrics module: the caller fills an [`AlertInput`] with plain
+/// numbers and calls [`AlertEngine::evaluate`] whenever it has fresh numbers (for example after
+/// each metrics collection). Alerts have no timers of their own: `for_duration` and
+/// `resolve_after` are checked at each evaluation, so there is no `poll_timeout`.
+///
+/// # Lifecycle of one `(rule, service)` instance
+///
+/// ```text
+///   Inactive ──condition true──► Pending ──held for for_duration──► Firing ──► emits Fired (once)
+///      ▲  │                         │                                │  ▲
+///      │  └── for_duration = 0 ─────┼───────────────────────────────►│  │ not clear (value still
+///      │                            │                                │  │ in the hysteresis band):
+///      ├──── condition false ───────┘                                ├──┘ stays firing, no event
+///      │                                                             │
+///      └── Resolved (emits Resolved) ◄──── clear for resolve_after ──┘
+///
+///   clear = value at or past threshold ∓ hysteresis, service idle or gone, rule removed or disabled
+/// ```
+///
+/// A firing instance never fires again (de-duplication). A new firing after a resolution is a
+/// new alert with a new id. "Idle" means too few requests (or lookups) in the window: an idle
+/// service never fires and counts as clear. Missing system numbers (`system: None`) hold the
+/// system instances where they are.
 #[derive(Clone, Debug)]
 pub struct AlertEngine {
     config: AlertConfig,

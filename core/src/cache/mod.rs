@@ -3,63 +3,7 @@
 //! stale-if-error and single-flight — as a pure state machine. No I/O, no clock: `now`
 //! (monotonic) and `wall` (calendar) come in as arguments.
 //!
-//! # How the engine drives it
-//!
-//! ```text
-//! lookup(now, &req, ticket) ──► Fresh(resp)              serve resp.to_response(now)
-//!                           ├─► Stale{resp, revalidate}  serve; if Some(fill): fetch in the
-//!                           │                            background with fill's conditional headers
-//!                           ├─► Miss(fill)               you lead: send req (+ fill.conditional_headers())
-//!                           ├─► Follow(flight)           wait for a FlightEvent for `ticket`
-//!                           ├─► Bypass                   send; afterwards on_unsafe_response(&req, &resp)
-//!                           └─► Unsatisfiable            only-if-cached and nothing usable: answer 504
-//!
-//! with a Fill:  on_response(now, wall, fill, &req, &resp) ─► Stored | Revalidated | StaleIfError | NotStored
-//!               on_error(now, fill, &req)                 ─► Some(stale) to serve, or None
-//!               abandon(fill)                              (cancelled; promotes a follower)
-//! then drain:   poll_flight_event() ─► Ready{ticket, resp} | Relookup{ticket} | FetchYourself{ticket, fill}
-//! ```
-//!
-//! # Life of one key
-//!
-//! ```text
-//!                 lookup: miss                 on_response: storable
-//!   [Absent] ───────────────────► [Filling] ─────────────────────────► [Fresh]
-//!      ▲  ▲   on_error / abandon /   │   ▲                                  │ age ≥ lifetime
-//!      │  └── unstorable response ───┘   │ 304 merged, 200 replaced         ▼
-//!      │      (followers: FetchYourself) └──────────── [Revalidating] ◄─ [Stale] ──┐
-//!      │                                                 │    lookup: must revalidate │
-//!      │                                                 │    (leader + followers)    │ lookup within
-//!      │                      error/5xx within           │                            │ stale-while-revalidate:
-//!      │                      stale-if-error: serve stale└─► [Stale]                  │ serve stale + one
-//!      │                                                                              │ background revalidation
-//!      └─────────────── evicted (LRU by count/bytes) / invalidated ◄──────────────────┘
-//! ```
-//!
-//! # Semantics worth knowing
-//!
-//! * **Private cache.** `private` responses and responses to requests with `Authorization`
-//!   are stored, but every key includes a *credential partition* (a seeded hash of
-//!   `Authorization`, `Cookie`, `Proxy-Authorization`, `X-Api-Key`, URL userinfo and API-key
-//!   query parameters), so two credentials never share an entry. No secret is stored: entries
-//!   keep a redacted URL and hashes only, and `Set-Cookie` is stripped from stored responses
-//!   by default.
-//! * **Default lifetime.** In [`FreshnessMode::Rfc9111`] a response without `max-age` or
-//!   `Expires` lives `default_ttl` (or, if enabled, the `Last-Modified` heuristic); every
-//!   lifetime is capped at `max_ttl` unless `immutable`.
-//! * **`TtlOnly`** reproduces the original's TTL but fixed from storage time (the original
-//!   slid it on every hit — defect D13).
-//! * **Requests the cache leaves alone** (`Bypass`): methods not in `methods`, `no-store`
-//!   requests, `Range` requests and requests carrying their own conditional headers
-//!   (`If-None-Match`, `If-Modified-Since`, `If-Match`, `If-Unmodified-Since`, `If-Range`).
-//! * **Single-flight failure policy.** When a leader fails or its response cannot be
-//!   stored, every follower gets `FetchYourself` (a herd bounded by the number of waiters,
-//!   which the breaker then protects) rather than being chained behind another leader
-//!   (which would multiply latency by the number of followers). When a stale entry is usable
-//!   on error, followers get it instead. A *cancelled* leader (`abandon`) promotes its first
-//!   follower.
-//!
-//! Cache hits do not allocate (one `Arc` clone); the key is hashed in place.
+//! The design notes are on [`Cache`].
 
 mod directives;
 mod flight;
@@ -566,7 +510,7 @@ struct VaryKey {
 ///
 /// ```
 /// use bytes::Bytes;
-/// use tether_core::cache::{Cache, CacheConfig, FlightEvent, Lookup, StoreResult};
+/// use tether_core::{Cache, CacheConfig, FlightEvent, Lookup, StoreResult};
 /// use tether_core::{Timestamp, WallClock};
 ///
 /// let mut cache = Cache::new(CacheConfig::default(), 0x5eed).unwrap();
@@ -592,6 +536,64 @@ struct VaryKey {
 /// }
 /// assert!(matches!(cache.lookup(now, &req, 3), Lookup::Fresh(_)));
 /// ```
+///
+/// # How the engine drives it
+///
+/// ```text
+/// lookup(now, &req, ticket) ──► Fresh(resp)              serve resp.to_response(now)
+///                           ├─► Stale{resp, revalidate}  serve; if Some(fill): fetch in the
+///                           │                            background with fill's conditional headers
+///                           ├─► Miss(fill)               you lead: send req (+ fill.conditional_headers())
+///                           ├─► Follow(flight)           wait for a FlightEvent for `ticket`
+///                           ├─► Bypass                   send; afterwards on_unsafe_response(&req, &resp)
+///                           └─► Unsatisfiable            only-if-cached and nothing usable: answer 504
+///
+/// with a Fill:  on_response(now, wall, fill, &req, &resp) ─► Stored | Revalidated | StaleIfError | NotStored
+///               on_error(now, fill, &req)                 ─► Some(stale) to serve, or None
+///               abandon(fill)                              (cancelled; promotes a follower)
+/// then drain:   poll_flight_event() ─► Ready{ticket, resp} | Relookup{ticket} | FetchYourself{ticket, fill}
+/// ```
+///
+/// # Life of one key
+///
+/// ```text
+///                 lookup: miss                 on_response: storable
+///   [Absent] ───────────────────► [Filling] ─────────────────────────► [Fresh]
+///      ▲  ▲   on_error / abandon /   │   ▲                                  │ age ≥ lifetime
+///      │  └── unstorable response ───┘   │ 304 merged, 200 replaced         ▼
+///      │      (followers: FetchYourself) └──────────── [Revalidating] ◄─ [Stale] ──┐
+///      │                                                 │    lookup: must revalidate │
+///      │                                                 │    (leader + followers)    │ lookup within
+///      │                      error/5xx within           │                            │ stale-while-revalidate:
+///      │                      stale-if-error: serve stale└─► [Stale]                  │ serve stale + one
+///      │                                                                              │ background revalidation
+///      └─────────────── evicted (LRU by count/bytes) / invalidated ◄──────────────────┘
+/// ```
+///
+/// # Semantics worth knowing
+///
+/// * **Private cache.** `private` responses and responses to requests with `Authorization`
+///   are stored, but every key includes a *credential partition* (a seeded hash of
+///   `Authorization`, `Cookie`, `Proxy-Authorization`, `X-Api-Key`, URL userinfo and API-key
+///   query parameters), so two credentials never share an entry. No secret is stored: entries
+///   keep a redacted URL and hashes only, and `Set-Cookie` is stripped from stored responses
+///   by default.
+/// * **Default lifetime.** In [`FreshnessMode::Rfc9111`] a response without `max-age` or
+///   `Expires` lives `default_ttl` (or, if enabled, the `Last-Modified` heuristic); every
+///   lifetime is capped at `max_ttl` unless `immutable`.
+/// * **`TtlOnly`** reproduces the original's TTL but fixed from storage time (the original
+///   slid it on every hit — defect D13).
+/// * **Requests the cache leaves alone** (`Bypass`): methods not in `methods`, `no-store`
+///   requests, `Range` requests and requests carrying their own conditional headers
+///   (`If-None-Match`, `If-Modified-Since`, `If-Match`, `If-Unmodified-Since`, `If-Range`).
+/// * **Single-flight failure policy.** When a leader fails or its response cannot be
+///   stored, every follower gets `FetchYourself` (a herd bounded by the number of waiters,
+///   which the breaker then protects) rather than being chained behind another leader
+///   (which would multiply latency by the number of followers). When a stale entry is usable
+///   on error, followers get it instead. A *cancelled* leader (`abandon`) promotes its first
+///   follower.
+///
+/// Cache hits do not allocate (one `Arc` clone); the key is hashed in place.
 #[derive(Debug)]
 pub struct Cache {
     config: CacheConfig,

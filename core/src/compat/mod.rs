@@ -36,7 +36,7 @@ use crate::breaker::BreakerState;
 /// them): the original had neither state.
 ///
 /// ```
-/// use tether_core::breaker::BreakerState;
+/// use tether_core::BreakerState;
 /// use tether_core::compat::breaker_state;
 ///
 /// assert_eq!(breaker_state(BreakerState::HalfOpen), "HALF_OPEN");

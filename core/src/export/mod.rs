@@ -8,9 +8,9 @@
 //! internals.
 //!
 //! ```
-//! use tether_core::export::{export, Format};
+//! use tether_core::{export, Format};
 //!
-//! let snap = tether_core::export::sample_snapshot();
+//! let snap = tether_core::ExportSnapshot::default();
 //! let format: Format = "prometheus".parse().unwrap();
 //! let text = export(format, &snap).unwrap();
 //! assert!(text.ends_with('\n'));
@@ -239,10 +239,10 @@ impl FromStr for Format {
 /// Something that writes an [`ExportSnapshot`] as text.
 ///
 /// ```
-/// use tether_core::export::{Exporter, JsonExporter, sample_snapshot};
+/// use tether_core::{ExportSnapshot, Exporter, JsonExporter};
 ///
 /// let mut out = String::new();
-/// JsonExporter.export(&sample_snapshot(), &mut out).unwrap();
+/// JsonExporter.export(&ExportSnapshot::default(), &mut out).unwrap();
 /// assert!(out.starts_with('{'));
 /// assert_eq!(JsonExporter.content_type(), "application/json");
 /// ```

@@ -1,36 +1,6 @@
 //! Per-service counters, error categories and latency histograms, with plain-data snapshots.
 //!
-//! The engine reports what happened through explicit verbs; [`Metrics`] only counts. Logical
-//! requests and attempts are counted **separately** (the original mixed them, so its
-//! `failed_requests` could exceed `total_requests` and retries inflated its averages):
-//!
-//! ```text
-//!  on_request_start ──► total_requests += 1, in_flight += 1
-//!        │
-//!        ├─ on_attempt (0..n times) ──► attempts, failed_attempts, error_counts["http_503" | "timeout" | …]
-//!        │
-//!  on_request_end ───► successful_requests | failed_requests (+ failures_by_category),
-//!                      latency histogram (whole logical request), retries, cache outcome,
-//!                      last_request_time, in_flight -= 1
-//! ```
-//!
-//! * `on_request_start` is optional: an `on_request_end` with nothing in flight counts the
-//!   request as started too (so a cache hit may be reported with `on_request_end` alone).
-//! * Cache hits **are** logical requests here (`cache.hits` tells them apart; the original's
-//!   client-level numbers are `total_requests - cache.hits`).
-//! * Response-time figures (`total_response_time`, min, max, average, percentiles) are over
-//!   whole logical requests, from start to final outcome, including retries and backoff.
-//! * `error_counts` counts failed **attempts** by error name (as the original did), plus the
-//!   policy failures that never made an attempt (`circuit_open`, `budget_exhausted`,
-//!   `deadline_exceeded`) reported by `on_request_end`.
-//!
-//! Memory is bounded: at most [`MetricsConfig::max_services`] named services (later names are
-//! aggregated into one service named [`OVERFLOW_SERVICE`], so label cardinality is capped), at
-//! most [`MetricsConfig::max_error_names`] error names per service (later names go to
-//! [`OVERFLOW_NAME`]), and each histogram is a fixed array. Error names are sanitized to
-//! `[A-Za-z0-9_.:-]`, at most 64 bytes, so no free text (URLs, messages) can become a label.
-//!
-//! Counters are cumulative and never windowed; they saturate instead of overflowing.
+//! The design notes are on [`Metrics`].
 
 mod histogram;
 
@@ -675,6 +645,40 @@ impl MetricsSnapshot {
 }
 
 /// The metrics registry: per-service counters plus global totals. `&mut self` only.
+///
+/// # Design
+///
+/// The engine reports what happened through explicit verbs; [`Metrics`] only counts. Logical
+/// requests and attempts are counted **separately** (the original mixed them, so its
+/// `failed_requests` could exceed `total_requests` and retries inflated its averages):
+///
+/// ```text
+///  on_request_start ──► total_requests += 1, in_flight += 1
+///        │
+///        ├─ on_attempt (0..n times) ──► attempts, failed_attempts, error_counts["http_503" | "timeout" | …]
+///        │
+///  on_request_end ───► successful_requests | failed_requests (+ failures_by_category),
+///                      latency histogram (whole logical request), retries, cache outcome,
+///                      last_request_time, in_flight -= 1
+/// ```
+///
+/// * `on_request_start` is optional: an `on_request_end` with nothing in flight counts the
+///   request as started too (so a cache hit may be reported with `on_request_end` alone).
+/// * Cache hits **are** logical requests here (`cache.hits` tells them apart; the original's
+///   client-level numbers are `total_requests - cache.hits`).
+/// * Response-time figures (`total_response_time`, min, max, average, percentiles) are over
+///   whole logical requests, from start to final outcome, including retries and backoff.
+/// * `error_counts` counts failed **attempts** by error name (as the original did), plus the
+///   policy failures that never made an attempt (`circuit_open`, `budget_exhausted`,
+///   `deadline_exceeded`) reported by `on_request_end`.
+///
+/// Memory is bounded: at most [`MetricsConfig::max_services`] named services (later names are
+/// aggregated into one service named [`OVERFLOW_SERVICE`], so label cardinality is capped), at
+/// most [`MetricsConfig::max_error_names`] error names per service (later names go to
+/// [`OVERFLOW_NAME`]), and each histogram is a fixed array. Error names are sanitized to
+/// `[A-Za-z0-9_.:-]`, at most 64 bytes, so no free text (URLs, messages) can become a label.
+///
+/// Counters are cumulative and never windowed; they saturate instead of overflowing.
 #[derive(Clone, Debug, Default)]
 pub struct Metrics {
     config: MetricsConfig,

@@ -1,46 +1,6 @@
 //! Retry: when to try again, how long to wait, and when to stop.
 //!
-//! A [`RetryPolicy`] is an immutable, validated [`RetryConfig`]; the per-request memory lives in a
-//! [`RetryState`] the engine keeps beside each logical request; the client-wide
-//! [`RetryBudget`] is owned by the engine and lent to each decision. After every attempt the
-//! engine asks [`RetryPolicy::decide`], which returns a [`RetryDecision`] — data, never an error.
-//!
-//! ```text
-//!   policy.begin(now, &request) ─► RetryState { attempts: 0 }     budget.deposit(now)
-//!                │
-//!                ▼
-//!   ┌────► Attempting ── transport reports an Outcome ──► policy.decide(&mut state, …)
-//!   │                                                        │        │          │
-//!   │   Retry { at, delay, next_attempt, reason, .. }        │     Success    GiveUp(reason)
-//!   └──── engine sleeps until `at`, then sends again ◄───────┘        │          │
-//!                                                                     ▼          ▼
-//!                                                                   Done       Done
-//! ```
-//!
-//! Decision order, for the attempt that just finished (`state.attempts()` is now its 1-based
-//! number):
-//!
-//! 1. A response whose status is not in `retryable_statuses` → [`RetryDecision::Success`] (the
-//!    request is finished; that includes 4xx). A transport error whose kind is not in
-//!    `retryable_errors` → `GiveUp(NotRetryable)`.
-//! 2. Idempotency: GET, HEAD, OPTIONS, PUT, DELETE and TRACE are idempotent. Any other method
-//!    (POST, PATCH, …) is retried only if the request carried the `idempotency_header`, or
-//!    `retry_non_idempotent` is set, or — when `retry_connect_non_idempotent` is set (default) —
-//!    the failure is a [`TransportErrorKind::Connect`] (the connection never opened, so nothing
-//!    reached the server). Otherwise `GiveUp(NotIdempotent)`.
-//! 3. `attempts >= max_attempts` → `GiveUp(AttemptsExhausted)`.
-//! 4. Delay: the backoff preset's delay, capped at `max_delay`. If `respect_retry_after` and the
-//!    response has a parseable `Retry-After`, then a value above `max_retry_after` gives
-//!    `GiveUp(RetryAfterTooLong)` (or is capped to it with [`LongRetryAfter::Cap`]), and the delay
-//!    becomes `max(backoff, retry_after)`: jitter never schedules a retry before the server's
-//!    instant, and `max_delay` never shortens a server-requested wait. Malformed values are
-//!    ignored (normal backoff).
-//! 5. `deadline`: if the retry would start more than `deadline` after `state.started_at()`,
-//!    `GiveUp(DeadlineExceeded)`.
-//! 6. Budget (if one is passed): `try_withdraw(now)` must succeed, else `GiveUp(BudgetExhausted)`.
-//!    It is consulted last, so only retries that are actually scheduled spend it.
-//!
-//! All delays are whole microseconds, rounded up, so `at = now + delay` is never early.
+//! The design notes are on [`RetryPolicy`].
 
 mod backoff;
 mod budget;
@@ -300,6 +260,50 @@ pub fn is_idempotent(method: &Method) -> bool {
 }
 
 /// A validated retry configuration that makes decisions.
+///
+/// # Design
+///
+/// A [`RetryPolicy`] is an immutable, validated [`RetryConfig`]; the per-request memory lives in a
+/// [`RetryState`] the engine keeps beside each logical request; the client-wide
+/// [`RetryBudget`] is owned by the engine and lent to each decision. After every attempt the
+/// engine asks [`RetryPolicy::decide`], which returns a [`RetryDecision`] — data, never an error.
+///
+/// ```text
+///   policy.begin(now, &request) ─► RetryState { attempts: 0 }     budget.deposit(now)
+///                │
+///                ▼
+///   ┌────► Attempting ── transport reports an Outcome ──► policy.decide(&mut state, …)
+///   │                                                        │        │          │
+///   │   Retry { at, delay, next_attempt, reason, .. }        │     Success    GiveUp(reason)
+///   └──── engine sleeps until `at`, then sends again ◄───────┘        │          │
+///                                                                     ▼          ▼
+///                                                                   Done       Done
+/// ```
+///
+/// Decision order, for the attempt that just finished (`state.attempts()` is now its 1-based
+/// number):
+///
+/// 1. A response whose status is not in `retryable_statuses` → [`RetryDecision::Success`] (the
+///    request is finished; that includes 4xx). A transport error whose kind is not in
+///    `retryable_errors` → `GiveUp(NotRetryable)`.
+/// 2. Idempotency: GET, HEAD, OPTIONS, PUT, DELETE and TRACE are idempotent. Any other method
+///    (POST, PATCH, …) is retried only if the request carried the `idempotency_header`, or
+///    `retry_non_idempotent` is set, or — when `retry_connect_non_idempotent` is set (default) —
+///    the failure is a [`TransportErrorKind::Connect`] (the connection never opened, so nothing
+///    reached the server). Otherwise `GiveUp(NotIdempotent)`.
+/// 3. `attempts >= max_attempts` → `GiveUp(AttemptsExhausted)`.
+/// 4. Delay: the backoff preset's delay, capped at `max_delay`. If `respect_retry_after` and the
+///    response has a parseable `Retry-After`, then a value above `max_retry_after` gives
+///    `GiveUp(RetryAfterTooLong)` (or is capped to it with [`LongRetryAfter::Cap`]), and the delay
+///    becomes `max(backoff, retry_after)`: jitter never schedules a retry before the server's
+///    instant, and `max_delay` never shortens a server-requested wait. Malformed values are
+///    ignored (normal backoff).
+/// 5. `deadline`: if the retry would start more than `deadline` after `state.started_at()`,
+///    `GiveUp(DeadlineExceeded)`.
+/// 6. Budget (if one is passed): `try_withdraw(now)` must succeed, else `GiveUp(BudgetExhausted)`.
+///    It is consulted last, so only retries that are actually scheduled spend it.
+///
+/// All delays are whole microseconds, rounded up, so `at = now + delay` is never early.
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
     config: RetryConfig,
