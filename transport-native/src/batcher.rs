@@ -101,7 +101,7 @@ impl<T> Future for JobHandle<T> {
     }
 }
 
-/// Runs jobs (any `FnOnce() -> Future`) in bounded batches. See the [module docs](self).
+/// Runs jobs (any `FnOnce() -> Future`) in bounded batches.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), tether_native::Error> {

@@ -86,6 +86,10 @@ fn defaults_match_the_original() {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one table of invalid configurations, each a line"
+)]
 fn validation_rejects_bad_values() {
     let ok = BreakerConfig::default;
     let cases = [

@@ -506,7 +506,7 @@ struct VaryKey {
     hash: u64,
 }
 
-/// The response cache. See the [module docs](self) for the protocol.
+/// The response cache: one state machine for lookups, stores, revalidation and single-flight.
 ///
 /// ```
 /// use bytes::Bytes;

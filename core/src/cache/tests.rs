@@ -879,6 +879,10 @@ fn heuristic_freshness_when_enabled() {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one table of invalid configurations, each a line"
+)]
 fn config_validation_and_serde() {
     assert!(CacheConfig::default().validate().is_ok());
     let cases: Vec<(CacheConfig, &str)> = vec![

@@ -1,5 +1,7 @@
 //! [`EngineConfig`]: the whole configuration of an engine, validated in one place.
 
+#[cfg(doc)]
+use crate::{Engine, RejectReason};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};

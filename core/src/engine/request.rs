@@ -2,6 +2,8 @@
 //! [`RetryToken`] — and the typed [`EngineError`] for a handle that does not fit the request's
 //! current [`RequestPhase`].
 
+#[cfg(doc)]
+use crate::Engine;
 use std::time::Duration;
 
 use http::HeaderMap;
