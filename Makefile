@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup test test-rust lint fmt-check clippy doc wasm-check demo bench bench-native fuzz-smoke clean help
+.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check demo bench bench-native fuzz-smoke clean help
 
 all: test
 
@@ -22,7 +22,7 @@ setup:
 demo:
 	$(CARGO) run --quiet --release -p tether-tests --example simulate
 
-test: setup fmt-check clippy test-rust doc wasm-check
+test: setup fmt-check refs clippy test-rust doc wasm-check
 	@echo "make test: all green"
 
 fmt-check:
@@ -36,6 +36,9 @@ test-rust:
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+
+refs:
+	@bash scripts/check-refs.sh
 
 wasm-check:
 	@bash scripts/wasm-check.sh

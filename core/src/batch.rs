@@ -177,8 +177,9 @@ struct InFlight {
 ///   original's `add_request` futures, gathered in order), or feeds results into an
 ///   [`OrderedResults`], which releases them strictly in input order.
 ///
-/// Difference from the original `RequestBatcher` (spec §1.10): there, `max_wait_time` was a pause
-/// *between* batches and, through defect D17, every job ran at once. Here `max_wait` is the
+/// Difference from the original `RequestBatcher`: there, `max_wait_time` was a pause *between*
+/// batches, and because its "processing" flag was set only inside the task it started, the usual
+/// loop of adds started one processor per job, so every job ran at once. Here `max_wait` is the
 /// longest an item waits for companions, and the in-flight bound really bounds concurrency.
 ///
 /// ```text

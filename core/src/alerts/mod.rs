@@ -240,9 +240,9 @@ enum Reading {
 ///
 /// # Design
 ///
-/// The original (spec §2.4) appended a new alert record on every collection while a condition
-/// held (no de-duplication, no resolution, no cap within 24 h) and alerted on every idle client
-/// because its success rate was 0.0 (D9). Here each `(rule, service)` pair is one alert
+/// The original appended a new alert record on every collection while a condition held (no
+/// de-duplication, no resolution, no cap within 24 h) and alerted on every idle client because
+/// its success rate was 0.0 with no requests. Here each `(rule, service)` pair is one alert
 /// *instance* that fires once, stays firing while the condition holds, and resolves once.
 ///
 /// The engine knows nothing of the metrics module: the caller fills an [`AlertInput`] with plain

@@ -85,7 +85,8 @@ pub enum RuleKind {
         min_requests: u64,
     },
     /// Per service: error rate (0..1) `> threshold`, only with at least `min_requests` requests,
-    /// so an idle service never alerts (the original did, D9).
+    /// so an idle service never alerts (the original did: its success rate is 0.0 with no
+    /// requests).
     ErrorRate {
         /// Fewest requests in the window (at least 1).
         #[serde(default = "one")]

@@ -94,7 +94,7 @@ pub struct CacheConfig {
     /// cache; they are stripped from the stored URL.
     pub credential_query_params: Vec<String>,
     /// Do not store `Set-Cookie` in cached responses (it would be replayed to every caller
-    /// of the same partition — defect D6).
+    /// of the same partition, handing one session's cookie to another).
     pub strip_set_cookie: bool,
 }
 
@@ -581,8 +581,9 @@ struct VaryKey {
 /// * **Default lifetime.** In [`FreshnessMode::Rfc9111`] a response without `max-age` or
 ///   `Expires` lives `default_ttl` (or, if enabled, the `Last-Modified` heuristic); every
 ///   lifetime is capped at `max_ttl` unless `immutable`.
-/// * **`TtlOnly`** reproduces the original's TTL but fixed from storage time (the original
-///   slid it on every hit — defect D13).
+/// * **`TtlOnly`** is a plain TTL from storage time, ignoring the response's freshness headers
+///   (the original's behaviour, except that its TTL slid on every hit, so an entry read often
+///   enough never expired).
 /// * **Requests the cache leaves alone** (`Bypass`): methods not in `methods`, `no-store`
 ///   requests, `Range` requests and requests carrying their own conditional headers
 ///   (`If-None-Match`, `If-Modified-Since`, `If-Match`, `If-Unmodified-Since`, `If-Range`).

@@ -53,7 +53,8 @@ pub struct RetryConfig {
     /// What to do with a longer one. Default [`LongRetryAfter::GiveUp`].
     pub on_long_retry_after: LongRetryAfter,
     /// Retry non-idempotent methods (POST, PATCH, …) even without an idempotency key. Default
-    /// false (the original retried them: defect D15).
+    /// false: retrying a POST whose first attempt reached the server can repeat its side effect
+    /// (the original retried every method, and sent a POST three times).
     pub retry_non_idempotent: bool,
     /// Retry non-idempotent methods after a `connect` error, which means the request never
     /// reached the server. Default true.
