@@ -1,7 +1,7 @@
 //! [`RequestBatcher`]: runs jobs in size- and time-bounded batches with a bound on how many
 //! batches run at once, over the core's [`Batcher`] state machine.
 //!
-//! The original `RequestBatcher` (spec §1.10, defect D17) ran every job at once and used
+//! The original `RequestBatcher` ran every job at once (one processor per job) and used
 //! `max_wait_time` as a pause between batches. Here a job waits at most `max_wait` for
 //! companions, a batch is cut at `max_batch_size` jobs, at most `max_in_flight_batches`
 //! batches run at once (so at most `max_batch_size × max_in_flight_batches` jobs), and every

@@ -101,7 +101,8 @@ impl HttpClientBuilder {
 
     /// An overall deadline per logical request, measured from its start: no retry starts
     /// after it and the last attempt's time limit is cut to what remains (the retry policy's
-    /// `deadline`; defect D36 of the original, which had none).
+    /// `deadline`). The original had none: its timeout applied to each phase of each attempt,
+    /// so with retries a dead service took about two minutes to fail.
     pub fn total_timeout(mut self, deadline: Duration) -> Self {
         self.engine.retry.deadline = Some(deadline);
         self
@@ -490,7 +491,7 @@ impl HttpClient {
 
     /// The original `get_metrics()`: totals over every service this client has called.
     ///
-    /// Unlike the original (defect D8), requests and attempts are counted separately:
+    /// Unlike the original, requests and attempts are counted separately:
     /// `failed_requests` never exceeds `total_requests`, response times are per logical
     /// request, and cache hits count as (successful) requests.
     pub fn metrics(&self) -> ClientMetrics {

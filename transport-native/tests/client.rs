@@ -344,7 +344,7 @@ async fn service_errors_follow_the_original_messages() {
         .await
         .unwrap();
     assert_eq!(v, serde_json::json!({"data": "plain", "status_code": 200}));
-    // Redirects are not followed: a 3xx is a successful call (as the original, D37).
+    // Redirects are not followed: a 3xx is a successful call (as in the original).
     let r = svc.get("/status/302").send().await.unwrap();
     assert_eq!(r.status(), 302);
 
