@@ -257,7 +257,7 @@ fn retry_decide(c: &mut Criterion) {
     let setup = || (policy.begin(NOW, &req), budget.clone());
     {
         let (mut state, mut budget) = setup();
-        let d = policy.decide(&mut state, &mut rng, &outcome, NOW, WALL, Some(&mut budget));
+        let d = policy.decide(NOW, WALL, &mut state, &mut rng, &outcome, Some(&mut budget));
         assert!(matches!(d, RetryDecision::Retry { .. }), "{d:?}");
     }
     c.bench_function("retry_decide", |b| {
@@ -265,11 +265,11 @@ fn retry_decide(c: &mut Criterion) {
             setup,
             |(state, budget)| {
                 policy.decide(
+                    NOW,
+                    WALL,
                     state,
                     &mut rng,
                     black_box(&outcome),
-                    NOW,
-                    WALL,
                     Some(budget),
                 )
             },

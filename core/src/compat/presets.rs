@@ -169,14 +169,14 @@ mod tests {
         let mut now = Timestamp::ZERO;
         let failed: Outcome = Ok(response(500));
         for (lo, hi) in [(1_000, 2_000), (2_000, 3_000), (4_000, 5_000)] {
-            let d = p.decide(&mut st, &mut rng, &failed, now, WALL, None);
+            let d = p.decide(now, WALL, &mut st, &mut rng, &failed, None);
             let RetryDecision::Retry { delay, at, .. } = d else {
                 panic!("{d:?}")
             };
             assert!(delay >= Duration::from_millis(lo) && delay < Duration::from_millis(hi));
             now = at;
         }
-        let d = p.decide(&mut st, &mut rng, &failed, now, WALL, None);
+        let d = p.decide(now, WALL, &mut st, &mut rng, &failed, None);
         assert_eq!(d, RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted));
     }
 }

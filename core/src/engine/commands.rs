@@ -52,14 +52,14 @@ impl Engine {
     /// [`reset_breaker`](Self::reset_breaker): every request to it is refused. Creates the
     /// breaker if it does not exist yet.
     pub fn isolate_breaker(&mut self, now: Timestamp, name: &str) {
-        self.breakers.get_or_create(name, now).isolate(now);
+        self.breakers.get_or_create(now, name).isolate(now);
         self.pump_events(now);
     }
 
     /// Closes the breaker `name` and clears its failure history (also ends an isolation or a
     /// disable). No-op for a breaker that does not exist.
     pub fn reset_breaker(&mut self, now: Timestamp, name: &str) {
-        if let Some(b) = self.breakers.get_mut(name, now) {
+        if let Some(b) = self.breakers.get_mut(now, name) {
             b.reset(now);
         }
         self.pump_events(now);
@@ -70,13 +70,13 @@ impl Engine {
     /// [`reset_breaker`](Self::reset_breaker).
     /// Creates the breaker if it does not exist yet.
     pub fn disable_breaker(&mut self, now: Timestamp, name: &str) {
-        self.breakers.get_or_create(name, now).disable(now);
+        self.breakers.get_or_create(now, name).disable(now);
         self.pump_events(now);
     }
 
     /// Turns a disabled breaker `name` back on, closed. No-op otherwise.
     pub fn enable_breaker(&mut self, now: Timestamp, name: &str) {
-        if let Some(b) = self.breakers.get_mut(name, now) {
+        if let Some(b) = self.breakers.get_mut(now, name) {
             b.enable(now);
         }
         self.pump_events(now);

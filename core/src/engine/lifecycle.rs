@@ -163,11 +163,11 @@ impl Engine {
         }
 
         let decision = self.retry.decide(
+            now,
+            wall,
             &mut call.retry,
             &mut self.rng,
             &outcome,
-            now,
-            wall,
             self.budget.as_mut(),
         );
         let next = match decision {
@@ -269,7 +269,7 @@ impl Engine {
             Phase::Sending {
                 breaker: Some(bp), ..
             } => {
-                if let Some(b) = self.breakers.get_mut(&call.breaker_key, now) {
+                if let Some(b) = self.breakers.get_mut(now, &call.breaker_key) {
                     b.on_result(now, bp, CallResult::ignored());
                 }
             }
@@ -348,7 +348,7 @@ impl Engine {
         };
         let latency = now.saturating_duration_since(started);
         if let Some(bp) = breaker
-            && let Some(b) = self.breakers.get_mut(&call.breaker_key, now)
+            && let Some(b) = self.breakers.get_mut(now, &call.breaker_key)
         {
             let kind = b.classify(outcome);
             b.on_result(now, bp, CallResult::new(kind, latency).with_wall(wall));

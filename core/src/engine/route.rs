@@ -112,7 +112,7 @@ impl Engine {
             return Decision::Done(self.end_without_sending(now, wall, id, request, timed_out));
         }
         let call = self.calls.get_mut(id.0).expect("admit runs on a live call");
-        let breaker = self.breakers.get_or_create(&call.breaker_key, now);
+        let breaker = self.breakers.get_or_create(now, &call.breaker_key);
         if call.trace.attempts.is_empty() {
             call.trace.breaker = Some(breaker.state());
         }

@@ -273,7 +273,7 @@ pub fn is_idempotent(method: &Method) -> bool {
 ///   policy.begin(now, &request) ─► RetryState { attempts: 0 }     budget.deposit(now)
 ///                │
 ///                ▼
-///   ┌────► Attempting ── transport reports an Outcome ──► policy.decide(&mut state, …)
+///   ┌────► Attempting ── transport reports an Outcome ──► policy.decide(now, wall, &mut state, …)
 ///   │                                                        │        │          │
 ///   │   Retry { at, delay, next_attempt, reason, .. }        │     Success    GiveUp(reason)
 ///   └──── engine sleeps until `at`, then sends again ◄───────┘        │          │
@@ -370,11 +370,11 @@ impl RetryPolicy {
     /// in `state`. `budget`: the client's budget, or `None` to skip the budget check.
     pub fn decide(
         &self,
+        now: Timestamp,
+        wall: WallClock,
         state: &mut RetryState,
         rng: &mut Rng,
         outcome: &Outcome,
-        now: Timestamp,
-        wall: WallClock,
         budget: Option<&mut RetryBudget>,
     ) -> RetryDecision {
         state.attempts = state.attempts.saturating_add(1);
