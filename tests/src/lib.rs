@@ -22,6 +22,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::time::Duration;
 
+pub mod lifecycle;
 pub mod virtual_rt;
 
 use bytes::Bytes;
