@@ -27,6 +27,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use libfuzzer_sys::fuzz_target;
+use tether_tests::lifecycle::VALUES;
 use tether_core::{
     BreakDuration, Breaker, BreakerConfig, BreakerEvent, BreakerPermit, BreakerState,
     BreakerWindow, Cache, CacheConfig, CallKind, CallResult, Fill, FlightEvent, FlightId,
@@ -366,37 +367,6 @@ const PATHS: &[&str] = &[
     "/v1/items?api_key=s3cret&a=1",
     "/v1/items/1",
     "/v1/other#frag",
-];
-const VALUES: &[&str] = &[
-    "max-age=60",
-    "max-age=0",
-    "no-store",
-    "no-cache",
-    "private, max-age=600",
-    "max-age=1, stale-while-revalidate=30",
-    "max-age=1, stale-if-error=60",
-    "max-age=5, must-revalidate",
-    "public, max-age=31536000, immutable",
-    "\"v1\"",
-    "W/\"v1\"",
-    "\"v2\"",
-    "accept",
-    "accept, accept-language",
-    "*",
-    "Thu, 01 Jan 1970 00:00:00 GMT",
-    "Sun, 06 Nov 1994 08:49:37 GMT",
-    "Fri, 31 Dec 9999 23:59:59 GMT",
-    "0",
-    "3600",
-    "application/json",
-    "Bearer a",
-    "Bearer b",
-    "only-if-cached",
-    "max-stale",
-    "min-fresh=10",
-    "/v1/items/1",
-    "bytes=0-1",
-    "id=1",
 ];
 
 // ===== helpers =====

@@ -8,33 +8,16 @@ For engine_sequence the byte layout mirrors the decoder in `fuzz_targets/engine_
 known methods, origins, paths, header names, values and statuses are read from the model in
 `tests/src/lifecycle.rs`, so seeds pick by name. Keep the encoders below in sync with both.
 """
-import ast
 import pathlib
-import re
-import struct
+
+from seedlib import boolean, option, rust_list, u8, u16, u32, u64
 
 HERE = pathlib.Path(__file__).resolve().parent
-SRC = (HERE.parent.parent / "tests" / "src" / "lifecycle.rs").read_text()
-
-
-def rust_list(name):
-    body = re.search(r"pub const %s: &\[[^\]]*\] = &\[(.*?)\];" % name, SRC, re.S).group(1)
-    return [ast.literal_eval(x.strip()) for x in re.findall(r'"(?:[^"\\]|\\.)*"|\d+', body)]
-
-
-METHODS, PATHS = rust_list("METHODS"), rust_list("PATHS")
-REQUEST_HEADERS, RESPONSE_HEADERS = rust_list("REQUEST_HEADERS"), rust_list("RESPONSE_HEADERS")
-VALUES, STATUSES = rust_list("VALUES"), [int(x) for x in rust_list("STATUSES")]
-
-u8 = lambda v: struct.pack("<B", v)
-u16 = lambda v: struct.pack("<H", v)
-u32 = lambda v: struct.pack("<I", v)
-u64 = lambda v: struct.pack("<Q", v)
-boolean = lambda v: u8(1 if v else 0)
-
-
-def option(v, enc):
-    return boolean(False) if v is None else boolean(True) + enc(v)
+LIFECYCLE = (HERE.parent.parent / "tests" / "src" / "lifecycle.rs").read_text()
+METHODS, PATHS = rust_list(LIFECYCLE, "METHODS"), rust_list(LIFECYCLE, "PATHS")
+REQUEST_HEADERS = rust_list(LIFECYCLE, "REQUEST_HEADERS")
+RESPONSE_HEADERS = rust_list(LIFECYCLE, "RESPONSE_HEADERS")
+VALUES, STATUSES = rust_list(LIFECYCLE, "VALUES"), [int(x) for x in rust_list(LIFECYCLE, "STATUSES")]
 
 
 def setup(seed=7, max_in_flight=7, cache_entries=7, default_ttl=0, sie=None, failures=4,

@@ -2,36 +2,20 @@
 
 The byte layout mirrors the decoder in `fuzz_targets/machines_sequence.rs` (front to back,
 little-endian integers, one-byte enum tags, one-byte length prefixes); the lists of known
-methods, paths, header names, values and statuses are read from that file, so seeds pick by
+methods, paths, header names and statuses are read from that file (the header values from the
+engine model's list in `tests/src/lifecycle.rs`, which the target uses too), so seeds pick by
 name. Keep the encoders below in sync with the `Arbitrary` impls there.
 """
-import ast
 import pathlib
-import re
-import struct
+
+from seedlib import boolean, option, rust_list, u8, u16, u32, u64
 
 HERE = pathlib.Path(__file__).resolve().parent
 SRC = (HERE.parent / "fuzz_targets" / "machines_sequence.rs").read_text()
-
-
-def rust_list(name):
-    body = re.search(r"const %s: &\[[^\]]*\] = &\[(.*?)\];" % name, SRC, re.S).group(1)
-    return [ast.literal_eval(x.strip()) for x in re.findall(r'"(?:[^"\\]|\\.)*"|\d+', body)]
-
-
-METHODS, PATHS, HOSTS = rust_list("METHODS"), rust_list("PATHS"), rust_list("HOSTS")
-REQ_HEADERS, RESP_HEADERS = rust_list("REQ_HEADERS"), rust_list("RESP_HEADERS")
-VALUES, STATUSES = rust_list("VALUES"), [int(x) for x in rust_list("STATUSES")]
-
-u8 = lambda v: struct.pack("<B", v)
-u16 = lambda v: struct.pack("<H", v)
-u32 = lambda v: struct.pack("<I", v)
-u64 = lambda v: struct.pack("<Q", v)
-boolean = lambda v: u8(1 if v else 0)
-
-
-def option(v, enc):
-    return boolean(False) if v is None else boolean(True) + enc(v)
+LIFECYCLE = (HERE.parent.parent / "tests" / "src" / "lifecycle.rs").read_text()
+METHODS, PATHS, HOSTS = rust_list(SRC, "METHODS"), rust_list(SRC, "PATHS"), rust_list(SRC, "HOSTS")
+REQ_HEADERS, RESP_HEADERS = rust_list(SRC, "REQ_HEADERS"), rust_list(SRC, "RESP_HEADERS")
+VALUES, STATUSES = rust_list(LIFECYCLE, "VALUES"), [int(x) for x in rust_list(SRC, "STATUSES")]
 
 
 def blob(b):

@@ -74,7 +74,8 @@ pub const RESPONSE_HEADERS: &[&str] = &[
     "date",
     "set-cookie",
 ];
-/// Header values an op can pick (meaningful ones and garbage).
+/// Header values an op can pick (meaningful ones and garbage). The `machines_sequence` fuzz
+/// target picks from this list too; append new values at the end (tests pick by index).
 pub const VALUES: &[&str] = &[
     "max-age=60",
     "max-age=0",
@@ -106,6 +107,14 @@ pub const VALUES: &[&str] = &[
     "Bearer a",
     "Bearer b",
     "id=1",
+    "public, max-age=31536000, immutable",
+    "\"v2\"",
+    "accept, accept-language",
+    "3600",
+    "application/json",
+    "min-fresh=10",
+    "/v1/items/1",
+    "bytes=0-1",
 ];
 /// Response statuses an op can pick.
 pub const STATUSES: &[u16] = &[200, 200, 200, 304, 204, 206, 301, 404, 429, 500, 502, 503];
