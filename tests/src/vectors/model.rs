@@ -845,6 +845,23 @@ pub const GIVE_UP_REASONS: &[&str] = &[
     "retry_after_too_long",
 ];
 
+/// Values of [`Vector::tags`]: the behaviour families.
+pub const TAGS: &[&str] = &[
+    "cache",
+    "coalescing",
+    "retry",
+    "retry_after",
+    "breaker",
+    "budget",
+    "deadline",
+    "timeout",
+    "idempotency",
+    "transport_errors",
+    "determinism",
+    "security",
+    "background",
+];
+
 /// Transport error kinds a script may return and an attempt may report.
 pub const TRANSPORT_KINDS: &[&str] = &[
     "connect",
@@ -865,6 +882,9 @@ impl Vector {
                 p.push(format!("{what}: unknown value {v:?} (one of {allowed:?})"));
             }
         };
+        for tag in &self.tags {
+            word("tags", tag, TAGS);
+        }
         let mut ids = std::collections::BTreeSet::new();
         let mut problems_ids = Vec::new();
         for (i, step) in self.steps.iter().enumerate() {
@@ -909,6 +929,15 @@ impl Vector {
             }
         }
         p.extend(problems_ids);
+        if self.name.is_empty()
+            || !self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            p.push(format!("name {:?}: use a-z, 0-9 and '-'", self.name));
+        }
+        p.extend(self.upper_case_header_names());
         for (i, step) in self.steps.iter().enumerate() {
             for s in &step.send {
                 let at = format!("step {i}, request {:?}", s.id);
@@ -934,6 +963,13 @@ impl Vector {
             }
         }
         for (r, route) in self.upstream.iter().enumerate() {
+            if route
+                .path
+                .as_ref()
+                .is_some_and(|path| !path.starts_with('/'))
+            {
+                p.push(format!("upstream[{r}]: path must start with '/'"));
+            }
             if route.responses.is_empty() {
                 p.push(format!("upstream[{r}]: no responses"));
             }
@@ -949,5 +985,67 @@ impl Vector {
             }
         }
         p
+    }
+}
+
+impl Vector {
+    /// Header names must be written in lower case (header names are case-insensitive; one
+    /// spelling keeps the runners' lookups trivial).
+    fn upper_case_header_names(&self) -> Vec<String> {
+        let mut names: Vec<(String, &str)> = Vec::new();
+        for (r, route) in self.upstream.iter().enumerate() {
+            names.extend(
+                route
+                    .headers
+                    .keys()
+                    .map(|k| (format!("upstream[{r}].headers"), k.as_str())),
+            );
+            for (n, reply) in route.responses.iter().enumerate() {
+                names.extend(
+                    reply
+                        .headers
+                        .keys()
+                        .map(|k| (format!("upstream[{r}].responses[{n}].headers"), k.as_str())),
+                );
+            }
+        }
+        let checks = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.check.as_ref().map(|c| (format!("step {i}: check"), c)))
+            .chain(self.expect.as_ref().map(|c| ("expect".to_owned(), c)));
+        for (at, c) in checks {
+            for (n, sent) in c.upstream_log.iter().flatten().enumerate() {
+                names.extend(
+                    sent.headers
+                        .iter()
+                        .flatten()
+                        .map(|(k, _)| (format!("{at}.upstream_log[{n}].headers"), k.as_str())),
+                );
+            }
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            for s in &step.send {
+                let at = format!("step {i}, request {:?}", s.id);
+                names.extend(
+                    s.headers
+                        .keys()
+                        .map(|k| (format!("{at}: headers"), k.as_str())),
+                );
+                names.extend(
+                    s.expect
+                        .headers
+                        .iter()
+                        .flatten()
+                        .map(|(k, _)| (format!("{at}: expect.headers"), k.as_str())),
+                );
+            }
+        }
+        names
+            .into_iter()
+            .filter(|(_, k)| k.bytes().any(|b| b.is_ascii_uppercase()))
+            .map(|(at, k)| format!("{at}: header name {k:?} must be lower case"))
+            .collect()
     }
 }
