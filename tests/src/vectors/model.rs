@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 use tether_core::EngineConfig;
-use tether_core::breaker::{BreakDuration, RatioTrigger, Window};
+use tether_core::breaker::{BreakDuration, Classifier, RatioTrigger, StatusRange, Window};
 use tether_core::cache::FreshnessMode;
 use tether_core::retry::{Backoff, BudgetConfig, LongRetryAfter};
 
@@ -426,6 +426,25 @@ impl Config {
         out.break_duration = BreakDuration::Constant(breaker.break_ms.duration());
         out.half_open_probes = breaker.half_open_probes;
         out.probe_timeout = breaker.probe_timeout_ms.duration();
+        // The format's fixed classification (the core's default, spelled out): 5xx and the
+        // transport failures below count against the upstream; 429 counts for nothing; other
+        // statuses are successes. A body over the client's own limit is not the upstream's
+        // fault.
+        out.classifier = Classifier {
+            failure_statuses: vec![StatusRange::new(500, 599)],
+            rate_limited_is_failure: false,
+            client_errors_are_failures: false,
+            transport_failures: [
+                ErrorKind::Connect,
+                ErrorKind::Timeout,
+                ErrorKind::Reset,
+                ErrorKind::Protocol,
+                ErrorKind::Other,
+            ]
+            .iter()
+            .map(|kind| kind.to_core())
+            .collect(),
+        };
         engine
     }
 }
