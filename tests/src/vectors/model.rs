@@ -16,7 +16,7 @@ use tether_core::retry::{Backoff, BudgetConfig, LongRetryAfter};
 
 /// A duration or an instant of virtual time, in milliseconds (JSON number, at most three
 /// decimals: the format's resolution is one microsecond).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Ms(u64);
 
 impl Ms {
@@ -503,53 +503,38 @@ pub struct Route {
 }
 
 /// One scripted answer: a response or a transport error, after a latency.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Reply {
     /// Response status (exclusive with `error`).
-    #[serde(default)]
     pub status: Option<u16>,
     /// Transport failure instead of a response.
-    #[serde(default)]
     pub error: Option<ErrorKind>,
     /// Response headers.
-    #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Response body (UTF-8).
-    #[serde(default)]
     pub body: String,
     /// Virtual time from the send to the answer.
-    #[serde(default = "zero_ms")]
     pub latency_ms: Ms,
-}
-
-fn zero_ms() -> Ms {
-    Ms(0)
 }
 
 /// One step of the caller's script. Its parts run in this order: `at_ms`, `sleep_ms`,
 /// `send`, `wait`, `check`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Step {
     /// Wait until this virtual instant (it must not have passed).
-    #[serde(default)]
     pub at_ms: Option<Ms>,
     /// Then wait this long.
-    #[serde(default)]
     pub sleep_ms: Option<Ms>,
     /// Then start these requests, in list order, at the same instant.
-    #[serde(default)]
     pub send: Vec<Send>,
     /// Then wait until every request started so far has finished (default: true when the
     /// step sends, false otherwise).
-    #[serde(default)]
     pub wait: Option<bool>,
     /// Then check these.
-    #[serde(default)]
     pub check: Option<Checks>,
     /// For people.
-    #[serde(default)]
     pub note: Option<String>,
 }
 
@@ -586,46 +571,36 @@ fn get() -> String {
 
 /// Expectations about one request. Absent fields are not checked; `null` means "absent".
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Expect {
     /// Final status (a response, from upstream or cache).
-    #[serde(default)]
     pub status: Option<u16>,
     /// Error kind (no response).
-    #[serde(default)]
     pub error: Option<String>,
     /// Response body.
-    #[serde(default)]
     pub body: Option<String>,
     /// Response headers: value equal, or `null` for absent.
-    #[serde(default)]
     pub headers: Option<BTreeMap<String, Option<String>>>,
     /// Served from the cache.
-    #[serde(default)]
     pub from_cache: Option<bool>,
     /// How the cache took part.
-    #[serde(default)]
     pub cache: Option<String>,
     /// Why a miss was not stored (`null`: no reason recorded).
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(deserialize_with = "nullable")]
     pub not_stored: Option<Nullable<String>>,
     /// Breaker state when the first attempt was admitted or refused (`null`: none consulted).
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(deserialize_with = "nullable")]
     pub breaker: Option<Nullable<String>>,
     /// For a breaker refusal: when a call may be admitted again.
-    #[serde(default)]
     pub retry_at_ms: Option<Ms>,
     /// Every attempt, in order (the list is compared whole).
-    #[serde(default)]
     pub attempts: Option<Vec<AttemptExpect>>,
     /// From start to finish, in the decision trace.
-    #[serde(default)]
     pub elapsed_ms: Option<Ms>,
     /// Virtual time when the caller got the result.
-    #[serde(default)]
     pub finished_at_ms: Option<Ms>,
     /// Retry-budget balance when it finished (`null`: no budget).
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(deserialize_with = "nullable")]
     pub budget_left: Option<Nullable<u64>>,
 }
 
@@ -675,133 +650,98 @@ impl std::fmt::Display for AttemptOutcome {
 
 /// Checks of the client as a whole (at a step, or at the end).
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Checks {
     /// Virtual now.
-    #[serde(default)]
     pub clock_ms: Option<Ms>,
     /// Upstream sends so far.
-    #[serde(default)]
     pub upstream_calls: Option<u64>,
     /// Upstream sends per `"METHOD /path?query"` (listed keys only).
-    #[serde(default)]
     pub upstream_hits: Option<BTreeMap<String, u64>>,
     /// Every upstream send so far, in order (the list is compared whole).
-    #[serde(default)]
     pub upstream_log: Option<Vec<SentExpect>>,
     /// Breaker state per name (`null`: no breaker of that name).
-    #[serde(default)]
     pub breakers: Option<BTreeMap<String, Option<String>>>,
     /// Metrics per service, or `global`.
-    #[serde(default)]
     pub metrics: Option<BTreeMap<String, MetricsExpect>>,
     /// Cache counters.
-    #[serde(default)]
     pub cache: Option<CacheExpect>,
     /// Retry-budget balance (`null`: no budget).
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(deserialize_with = "nullable")]
     pub retry_budget: Option<Nullable<u64>>,
     /// Requests the engine tracks.
-    #[serde(default)]
     pub in_flight: Option<u64>,
 }
 
 /// One upstream send.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SentExpect {
     /// When.
-    #[serde(default)]
     pub at_ms: Option<Ms>,
     /// Method.
-    #[serde(default)]
     pub method: Option<String>,
     /// Path and query.
-    #[serde(default)]
     pub path: Option<String>,
     /// Headers as sent: value equal, or `null` for absent.
-    #[serde(default)]
     pub headers: Option<BTreeMap<String, Option<String>>>,
 }
 
 /// Metrics of one service (or `global`).
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct MetricsExpect {
     /// Logical requests started.
-    #[serde(default)]
     pub requests: Option<u64>,
     /// Succeeded.
-    #[serde(default)]
     pub successful: Option<u64>,
     /// Failed.
-    #[serde(default)]
     pub failed: Option<u64>,
     /// Attempts sent.
-    #[serde(default)]
     pub attempts: Option<u64>,
     /// Attempts that failed.
-    #[serde(default)]
     pub failed_attempts: Option<u64>,
     /// Retries.
-    #[serde(default)]
     pub retries: Option<u64>,
     /// Fresh cache hits (coalesced requests count here).
-    #[serde(default)]
     pub cache_hits: Option<u64>,
     /// Cache misses.
-    #[serde(default)]
     pub cache_misses: Option<u64>,
     /// Stale entries served.
-    #[serde(default)]
     pub cache_stale: Option<u64>,
     /// 304 revalidations.
-    #[serde(default)]
     pub cache_revalidated: Option<u64>,
     /// Requests the cache took no part in.
-    #[serde(default)]
     pub cache_bypass: Option<u64>,
     /// Failed requests by category (compared whole).
-    #[serde(default)]
     pub failures: Option<BTreeMap<String, u64>>,
     /// Failed attempts and refusals by error name (compared whole).
-    #[serde(default)]
     pub errors: Option<BTreeMap<String, u64>>,
     /// Breaker transitions by target state (compared whole).
-    #[serde(default)]
     pub breaker_transitions: Option<BTreeMap<String, u64>>,
 }
 
 /// Cache counters.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct CacheExpect {
     /// Entries stored now.
-    #[serde(default)]
     pub entries: Option<u64>,
     /// Responses stored.
-    #[serde(default)]
     pub stores: Option<u64>,
     /// Fresh lookups.
-    #[serde(default)]
     pub hits: Option<u64>,
     /// Lookups that fetched.
-    #[serde(default)]
     pub misses: Option<u64>,
     /// Stale entries served.
-    #[serde(default)]
     pub stale_hits: Option<u64>,
     /// 304s merged.
-    #[serde(default)]
     pub revalidations: Option<u64>,
     /// Lookups that joined an in-flight fetch.
-    #[serde(default)]
     pub coalesced: Option<u64>,
     /// Lookups the cache left alone.
-    #[serde(default)]
     pub bypasses: Option<u64>,
     /// Entries evicted.
-    #[serde(default)]
     pub evictions: Option<u64>,
 }
 
