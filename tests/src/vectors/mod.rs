@@ -16,7 +16,7 @@
 //! assert!(tether_tests::vectors::run(&vector).is_empty());
 //! ```
 //!
-//! The runner is split so that only [`adapter`] knows the client API; [`model`] is the serde
+//! The runner is split so that only `adapter` knows the client API; [`model`] is the serde
 //! mirror of `schema.json`, `run` drives the client and `check` compares.
 
 mod adapter;

@@ -528,7 +528,7 @@ pub struct Step {
     /// Then wait this long.
     pub sleep_ms: Option<Ms>,
     /// Then start these requests, in list order, at the same instant.
-    pub send: Vec<Send>,
+    pub send: Vec<RequestSpec>,
     /// Then wait until every request started so far has finished (default: true when the
     /// step sends, false otherwise).
     pub wait: Option<bool>,
@@ -541,7 +541,7 @@ pub struct Step {
 /// A request the caller sends, and what it must end with.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Send {
+pub struct RequestSpec {
     /// Unique within the vector; names the request in reports.
     pub id: String,
     /// Method (any token).
@@ -900,7 +900,7 @@ impl Vector {
         for (i, step) in self.steps.iter().enumerate() {
             for s in &step.send {
                 let at = format!("step {i}, request {:?}", s.id);
-                if let Err(e) = super::run::build_request(s) {
+                if let Err(e) = s.to_request() {
                     p.push(format!("{at}: {e}"));
                 }
                 let e = &s.expect;
@@ -938,7 +938,7 @@ impl Vector {
                         "upstream[{r}].responses[{n}]: exactly one of status and error"
                     ));
                 }
-                if let Err(e) = super::run::build_response(reply) {
+                if let Err(e) = reply.to_response() {
                     p.push(format!("upstream[{r}].responses[{n}]: {e}"));
                 }
             }
@@ -1006,5 +1006,36 @@ impl Vector {
             .filter(|(_, k)| k.bytes().any(|b| b.is_ascii_uppercase()))
             .map(|(at, k)| format!("{at}: header name {k:?} must be lower case"))
             .collect()
+    }
+}
+
+impl Reply {
+    /// The response this reply stands for (`status` 200 when it is a transport error: the
+    /// runner never builds one then).
+    pub fn to_response(&self) -> Result<tether_core::Response, String> {
+        let mut b = http::Response::builder().status(self.status.unwrap_or(200));
+        for (k, v) in &self.headers {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        b.body(bytes::Bytes::from(self.body.clone()))
+            .map_err(|e| format!("invalid response: {e}"))
+    }
+}
+
+impl RequestSpec {
+    /// The request this entry stands for.
+    pub fn to_request(&self) -> Result<tether_core::Request, String> {
+        let mut b = http::Request::builder()
+            .method(self.method.as_str())
+            .uri(self.url.as_str());
+        for (k, v) in &self.headers {
+            let name = http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| format!("invalid header name {k:?}: {e}"))?;
+            let value = http::HeaderValue::from_str(v)
+                .map_err(|e| format!("invalid value of header {k:?}: {e}"))?;
+            b = b.header(name, value);
+        }
+        b.body(bytes::Bytes::from(self.body.clone()))
+            .map_err(|e| format!("invalid request: {e}"))
     }
 }

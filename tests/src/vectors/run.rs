@@ -6,18 +6,17 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::FutureExt as _;
 use futures::channel::oneshot;
 use futures::executor::LocalPool;
 use futures::future::{RemoteHandle, join_all, select};
 use futures::task::{LocalSpawn as _, LocalSpawnExt as _};
-use http::{HeaderName, HeaderValue};
-use tether_core::{Outcome, Request, Response, Timestamp, TransportError};
+use http::HeaderValue;
+use tether_core::{Outcome, Request, Timestamp, TransportError};
 
 use super::adapter::{self, Observed, VectorClient};
 use super::check::{self, Sink};
-use super::model::{Reply, Route, Send, Vector};
+use super::model::{Route, Vector};
 use super::{Location, Mismatch};
 use crate::virtual_rt::{ScriptedTransport, VirtualClock, VirtualRuntime};
 
@@ -61,7 +60,9 @@ impl Upstream {
         *cursor += 1;
         let outcome = match reply.error {
             Some(kind) => Err(TransportError::new(kind.to_core(), "scripted failure")),
-            None => Ok(build_response(reply).expect("replies are checked before the run")),
+            None => Ok(reply
+                .to_response()
+                .expect("replies are checked before the run")),
         };
         (reply.latency_ms.duration(), outcome)
     }
@@ -94,32 +95,6 @@ fn matches(route: &Route, req: &Request) -> bool {
 /// The path and query of a request, as the upstream sees it.
 pub(super) fn path_of(req: &Request) -> &str {
     req.uri().path_and_query().map_or("/", |p| p.as_str())
-}
-
-/// The response a scripted reply stands for.
-pub(super) fn build_response(reply: &Reply) -> Result<Response, String> {
-    let mut b = http::Response::builder().status(reply.status.unwrap_or(200));
-    for (k, v) in &reply.headers {
-        b = b.header(k.as_str(), v.as_str());
-    }
-    b.body(Bytes::from(reply.body.clone()))
-        .map_err(|e| format!("invalid response: {e}"))
-}
-
-/// The request a `send` entry stands for.
-pub(super) fn build_request(s: &Send) -> Result<Request, String> {
-    let mut b = http::Request::builder()
-        .method(s.method.as_str())
-        .uri(s.url.as_str());
-    for (k, v) in &s.headers {
-        let name = HeaderName::from_bytes(k.as_bytes())
-            .map_err(|e| format!("invalid header name {k:?}: {e}"))?;
-        let value =
-            HeaderValue::from_str(v).map_err(|e| format!("invalid value of header {k:?}: {e}"))?;
-        b = b.header(name, value);
-    }
-    b.body(Bytes::from(s.body.clone()))
-        .map_err(|e| format!("invalid request: {e}"))
 }
 
 /// Shared between the script, the request tasks and the final checks.
@@ -293,7 +268,7 @@ async fn script(
             clock.sleep(d.duration()).await;
         }
         for s in &step.send {
-            let request = build_request(s).expect("requests are checked before the run");
+            let request = s.to_request().expect("requests are checked before the run");
             let (client, state, clock) = (client.clone(), Rc::clone(state), clock.clone());
             let (id, service) = (s.id.clone(), s.service.clone());
             let task = async move {
