@@ -3,14 +3,17 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures::FutureExt as _;
 use futures::channel::oneshot;
 use futures::executor::LocalPool;
 use futures::future::{RemoteHandle, join_all, select};
-use futures::task::{LocalSpawn as _, LocalSpawnExt as _};
+use futures::task::LocalSpawnExt as _;
 use http::HeaderValue;
 use tether_core::{Outcome, Request, Timestamp, TransportError};
 
@@ -169,11 +172,10 @@ pub fn run(vector: &Vector) -> Vec<Mismatch> {
     {
         let (vector, state, done) = (vector.clone(), Rc::clone(&state), Rc::clone(&done));
         let (client, transport, clock) = (client.clone(), transport.clone(), clock.clone());
-        let spawner = spawner.clone();
+        let requests = spawner.clone();
         spawner
-            .clone()
             .spawn_local(async move {
-                script(&vector, &state, &client, &transport, &clock, &spawner).await;
+                script(&vector, &state, &client, &transport, &clock, &requests).await;
                 let _ = stop_tx.send(());
                 done.set(true);
             })
@@ -267,12 +269,25 @@ async fn script(
         if let Some(d) = step.sleep_ms {
             clock.sleep(d.duration()).await;
         }
+        // Each request begins (runs until it first waits) only after the one before it in
+        // the list has begun, whatever order the executor polls them in.
+        let mut previous: Option<Rc<Begun>> = None;
         for s in &step.send {
             let request = s.to_request().expect("requests are checked before the run");
             let (client, state, clock) = (client.clone(), Rc::clone(state), clock.clone());
             let (id, service) = (s.id.clone(), s.service.clone());
+            let (after, mine) = (previous.take(), Rc::new(Begun::default()));
+            previous = Some(Rc::clone(&mine));
             let task = async move {
-                let observed = adapter::send(&client, request, service.as_deref()).await;
+                if let Some(after) = after {
+                    after.wait().await;
+                }
+                let send = Box::pin(adapter::send(&client, request, service.as_deref()));
+                let observed = Marked {
+                    inner: send,
+                    begun: Some(mine),
+                }
+                .await;
                 let record = Record {
                     finished: clock.now(),
                     observed,
@@ -280,14 +295,12 @@ async fn script(
                 state.results.borrow_mut().insert(id, record);
             };
             let (task, handle) = task.remote_handle();
-            spawner
-                .spawn_local_obj(Box::pin(task).into())
-                .expect("the pool accepts tasks");
+            spawner.spawn_local(task).expect("the pool accepts tasks");
             outstanding.push(handle);
         }
-        if !step.send.is_empty() {
-            // Let every new request begin (in list order) before anything else happens.
-            yield_once().await;
+        if let Some(last) = previous {
+            // Nothing else happens before every request of the step has begun.
+            last.wait().await;
         }
         if step.wait.unwrap_or(!step.send.is_empty()) {
             join_all(outstanding.drain(..)).await;
@@ -304,17 +317,49 @@ async fn script(
     join_all(outstanding).await;
 }
 
-/// Returns `Pending` once (after waking itself), so that newly spawned tasks run first.
-async fn yield_once() {
-    let mut yielded = false;
-    futures::future::poll_fn(|cx| {
-        if yielded {
-            std::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
+/// Set once a request has begun: its first poll has returned.
+#[derive(Default)]
+struct Begun {
+    flag: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Begun {
+    fn mark(&self) {
+        self.flag.set(true);
+        if let Some(w) = self.waker.take() {
+            w.wake();
         }
-    })
-    .await;
+    }
+
+    async fn wait(&self) {
+        poll_fn(|cx| {
+            if self.flag.get() {
+                Poll::Ready(())
+            } else {
+                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+}
+
+/// A future that marks [`Begun`] after its first poll.
+struct Marked<F> {
+    inner: Pin<Box<F>>,
+    begun: Option<Rc<Begun>>,
+}
+
+impl<F: Future> Future for Marked<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let out = this.inner.as_mut().poll(cx);
+        if let Some(begun) = this.begun.take() {
+            begun.mark();
+        }
+        out
+    }
 }
