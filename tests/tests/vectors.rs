@@ -28,7 +28,7 @@ fn vector_files() -> Vec<PathBuf> {
         })
         .collect();
     files.sort();
-    assert!(files.len() >= 19, "the vectors are missing: {files:?}");
+    assert!(files.len() >= 22, "vectors are missing: {files:?}");
     files
 }
 
