@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::time::Duration;
 
 pub mod lifecycle;
+pub mod vectors;
 pub mod virtual_rt;
 
 use bytes::Bytes;
