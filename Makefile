@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check demo bench bench-native fuzz-smoke clean help
+.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check demo bench bench-native fuzz-smoke clean help python-env wheel test-python bench-bridge
 
 all: test
 
@@ -14,6 +14,9 @@ help:
 	@echo "make bench       - criterion benchmarks of the core decisions"
 	@echo "make bench-native - Tether native vs bare ureq vs reqwest+middleware, side by side"
 	@echo "make fuzz-smoke  - run every cargo-fuzz target for a bounded time"
+	@echo "make wheel       - build the abi3 wheel of the Python package into dist/"
+	@echo "make test-python - build the wheel, install it into a fresh venv, run its pytest suite"
+	@echo "make bench-bridge - the asyncio bridge vs future_into_py, aiohttp and httpx against nginx"
 	@echo "make setup       - install what the tests need (idempotent)"
 
 setup:
@@ -48,6 +51,24 @@ bench:
 
 bench-native:
 	$(CARGO) run --release -p tether-bench-native --bin bench-native -- --out docs/bench-native.md
+
+# The Python package: a venv with maturin and the test/bench tools (.tools/py), the wheel in
+# dist/, its tests from a fresh venv that installs that wheel.
+PY_VENV := .tools/py
+
+python-env:
+	@bash scripts/setup-python.sh
+
+wheel: python-env
+	rm -f dist/tether-*.whl
+	$(PY_VENV)/bin/maturin build --release -m bindings-python/Cargo.toml -o dist/
+
+test-python: wheel
+	@bash scripts/test-python.sh
+
+bench-bridge: wheel
+	$(PY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps dist/tether-*.whl
+	$(PY_VENV)/bin/python bindings-python/bench/bench_bridge.py
 
 FUZZ_SECONDS ?= 20
 fuzz-smoke:

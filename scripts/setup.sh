@@ -2,7 +2,9 @@
 # Idempotent setup: installs only what is missing. Safe to run on every `make test`.
 #   - Debian packages the tests need (promtool from `prometheus`),
 #   - the wasm32-unknown-unknown target: rustup first (with a timeout), otherwise Debian's
-#     rustc-web + rust-web-src + lld-22 with -Zbuild-std (see scripts/wasm-build.sh).
+#     rustc-web + rust-web-src + lld-22 with -Zbuild-std (see scripts/wasm-build.sh),
+#   - the Python virtualenv of the bindings (.tools/py: maturin, pytest, httpx, aiohttp),
+#     see scripts/setup-python.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
@@ -59,4 +61,7 @@ else
   echo "$route" > "$route_file"
   log "wasm route: $route"
 fi
+# 4. The Python virtualenv the wheel is built and tested with.
+bash scripts/setup-python.sh
+
 log "done"

@@ -1,0 +1,253 @@
+//! A minimal pooled HTTP/1 GET over hyper, to measure the bridge on real I/O and to prototype
+//! the response objects. The package's requests will go through the core client and the
+//! native transport instead; this stays as the benchmark's bare-transport baseline.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Uri};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+
+use crate::bridge::{self, Deliver, IntoPyErr};
+use crate::errors::TransportError;
+
+type HyperClient = Client<HttpConnector, Empty<Bytes>>;
+
+/// A response read to its end, as Rust data.
+struct Fetched {
+    status: u16,
+    headers: HeaderMap,
+    body: Bytes,
+    elapsed: Duration,
+}
+
+/// Why a GET failed, as Rust data.
+struct FetchError(String);
+
+impl IntoPyErr for FetchError {
+    fn into_py_err(self, _py: Python<'_>) -> PyErr {
+        TransportError::new_err(self.0)
+    }
+}
+
+async fn fetch(client: HyperClient, uri: Uri) -> Result<Fetched, FetchError> {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the transport times its own attempt for `elapsed`"
+    )]
+    let started = Instant::now();
+    let request = Request::get(uri)
+        .body(Empty::new())
+        .map_err(|error| FetchError(error.to_string()))?;
+    let response = client
+        .request(request)
+        .await
+        .map_err(|error| FetchError(format!("request failed: {error}")))?;
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|error| FetchError(format!("reading the body failed: {error}")))?
+        .to_bytes();
+    Ok(Fetched {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Delivers `(status, body)`.
+struct StatusAndBody(Fetched);
+
+impl Deliver for StatusAndBody {
+    fn deliver(self, py: Python<'_>, _context: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let tuple = PyTuple::new(
+            py,
+            [
+                self.0.status.into_pyobject(py)?.into_any(),
+                PyBytes::new(py, &self.0.body).into_any(),
+            ],
+        )?;
+        Ok(tuple.into_any().unbind())
+    }
+}
+
+/// Delivers a [`RawResponse`], or the call's context (a response class) applied to it.
+struct Raw(Fetched, String);
+
+impl Deliver for Raw {
+    fn deliver(self, py: Python<'_>, context: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let Self(fetched, url) = self;
+        let raw = Py::new(
+            py,
+            RawResponse {
+                status: fetched.status,
+                headers: fetched.headers,
+                body: fetched.body,
+                elapsed: fetched.elapsed,
+                url,
+            },
+        )?;
+        match context {
+            Some(class) => Ok(class.call1((raw,))?.unbind()),
+            None => Ok(raw.into_any()),
+        }
+    }
+}
+
+/// `(status, body)` for the `future_into_py` comparison, converted on whichever thread
+/// pyo3-async-runtimes completes the future.
+struct StatusAndBodyFip(u16, Bytes);
+
+impl<'py> IntoPyObject<'py> for StatusAndBodyFip {
+    type Target = PyTuple;
+    type Output = Bound<'py, PyTuple>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        PyTuple::new(
+            py,
+            [
+                self.0.into_pyobject(py)?.into_any(),
+                PyBytes::new(py, &self.1).into_any(),
+            ],
+        )
+    }
+}
+
+/// A response as the transport produced it: status, headers, body, timing. Python wrappers
+/// (such as `tether._response.Response`, an `httpx.Response`) build their objects from it on
+/// first access.
+#[pyclass(frozen, module = "tether._tether")]
+pub(crate) struct RawResponse {
+    status: u16,
+    headers: HeaderMap,
+    body: Bytes,
+    elapsed: Duration,
+    url: String,
+}
+
+#[pymethods]
+impl RawResponse {
+    /// The status code.
+    #[getter]
+    fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The body (a copy, as `bytes`).
+    #[getter]
+    fn content<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.body)
+    }
+
+    /// The headers as `(name, value)` byte pairs, in received order (names lower-case).
+    fn header_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let pairs = self.headers.iter().map(|(name, value)| {
+            (
+                PyBytes::new(py, name.as_str().as_bytes()),
+                PyBytes::new(py, value.as_bytes()),
+            )
+        });
+        PyList::new(py, pairs)
+    }
+
+    /// Seconds from sending the request to the end of the body.
+    #[getter]
+    fn elapsed(&self) -> f64 {
+        self.elapsed.as_secs_f64()
+    }
+
+    /// The requested URL.
+    #[getter]
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The request method.
+    #[getter]
+    #[expect(clippy::unused_self, reason = "a getter; the probe only sends GET")]
+    fn method(&self) -> &'static str {
+        "GET"
+    }
+}
+
+/// A pooled HTTP/1 client (plain `http://` only) whose GETs are awaitables.
+#[pyclass(frozen, module = "tether._tether")]
+pub(crate) struct HttpProbe {
+    client: HyperClient,
+}
+
+fn parse(url: &str) -> PyResult<Uri> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|error| PyValueError::new_err(format!("bad URL {url:?}: {error}")))?;
+    if uri.scheme_str() != Some("http") || uri.host().is_none() {
+        return Err(PyValueError::new_err(format!(
+            "bad URL {url:?}: an absolute http:// URL is needed"
+        )));
+    }
+    Ok(uri)
+}
+
+#[pymethods]
+impl HttpProbe {
+    /// A client keeping at most `pool_size` idle connections per host.
+    #[new]
+    #[pyo3(signature = (pool_size = 128))]
+    fn new(pool_size: usize) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(pool_size)
+            .build(connector);
+        Self { client }
+    }
+
+    /// `GET url` through the bridge → `(status, body)`.
+    fn get<'py>(&self, py: Python<'py>, url: &str) -> PyResult<Bound<'py, PyAny>> {
+        let uri = parse(url)?;
+        let client = self.client.clone();
+        bridge::spawn(py, None, async move {
+            fetch(client, uri).await.map(StatusAndBody)
+        })
+    }
+
+    /// `GET url` through the bridge → `RawResponse`, or `response_class(raw)` if given.
+    #[pyo3(signature = (url, response_class = None))]
+    fn get_raw<'py>(
+        &self,
+        py: Python<'py>,
+        url: &str,
+        response_class: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let uri = parse(url)?;
+        let client = self.client.clone();
+        let url = url.to_owned();
+        bridge::spawn(py, response_class, async move {
+            fetch(client, uri).await.map(|fetched| Raw(fetched, url))
+        })
+    }
+
+    /// `GET url` through `pyo3_async_runtimes::tokio::future_into_py` → `(status, body)`
+    /// (benchmark comparison; runs on pyo3-async-runtimes' own runtime).
+    fn get_future_into_py<'py>(&self, py: Python<'py>, url: &str) -> PyResult<Bound<'py, PyAny>> {
+        let uri = parse(url)?;
+        let client = self.client.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let fetched = fetch(client, uri)
+                .await
+                .map_err(|error| TransportError::new_err(error.0))?;
+            Ok(StatusAndBodyFip(fetched.status, fetched.body))
+        })
+    }
+}

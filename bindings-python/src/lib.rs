@@ -1,0 +1,106 @@
+//! # tether-python — the compiled core of the `tether` Python package (`tether._tether`)
+//!
+//! This crate is the bridge between tokio and asyncio that the package's awaitables are built
+//! on (`src/bridge.rs`): Rust futures run on a tokio runtime the extension owns, and their
+//! results reach asyncio futures through a per-event-loop completion queue, one file-descriptor
+//! wake-up per batch and a bulk resolution on the loop's thread. Tokio threads never touch a
+//! Python object and never wait for the GIL.
+//!
+//! The Python-visible surface (see `python/tether/_tether.pyi`):
+//!
+//! | name | what |
+//! |---|---|
+//! | `HttpProbe` | a minimal pooled hyper GET, awaited through the bridge (`get`, `get_raw`) or through pyo3-async-runtimes (`get_future_into_py`), for the benchmark and the response prototype |
+//! | `RawResponse` | a response as Rust data: status, header list, body, elapsed, URL |
+//! | `noop`, `sleep`, `fail`, `fail_with`, `panic` | bridge probes for tests and benchmarks |
+//! | `shutdown`, `configure`, `runtime_workers`, `live_bridges` | runtime lifecycle and introspection |
+//! | `TetherError`, `RuntimeClosed`, `RustPanic`, `TransportError` | exceptions |
+
+mod bridge;
+mod completion;
+mod errors;
+mod http;
+mod probe;
+mod runtime;
+
+use pyo3::prelude::*;
+
+/// Stops the tokio runtime: calls still running fail with `RuntimeClosed` (delivered on their
+/// loops as usual). Safe to call more than once; the next call that needs the runtime starts
+/// a new one. The GIL is released while the runtime's threads stop.
+#[pyfunction]
+fn shutdown(py: Python<'_>) {
+    runtime::shutdown(py);
+}
+
+/// Interpreter exit (registered with `atexit` by the package): tears down every event-loop
+/// bridge (readers removed, sockets closed), then stops the runtime.
+#[pyfunction]
+fn _shutdown_at_exit(py: Python<'_>) {
+    bridge::tear_down_all(py);
+    runtime::shutdown(py);
+}
+
+/// Called in a forked child (`os.register_at_fork`): forgets the parent's runtime and event
+/// loop bridges, whose threads did not survive the fork.
+#[pyfunction]
+fn _after_fork_in_child(py: Python<'_>) {
+    bridge::forget_after_fork(py);
+    runtime::forget_after_fork();
+}
+
+/// Sets the runtime's worker thread count (1–256; `None`: `TETHER_WORKER_THREADS`, else the
+/// default). Only while no runtime runs.
+#[pyfunction]
+#[pyo3(signature = (worker_threads = None))]
+fn configure(worker_threads: Option<usize>) -> PyResult<()> {
+    runtime::configure(worker_threads)
+}
+
+/// The worker thread count of the running runtime, or `None` if none runs.
+#[pyfunction]
+fn runtime_workers() -> Option<usize> {
+    runtime::running_workers()
+}
+
+/// The number of event loops that currently have a bridge.
+#[pyfunction]
+fn live_bridges() -> usize {
+    bridge::live_bridges()
+}
+
+/// Configures pyo3-async-runtimes' own tokio runtime (benchmark comparison only); must run
+/// before its first use.
+#[pyfunction]
+fn configure_future_into_py(worker_threads: usize) {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(worker_threads.max(1)).enable_all();
+    pyo3_async_runtimes::tokio::init(builder);
+}
+
+#[pymodule]
+fn _tether(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = module.py();
+    module.add_function(wrap_pyfunction!(shutdown, module)?)?;
+    module.add_function(wrap_pyfunction!(_shutdown_at_exit, module)?)?;
+    module.add_function(wrap_pyfunction!(configure, module)?)?;
+    module.add_function(wrap_pyfunction!(_after_fork_in_child, module)?)?;
+    module.add_function(wrap_pyfunction!(runtime_workers, module)?)?;
+    module.add_function(wrap_pyfunction!(live_bridges, module)?)?;
+    module.add_function(wrap_pyfunction!(configure_future_into_py, module)?)?;
+    module.add_function(wrap_pyfunction!(probe::noop, module)?)?;
+    module.add_function(wrap_pyfunction!(probe::noop_future_into_py, module)?)?;
+    module.add_function(wrap_pyfunction!(probe::sleep, module)?)?;
+    module.add_function(wrap_pyfunction!(probe::live_sleeps, module)?)?;
+    module.add_function(wrap_pyfunction!(probe::fail, module)?)?;
+    module.add_function(wrap_pyfunction!(probe::fail_with, module)?)?;
+    module.add_function(wrap_pyfunction!(probe::panic, module)?)?;
+    module.add_class::<http::HttpProbe>()?;
+    module.add_class::<http::RawResponse>()?;
+    module.add("TetherError", py.get_type::<errors::TetherError>())?;
+    module.add("RuntimeClosed", py.get_type::<errors::RuntimeClosed>())?;
+    module.add("RustPanic", py.get_type::<errors::RustPanic>())?;
+    module.add("TransportError", py.get_type::<errors::TransportError>())?;
+    module.add("WORKERS_ENV", runtime::WORKERS_ENV)?;
+    Ok(())
+}
