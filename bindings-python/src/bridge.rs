@@ -176,7 +176,7 @@ where
     F::Output: Deliver,
 {
     let event_loop = running_loop(py)?;
-    let handle = runtime::handle()?;
+    let handle = runtime::handle(py)?;
     let bridge = bridge_for(&event_loop)?;
     let asyncio_future = event_loop.call_method0(intern!(py, "create_future"))?;
     asyncio_future.call_method1(

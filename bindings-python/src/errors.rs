@@ -8,25 +8,25 @@ use pyo3::prelude::*;
 use crate::bridge::Deliver;
 
 create_exception!(
-    _tether,
+    tether._tether,
     TetherError,
     PyException,
     "Base class of the errors raised by Tether's extension."
 );
 create_exception!(
-    _tether,
+    tether._tether,
     RuntimeClosed,
     TetherError,
     "The tokio runtime was shut down (or the event loop closed) before the task finished."
 );
 create_exception!(
-    _tether,
+    tether._tether,
     RustPanic,
     TetherError,
     "A Rust task panicked; the panic message went to stderr. This is a bug in Tether."
 );
 create_exception!(
-    _tether,
+    tether._tether,
     TransportError,
     TetherError,
     "An HTTP request failed below HTTP (connect, send, receive)."

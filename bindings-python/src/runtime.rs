@@ -54,26 +54,43 @@ fn workers_from_env() -> Result<Option<usize>, String> {
     }
 }
 
-/// A handle to the runtime, building it if needed.
-pub(crate) fn handle() -> PyResult<Handle> {
-    let mut slot = slot();
-    if let Some(runtime) = &slot.runtime {
-        return Ok(runtime.handle().clone());
-    }
-    let workers = match slot.workers {
+/// A handle to the runtime, building it if needed (with the GIL released: starting the worker
+/// threads takes a while, and other Python threads may run meanwhile).
+pub(crate) fn handle(py: Python<'_>) -> PyResult<Handle> {
+    let configured = {
+        let slot = slot();
+        if let Some(runtime) = &slot.runtime {
+            return Ok(runtime.handle().clone());
+        }
+        slot.workers
+    };
+    let workers = match configured {
         Some(n) => n,
         None => workers_from_env()
             .map_err(PyValueError::new_err)?
             .unwrap_or_else(default_workers),
     };
-    let runtime = Builder::new_multi_thread()
-        .worker_threads(workers)
-        .thread_name("tether-tokio")
-        .enable_all()
-        .build()
+    // Built without holding the lock: a thread that waits for the lock holds the GIL, which
+    // this thread needs back afterwards.
+    let runtime = py
+        .detach(|| {
+            Builder::new_multi_thread()
+                .worker_threads(workers)
+                .thread_name("tether-tokio")
+                .enable_all()
+                .build()
+        })
         .map_err(|error| {
             PyRuntimeError::new_err(format!("cannot start the tokio runtime: {error}"))
         })?;
+    let mut slot = slot();
+    if let Some(winner) = &slot.runtime {
+        // Another thread built one meanwhile: use it, and stop ours.
+        let handle = winner.handle().clone();
+        drop(slot);
+        py.detach(move || drop(runtime));
+        return Ok(handle);
+    }
     let handle = runtime.handle().clone();
     slot.runtime = Some(runtime);
     Ok(handle)

@@ -13,11 +13,18 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import uvloop
 
 from tether import RuntimeClosed, RustPanic, TetherError, _tether
 
 # A bound for waits on asynchronous clean-up; only a hang or a bug comes near it.
 PATIENCE = 10.0
+
+# The loops the bridge must work on: asyncio's own, and uvloop (uvicorn's choice).
+LOOP_FACTORIES = [
+    pytest.param(asyncio.new_event_loop, id="asyncio"),
+    pytest.param(uvloop.new_event_loop, id="uvloop"),
+]
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
@@ -196,6 +203,31 @@ async def test_results_for_cancelled_futures_are_dropped_quietly() -> None:
     assert loop_errors == []
 
 
+@pytest.mark.parametrize("new_loop", LOOP_FACTORIES)
+def test_results_errors_and_cancellation_on_each_loop(
+    new_loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    async def scenario() -> None:
+        assert await asyncio.gather(*[_tether.sleep(0.0001 * (i % 5)) for i in range(500)]) == [
+            None
+        ] * 500
+        with pytest.raises(TetherError, match="on this loop"):
+            await _tether.fail("on this loop")
+        before = _tether.live_sleeps()
+        task = asyncio.ensure_future(_tether.sleep(3600))
+        await until(lambda: _tether.live_sleeps() == before + 1, "the Rust future to start")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await until(lambda: _tether.live_sleeps() == before, "the Rust future to be dropped")
+
+    loop = new_loop()
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+
+
 def test_without_a_running_loop_the_error_is_clear() -> None:
     with pytest.raises(RuntimeError, match="running in an asyncio event loop"):
         _tether.noop()
@@ -236,7 +268,8 @@ def test_one_bridge_per_loop_and_loops_in_threads() -> None:
     assert _tether.live_bridges() == baseline
 
 
-def test_fifty_loops_leak_no_file_descriptor() -> None:
+@pytest.mark.parametrize("new_loop", LOOP_FACTORIES)
+def test_fifty_loops_leak_no_file_descriptor(new_loop: Callable[[], asyncio.AbstractEventLoop]) -> None:
     run(_tether.noop)  # the runtime's own descriptors exist before counting
     baseline_fds = open_fds()
     baseline_bridges = _tether.live_bridges()
@@ -244,7 +277,7 @@ def test_fifty_loops_leak_no_file_descriptor() -> None:
         if i % 2:
             run(_tether.noop)
         else:
-            loop = asyncio.new_event_loop()
+            loop = new_loop()
             complete(loop, lambda: _tether.sleep(0.001))
             assert _tether.live_bridges() == baseline_bridges + 1
             loop.close()
@@ -281,10 +314,13 @@ def test_closing_a_running_loop_is_refused_and_keeps_the_bridge() -> None:
     assert _tether.live_bridges() == baseline
 
 
-def test_closing_the_loop_aborts_pending_rust_work() -> None:
+@pytest.mark.parametrize("new_loop", LOOP_FACTORIES)
+def test_closing_the_loop_aborts_pending_rust_work(
+    new_loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
     before = _tether.live_sleeps()
     fds = open_fds()
-    loop = asyncio.new_event_loop()
+    loop = new_loop()
     futures: list[asyncio.Future[None]] = []
 
     async def start() -> None:
