@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check demo bench bench-native fuzz-smoke clean help python-env wheel test-python bench-bridge
+.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check demo bench bench-native fuzz-smoke clean help python-env wheel test-python lint-python bench-bridge
 
 all: test
 
@@ -16,6 +16,7 @@ help:
 	@echo "make fuzz-smoke  - run every cargo-fuzz target for a bounded time"
 	@echo "make wheel       - build the abi3 wheel of the Python package into dist/"
 	@echo "make test-python - build the wheel, install it into a fresh venv, run its pytest suite"
+	@echo "make lint-python - ruff (format + lint) and mypy --strict over the Python package, tests, bench"
 	@echo "make bench-bridge - the asyncio bridge vs future_into_py, aiohttp and httpx against nginx"
 	@echo "make setup       - install what the tests need (idempotent)"
 
@@ -65,6 +66,11 @@ wheel: python-env
 
 test-python: wheel
 	@bash scripts/test-python.sh
+
+lint-python: python-env
+	cd bindings-python && ../$(PY_VENV)/bin/ruff format --check python tests bench
+	cd bindings-python && ../$(PY_VENV)/bin/ruff check python tests bench
+	cd bindings-python && MYPYPATH=python ../$(PY_VENV)/bin/mypy python/tether tests bench
 
 bench-bridge: wheel
 	$(PY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps dist/tether-*.whl

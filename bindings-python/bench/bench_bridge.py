@@ -29,20 +29,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
+import functools
 import json
+import operator
 import os
 import re
 import resource
 import shutil
 import signal
-import statistics
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import timeit
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable
+from typing import Any, Callable
 
 VARIANTS = [
     "bridge GET",
@@ -196,7 +200,9 @@ async def drive(
     }
 
 
-async def child(variant: str, url: str, concurrency: int, warmup: float, duration: float) -> dict[str, float]:
+async def child(
+    variant: str, url: str, concurrency: int, warmup: float, duration: float
+) -> dict[str, float]:
     import httpx
 
     import tether
@@ -209,22 +215,18 @@ async def child(variant: str, url: str, concurrency: int, warmup: float, duratio
     probe = _tether.HttpProbe(pool_size=max(concurrency, 8))
     loop = asyncio.get_running_loop()
 
-    async def check(call: Callable[[], Awaitable[Any]], status: Callable[[Any], int]) -> None:
-        got = status(await call())
-        if got != 200:
-            raise SystemExit(f"{variant}: status {got}")
-
+    call: Callable[[], Awaitable[Any]]
+    status_of: Callable[[Any], int] | None = None
     cleanup: Callable[[], Awaitable[None]] | None = None
     if variant == "bridge GET":
-        def call() -> Awaitable[Any]:
-            return probe.get(url)
-        await check(call, lambda r: r[0])
+        call = functools.partial(probe.get, url)
+        status_of = operator.itemgetter(0)
     elif variant == "bridge GET+Response":
-        def call() -> Awaitable[Any]:
-            return probe.get_raw(url, tether.Response)
-        await check(call, lambda r: r.status_code)
+        call = functools.partial(probe.get_raw, url, tether.Response)
+        status_of = operator.attrgetter("status_code")
     elif variant == "bridge GET+eager":
-        async def call() -> Any:
+
+        async def eager() -> httpx.Response:
             raw = await probe.get_raw(url)
             response = httpx.Response(
                 raw.status,
@@ -232,49 +234,55 @@ async def child(variant: str, url: str, concurrency: int, warmup: float, duratio
                 content=raw.content,
                 request=httpx.Request(raw.method, raw.url),
             )
-            response.elapsed = __import__("datetime").timedelta(seconds=raw.elapsed)
+            response.elapsed = datetime.timedelta(seconds=raw.elapsed)
             return response
-        await check(call, lambda r: r.status_code)
+
+        call = eager
+        status_of = operator.attrgetter("status_code")
     elif variant == "future_into_py GET":
-        def call() -> Awaitable[Any]:
-            return probe.get_future_into_py(url)
-        await check(call, lambda r: r[0])
+        call = functools.partial(probe.get_future_into_py, url)
+        status_of = operator.itemgetter(0)
     elif variant == "bridge no-op":
         call = _tether.noop
     elif variant == "future_into_py no-op":
         call = _tether.noop_future_into_py
     elif variant == "asyncio floor":
-        def call() -> Awaitable[Any]:
-            future = loop.create_future()
+
+        def completed_soon() -> Awaitable[None]:
+            future: asyncio.Future[None] = loop.create_future()
             loop.call_soon(future.set_result, None)
             return future
+
+        call = completed_soon
     elif variant == "aiohttp":
         import aiohttp
 
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max(concurrency, 8)))
 
-        async def call() -> Any:
+        async def aiohttp_get() -> int:
             async with session.get(url) as response:
                 await response.read()
                 return response.status
-        await check(call, lambda s: s)
 
-        async def cleanup() -> None:
-            await session.close()
+        call, status_of, cleanup = aiohttp_get, int, session.close
     elif variant == "httpx":
         client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=max(concurrency, 8), max_keepalive_connections=max(concurrency, 8))
+            limits=httpx.Limits(
+                max_connections=max(concurrency, 8), max_keepalive_connections=max(concurrency, 8)
+            )
         )
 
-        async def call() -> Any:
+        async def httpx_get() -> int:
             response = await client.get(url)
             return response.status_code
-        await check(call, lambda s: s)
 
-        async def cleanup() -> None:
-            await client.aclose()
+        call, status_of, cleanup = httpx_get, int, client.aclose
     else:
         raise SystemExit(f"unknown variant {variant!r}")
+    if status_of is not None:
+        got = status_of(await call())
+        if got != 200:
+            raise SystemExit(f"{variant}: status {got}")
     result = await drive(call, concurrency, warmup, duration)
     if cleanup is not None:
         await cleanup()
@@ -284,8 +292,6 @@ async def child(variant: str, url: str, concurrency: int, warmup: float, duratio
 
 async def construction(url: str, number: int) -> dict[str, float]:
     """Microseconds to build one response object from a Rust response, per kind."""
-    import datetime
-
     import httpx
 
     import tether
@@ -304,8 +310,12 @@ async def construction(url: str, number: int) -> dict[str, float]:
         return r.json()
 
     def eager() -> Any:
-        r = httpx.Response(raw.status, headers=raw.header_list(), content=raw.content,
-                           request=httpx.Request(raw.method, raw.url))
+        r = httpx.Response(
+            raw.status,
+            headers=raw.header_list(),
+            content=raw.content,
+            request=httpx.Request(raw.method, raw.url),
+        )
         r.elapsed = datetime.timedelta(seconds=raw.elapsed)
         return r
 
@@ -333,8 +343,18 @@ async def construction(url: str, number: int) -> dict[str, float]:
 
 def run_child(args: argparse.Namespace, variant: str, url: str, concurrency: int) -> dict[str, Any]:
     cmd = [
-        sys.executable, __file__, "--child", variant, "--url", url,
-        "--c", str(concurrency), "--duration", str(args.duration), "--warmup", str(args.warmup),
+        sys.executable,
+        __file__,
+        "--child",
+        variant,
+        "--url",
+        url,
+        "--c",
+        str(concurrency),
+        "--duration",
+        str(args.duration),
+        "--warmup",
+        str(args.warmup),
     ]
     env = dict(os.environ)
     if args.workers:
@@ -343,7 +363,8 @@ def run_child(args: argparse.Namespace, variant: str, url: str, concurrency: int
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
         return {"error": " / ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])}
-    return json.loads(lines[-1])
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -365,7 +386,9 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=3.0, help="timed seconds per variant")
     parser.add_argument("--warmup", type=float, default=0.5, help="untimed seconds first")
     parser.add_argument("--concurrency", default="1,64", help="comma-separated levels")
@@ -396,8 +419,10 @@ def main() -> None:
         "duration": args.duration,
         "runs": {},
     }
-    print(f"nginx (1 worker) at {nginx.url}; {args.rounds} interleaved rounds of "
-          f"{args.duration:g} s per variant; medians, [min–max] over rounds")
+    print(
+        f"nginx (1 worker) at {nginx.url}; {args.rounds} interleaved rounds of "
+        f"{args.duration:g} s per variant; medians, [min–max] over rounds"
+    )
     try:
         for concurrency in levels:
             ceiling = wrk_ceiling(nginx.url, concurrency, max(1, int(args.duration)))
@@ -407,9 +432,15 @@ def main() -> None:
                 for variant in variants:
                     samples[variant].append(run_child(args, variant, nginx.url, concurrency))
             rows = {v: summarize(runs) for v, runs in samples.items()}
-            results["runs"][str(concurrency)] = {"wrk": ceiling, "variants": rows, "samples": samples}
-            print(f"\n## c={concurrency}  (wrk -t1 -c{concurrency}: "
-                  f"{'n/a' if ceiling is None else f'{ceiling:,.0f} req/s'})\n")
+            results["runs"][str(concurrency)] = {
+                "wrk": ceiling,
+                "variants": rows,
+                "samples": samples,
+            }
+            print(
+                f"\n## c={concurrency}  (wrk -t1 -c{concurrency}: "
+                f"{'n/a' if ceiling is None else f'{ceiling:,.0f} req/s'})\n"
+            )
             print(f"| {'variant':22s} | {'req/s':>24s} | {'CPU µs/req':>20s} | {'× aiohttp':>9s} |")
             print(f"|{'-' * 24}|{'-' * 26}|{'-' * 22}|{'-' * 11}|")
             base = rows.get("aiohttp", {}).get("rps")
@@ -423,8 +454,10 @@ def main() -> None:
                 print(f"| {variant:22s} | {rps:>24s} | {cpu:>20s} | {ratio} |")
             for variant, row in rows.items():
                 if row.get("errors") or row.get("failed_runs"):
-                    print(f"warning: {variant}: {row.get('errors')} failed requests, "
-                          f"{row.get('failed_runs')} failed runs")
+                    print(
+                        f"warning: {variant}: {row.get('errors')} failed requests, "
+                        f"{row.get('failed_runs')} failed runs"
+                    )
         construct = run_child(args, "construction", nginx.url, 1)
         results["construction_us"] = construct
         print("\n## Response construction, µs per object (best of 5 × 20,000)\n")

@@ -89,7 +89,7 @@ async def test_returns_an_asyncio_future_of_the_running_loop() -> None:
 
 @pytest.mark.asyncio
 async def test_rust_error_becomes_an_exception_instance() -> None:
-    with pytest.raises(TetherError, match="^boom: no such thing$") as caught:
+    with pytest.raises(TetherError, match=r"^boom: no such thing$") as caught:
         await _tether.fail("boom: no such thing")
     assert type(caught.value) is TetherError
     assert caught.value.__traceback__ is not None
@@ -208,9 +208,10 @@ def test_results_errors_and_cancellation_on_each_loop(
     new_loop: Callable[[], asyncio.AbstractEventLoop],
 ) -> None:
     async def scenario() -> None:
-        assert await asyncio.gather(*[_tether.sleep(0.0001 * (i % 5)) for i in range(500)]) == [
-            None
-        ] * 500
+        assert (
+            await asyncio.gather(*[_tether.sleep(0.0001 * (i % 5)) for i in range(500)])
+            == [None] * 500
+        )
         with pytest.raises(TetherError, match="on this loop"):
             await _tether.fail("on this loop")
         before = _tether.live_sleeps()
@@ -269,7 +270,9 @@ def test_one_bridge_per_loop_and_loops_in_threads() -> None:
 
 
 @pytest.mark.parametrize("new_loop", LOOP_FACTORIES)
-def test_fifty_loops_leak_no_file_descriptor(new_loop: Callable[[], asyncio.AbstractEventLoop]) -> None:
+def test_fifty_loops_leak_no_file_descriptor(
+    new_loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
     run(_tether.noop)  # the runtime's own descriptors exist before counting
     baseline_fds = open_fds()
     baseline_bridges = _tether.live_bridges()
@@ -433,8 +436,8 @@ def test_a_forked_child_gets_a_working_runtime() -> None:
     [
         (lambda: _tether.sleep(-1.0), ValueError),
         (lambda: _tether.sleep(float("nan")), ValueError),
-        (lambda: _tether.sleep("1"), TypeError),
-        (lambda: _tether.fail(42), TypeError),
+        (lambda: _tether.sleep("1"), TypeError),  # type: ignore[arg-type]
+        (lambda: _tether.fail(42), TypeError),  # type: ignore[arg-type]
     ],
 )
 @pytest.mark.asyncio

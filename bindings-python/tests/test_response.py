@@ -22,7 +22,7 @@ def probe() -> _tether.HttpProbe:
 async def get(probe: _tether.HttpProbe, url: str) -> tether.Response:
     response = await probe.get_raw(url, tether.Response)
     assert type(response) is tether.Response
-    return response  # type: ignore[no-any-return]
+    return response
 
 
 @pytest.mark.asyncio

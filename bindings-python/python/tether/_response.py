@@ -61,7 +61,7 @@ class Response(httpx.Response):
     is_stream_consumed = True
     default_encoding: str | Callable[[bytes], str] = "utf-8"
 
-    def __init__(self, raw: RawResponse) -> None:  # noqa: D107 - does not call super() on purpose
+    def __init__(self, raw: RawResponse) -> None:
         self._raw = raw
         self.status_code = raw.status
 
@@ -71,11 +71,11 @@ class Response(httpx.Response):
         return self._raw.content
 
     @_lazy
-    def headers(self) -> httpx.Headers:  # type: ignore[override]
+    def headers(self) -> httpx.Headers:
         return httpx.Headers(self._raw.header_list())
 
     @_lazy
-    def url(self) -> httpx.URL:  # type: ignore[override]
+    def url(self) -> httpx.URL:
         return httpx.URL(self._raw.url)
 
     @_lazy
@@ -87,15 +87,15 @@ class Response(httpx.Response):
         return datetime.timedelta(seconds=self._raw.elapsed)
 
     @_lazy
-    def extensions(self) -> dict[str, Any]:  # type: ignore[override]
+    def extensions(self) -> dict[str, Any]:
         return {"http_version": b"HTTP/1.1"}
 
     @_lazy
-    def history(self) -> list[httpx.Response]:  # type: ignore[override]
+    def history(self) -> list[httpx.Response]:
         return []
 
     @_lazy
-    def stream(self) -> httpx.ByteStream:  # type: ignore[override]
+    def stream(self) -> httpx.ByteStream:
         return httpx.ByteStream(self._content)
 
     @_lazy

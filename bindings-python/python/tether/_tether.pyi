@@ -1,9 +1,7 @@
 """Type stubs of the compiled extension ``tether._tether``."""
 
-from collections.abc import Awaitable
-from typing import Any, Final, TypeVar
-
-_T = TypeVar("_T")
+import asyncio
+from typing import Any, Final
 
 WORKERS_ENV: Final[str]
 
@@ -40,25 +38,25 @@ def live_bridges() -> int:
 def configure_future_into_py(worker_threads: int) -> None:
     """Configure pyo3-async-runtimes' runtime (benchmark comparison only)."""
 
-def noop() -> Awaitable[None]:
+def noop() -> asyncio.Future[None]:
     """Complete with ``None`` once the runtime polls the task."""
 
-def noop_future_into_py() -> Awaitable[None]:
+def noop_future_into_py() -> asyncio.Future[None]:
     """The same no-op through ``pyo3_async_runtimes::tokio::future_into_py``."""
 
-def sleep(seconds: float) -> Awaitable[None]:
+def sleep(seconds: float) -> asyncio.Future[None]:
     """Complete with ``None`` after ``seconds`` on a tokio timer."""
 
 def live_sleeps() -> int:
     """How many ``sleep`` Rust futures are alive."""
 
-def fail(message: str) -> Awaitable[None]:
+def fail(message: str) -> asyncio.Future[None]:
     """Fail with ``TetherError(message)``."""
 
-def fail_with(exception_class: type[BaseException], message: str) -> Awaitable[None]:
+def fail_with(exception_class: type[BaseException], message: str) -> asyncio.Future[None]:
     """Fail with ``exception_class(message)``, created when the result is delivered."""
 
-def panic() -> Awaitable[None]:
+def panic() -> asyncio.Future[None]:
     """Run a Rust future that panics (fails with ``RustPanic``)."""
 
 class RawResponse:
@@ -77,9 +75,9 @@ class RawResponse:
     def method(self) -> str: ...
 
 class HttpProbe:
-    """A pooled HTTP/1 client (``http://`` only) whose GETs are awaitables."""
+    """A pooled HTTP/1 client (``http://`` only) whose GETs are asyncio futures."""
 
     def __init__(self, pool_size: int = 128) -> None: ...
-    def get(self, url: str) -> Awaitable[tuple[int, bytes]]: ...
-    def get_raw(self, url: str, response_class: Any = None) -> Awaitable[Any]: ...
-    def get_future_into_py(self, url: str) -> Awaitable[tuple[int, bytes]]: ...
+    def get(self, url: str) -> asyncio.Future[tuple[int, bytes]]: ...
+    def get_raw(self, url: str, response_class: Any = None) -> asyncio.Future[Any]: ...
+    def get_future_into_py(self, url: str) -> asyncio.Future[tuple[int, bytes]]: ...
