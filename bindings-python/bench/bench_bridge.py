@@ -411,6 +411,8 @@ def main() -> None:
 
     levels = [int(c) for c in args.concurrency.split(",")]
     variants = [v.strip() for v in args.variants.split(",")]
+    # A terminated run still stops its nginx (the `finally` below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     nginx = Nginx()
     results: dict[str, Any] = {
         "url": nginx.url,
