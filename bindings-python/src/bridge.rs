@@ -6,7 +6,7 @@
 //! 1. On the event loop's thread, [`spawn`] finds (or creates) the [`Bridge`] of the running
 //!    loop, makes an asyncio future with `loop.create_future()`, registers the bridge's
 //!    cancel callback on it, and spawns the Rust future on tokio. The asyncio future is kept
-//!    in the bridge's pending map under a token (its address, unique while it is kept alive).
+//!    in the bridge's pending calls under a fresh token (a per-bridge sequence number).
 //! 2. On a tokio thread, the Rust future runs and its output — a plain Rust value — is pushed
 //!    onto the loop's [`Completions`] queue. Only a push onto an empty queue writes a byte to
 //!    the loop's wake socket.
@@ -21,10 +21,15 @@
 //! ## Cancellation
 //!
 //! Cancelling the asyncio future (or the task awaiting it) runs the cancel callback, which
-//! removes the pending entry and aborts the tokio task: the Rust future is dropped at its next
-//! await point. A result that arrives for a future cancelled in the meantime is dropped: it is
-//! recognised by `remove_done_callback` finding nothing to remove (a done future's callbacks
-//! are already scheduled).
+//! finds the call by the future's address, removes it and aborts the tokio task: the Rust
+//! future is dropped at its next await point. A result that arrives for a cancelled call finds
+//! no entry under its token and is dropped; one that arrives in the moment between the
+//! cancellation and its callback is recognised by `remove_done_callback` finding nothing to
+//! remove (a done future's callbacks are already scheduled).
+//!
+//! Tokens are never reused. A future's address would be unique only while the future lives:
+//! a late completion of a cancelled call (or the notice of its aborted task) could then reach
+//! a new future allocated at the same address — another caller's result.
 //!
 //! ## Lifetime
 //!
@@ -38,7 +43,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use foldhash::fast::RandomState;
@@ -114,7 +119,44 @@ struct Pending {
     context: Option<Py<PyAny>>,
 }
 
-type PendingMap = Mutex<HashMap<usize, Pending, RandomState>>;
+/// The calls of one loop waiting for their Rust tasks: by token (completions), and the token
+/// by the asyncio future's address (cancellation, which only knows the future). An address is
+/// in the index exactly while its call is pending, so it is unique there.
+#[derive(Default)]
+struct PendingCalls {
+    by_token: HashMap<u64, Pending, RandomState>,
+    by_address: HashMap<usize, u64, RandomState>,
+}
+
+impl PendingCalls {
+    fn insert(&mut self, token: u64, entry: Pending) {
+        let address = entry.future.as_ptr() as usize;
+        let stale = self.by_address.insert(address, token);
+        debug_assert!(
+            stale.is_none(),
+            "a pending future is alive, so its address is unique"
+        );
+        self.by_token.insert(token, entry);
+    }
+
+    fn remove(&mut self, token: u64) -> Option<Pending> {
+        let entry = self.by_token.remove(&token)?;
+        self.by_address.remove(&(entry.future.as_ptr() as usize));
+        Some(entry)
+    }
+
+    fn remove_future(&mut self, future: &Bound<'_, PyAny>) -> Option<Pending> {
+        let token = self.by_address.remove(&(future.as_ptr() as usize))?;
+        self.by_token.remove(&token)
+    }
+
+    fn drain(&mut self) -> Vec<Pending> {
+        self.by_address.clear();
+        self.by_token.drain().map(|(_, entry)| entry).collect()
+    }
+}
+
+type PendingMap = Mutex<PendingCalls>;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Critical sections here never call into Python and never panic.
@@ -135,6 +177,7 @@ pub(crate) struct Bridge {
     reader: Mutex<Option<WakeReader>>,
     fd: RawFd,
     pending: Arc<PendingMap>,
+    next_token: AtomicU64,
     on_cancel: Py<CancelCallback>,
     torn_down: AtomicBool,
 }
@@ -183,7 +226,7 @@ where
         intern!(py, "add_done_callback"),
         (bridge.on_cancel.bind(py),),
     )?;
-    let token = asyncio_future.as_ptr() as usize;
+    let token = bridge.next_token.fetch_add(1, Ordering::Relaxed);
     let delivery = Delivery {
         token,
         completions: Some(Arc::clone(&bridge.completions)),
@@ -198,16 +241,14 @@ where
         abort: task.abort_handle(),
         context,
     };
-    let replaced = lock(&bridge.pending).insert(token, entry);
-    debug_assert!(replaced.is_none(), "a live future's address is unique");
-    drop(replaced);
+    lock(&bridge.pending).insert(token, entry);
     Ok(asyncio_future)
 }
 
 /// Carries a task's output to its loop; if the task is dropped first (runtime shutdown, or a
 /// panic while polling), it delivers [`Stopped`] instead, so no asyncio future waits forever.
 struct Delivery {
-    token: usize,
+    token: u64,
     completions: Option<Arc<Queue>>,
 }
 
@@ -255,7 +296,7 @@ fn bridge_for(event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<Bridge>> {
         .map_err(|error| PyRuntimeError::new_err(format!("tether: no wake socket: {error}")))?;
     let fd = reader.fd();
     let loop_ref = PyWeakrefReference::new_with(event_loop, LoopGone { key })?;
-    let pending: Arc<PendingMap> = Arc::new(Mutex::new(HashMap::default()));
+    let pending: Arc<PendingMap> = Arc::new(Mutex::new(PendingCalls::default()));
     let on_cancel = Py::new(
         py,
         CancelCallback {
@@ -269,6 +310,7 @@ fn bridge_for(event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<Bridge>> {
         reader: Mutex::new(Some(reader)),
         fd,
         pending,
+        next_token: AtomicU64::new(0),
         on_cancel,
         torn_down: AtomicBool::new(false),
     });
@@ -356,10 +398,7 @@ pub(crate) fn forget_after_fork(py: Python<'_>) {
     for bridge in inherited {
         bridge.torn_down.store(true, Ordering::Release);
         drop(lock(&bridge.reader).take());
-        let entries: Vec<Pending> = lock(&bridge.pending)
-            .drain()
-            .map(|(_, entry)| entry)
-            .collect();
+        let entries = lock(&bridge.pending).drain();
         for entry in entries {
             let _ = entry.future.bind(py).call_method0(intern!(py, "cancel"));
             std::mem::forget(entry.abort);
@@ -391,7 +430,7 @@ impl Bridge {
             let mut pending = lock(&self.pending);
             items
                 .into_iter()
-                .filter_map(|item| pending.remove(&item.token).map(|entry| (entry, item.value)))
+                .filter_map(|item| pending.remove(item.token).map(|entry| (entry, item.value)))
                 .collect()
         };
         let on_cancel = self.on_cancel.bind(py);
@@ -442,10 +481,7 @@ impl Bridge {
             error.write_unraisable(py, Some(event_loop));
         }
         drop(lock(&self.reader).take());
-        let entries: Vec<Pending> = lock(&self.pending)
-            .drain()
-            .map(|(_, entry)| entry)
-            .collect();
+        let entries = lock(&self.pending).drain();
         for entry in entries {
             entry.abort.abort();
             if open_loop.is_some() {
@@ -485,7 +521,7 @@ pub(crate) struct CancelCallback {
 #[pymethods]
 impl CancelCallback {
     fn __call__(&self, future: &Bound<'_, PyAny>) {
-        let entry = lock(&self.pending).remove(&(future.as_ptr() as usize));
+        let entry = lock(&self.pending).remove_future(future);
         if let Some(entry) = entry {
             entry.abort.abort();
         }

@@ -18,8 +18,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// One finished task: the token of the asyncio future waiting for it, and its outcome.
 pub(crate) struct Completion<T> {
-    /// Identifies the waiting future within its loop.
-    pub(crate) token: usize,
+    /// Identifies the waiting call within its loop (never reused).
+    pub(crate) token: u64,
     /// What the task produced (or why it stopped).
     pub(crate) value: T,
 }
@@ -142,7 +142,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    fn completion(token: usize) -> Completion<usize> {
+    fn completion(token: u64) -> Completion<u64> {
         Completion {
             token,
             value: token * 10,

@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `HttpProbe` | a minimal pooled hyper GET, awaited through the bridge (`get`, `get_raw`) or through pyo3-async-runtimes (`get_future_into_py`), for the benchmark and the response prototype |
 //! | `RawResponse` | a response as Rust data: status, header list, body, elapsed, URL |
-//! | `noop`, `sleep`, `fail`, `fail_with`, `panic` | bridge probes for tests and benchmarks |
+//! | `noop`, `sleep`, `echo`, `fail`, `fail_with`, `panic` | bridge probes for tests and benchmarks |
 //! | `shutdown`, `configure`, `runtime_workers`, `live_bridges` | runtime lifecycle and introspection |
 //! | `TetherError`, `RuntimeClosed`, `RustPanic`, `TransportError` | exceptions |
 
@@ -91,6 +91,7 @@ fn _tether(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(probe::noop, module)?)?;
     module.add_function(wrap_pyfunction!(probe::noop_future_into_py, module)?)?;
     module.add_function(wrap_pyfunction!(probe::sleep, module)?)?;
+    module.add_function(wrap_pyfunction!(probe::echo, module)?)?;
     module.add_function(wrap_pyfunction!(probe::live_sleeps, module)?)?;
     module.add_function(wrap_pyfunction!(probe::fail, module)?)?;
     module.add_function(wrap_pyfunction!(probe::fail_with, module)?)?;

@@ -62,6 +62,29 @@ pub(crate) fn live_sleeps() -> usize {
     LIVE_SLEEPS.load(Ordering::SeqCst)
 }
 
+/// An integer, delivered back as a Python `int`.
+struct Echo(u64);
+
+impl Deliver for Echo {
+    fn deliver(self, py: Python<'_>, _context: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        Ok(self.0.into_pyobject(py)?.into_any().unbind())
+    }
+}
+
+/// Awaitable that completes with `value` after `seconds` (at once for 0): tests use distinct
+/// values to check that every call receives its own result.
+#[pyfunction]
+pub(crate) fn echo(py: Python<'_>, value: u64, seconds: f64) -> PyResult<Bound<'_, PyAny>> {
+    let duration = Duration::try_from_secs_f64(seconds)
+        .map_err(|error| PyValueError::new_err(format!("echo: bad duration {seconds}: {error}")))?;
+    bridge::spawn(py, None, async move {
+        if !duration.is_zero() {
+            tokio::time::sleep(duration).await;
+        }
+        Echo(value)
+    })
+}
+
 /// A failure made on a tokio thread as plain Rust data.
 struct Failure(String);
 

@@ -229,6 +229,45 @@ def test_results_errors_and_cancellation_on_each_loop(
         loop.close()
 
 
+@pytest.mark.asyncio
+async def test_a_cancelled_call_never_reaches_a_later_one() -> None:
+    # The cancelled call's future is freed as soon as its cancel callback has run, and the
+    # next future made right after (in the same loop iteration) usually gets its address.
+    # The notice of the cancelled call's aborted task, arriving later, must not resolve it.
+    loop = asyncio.get_running_loop()
+
+    async def one_round(value: int) -> None:
+        before = _tether.live_sleeps()
+        cancelled = _tether.sleep(3600)
+        await until(lambda: _tether.live_sleeps() == before + 1, "the Rust future to start")
+        cancelled.cancel()
+        del cancelled
+        later: list[asyncio.Future[int]] = []
+        # Runs after the cancel callback, in the same iteration, before any completion.
+        loop.call_soon(lambda: later.append(_tether.echo(value, 0.05)))
+        await until(lambda: bool(later), "the later call")
+        assert await later[0] == value
+
+    for value in range(50):
+        await one_round(value)
+
+
+@pytest.mark.asyncio
+async def test_results_of_cancelled_calls_never_reach_other_calls() -> None:
+    # Cancel calls whose results are arriving at the same moment, while making new ones.
+    next_value = 0
+    for _ in range(300):
+        batch: dict[int, asyncio.Future[int]] = {}
+        for _ in range(16):
+            batch[next_value] = _tether.echo(next_value, 0.0)
+            next_value += 1
+        await asyncio.sleep(0)  # let some results arrive before the cancellations
+        for value in list(batch)[::2]:
+            batch.pop(value).cancel()
+        results = await asyncio.gather(*batch.values())
+        assert results == list(batch)
+
+
 def test_without_a_running_loop_the_error_is_clear() -> None:
     with pytest.raises(RuntimeError, match="running in an asyncio event loop"):
         _tether.noop()

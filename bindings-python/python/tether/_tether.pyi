@@ -47,6 +47,9 @@ def noop_future_into_py() -> asyncio.Future[None]:
 def sleep(seconds: float) -> asyncio.Future[None]:
     """Complete with ``None`` after ``seconds`` on a tokio timer."""
 
+def echo(value: int, seconds: float) -> asyncio.Future[int]:
+    """Complete with ``value`` after ``seconds`` (at once for 0)."""
+
 def live_sleeps() -> int:
     """How many ``sleep`` Rust futures are alive."""
 
