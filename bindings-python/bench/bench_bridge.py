@@ -46,7 +46,10 @@ import tempfile
 import time
 import timeit
 from collections.abc import Awaitable
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    import httpx
 
 VARIANTS = [
     "bridge GET",
@@ -168,6 +171,20 @@ def process_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def eager_response(raw: Any) -> httpx.Response:
+    """The ``httpx.Response`` (with its ``httpx.Request``) httpx itself would build."""
+    import httpx
+
+    response = httpx.Response(
+        raw.status,
+        headers=raw.header_list(),
+        content=raw.content,
+        request=httpx.Request(raw.method, raw.url),
+    )
+    response.elapsed = datetime.timedelta(seconds=raw.elapsed)
+    return response
+
+
 async def drive(
     call: Callable[[], Awaitable[Any]], concurrency: int, warmup: float, duration: float
 ) -> dict[str, float]:
@@ -227,15 +244,7 @@ async def child(
     elif variant == "bridge GET+eager":
 
         async def eager() -> httpx.Response:
-            raw = await probe.get_raw(url)
-            response = httpx.Response(
-                raw.status,
-                headers=raw.header_list(),
-                content=raw.content,
-                request=httpx.Request(raw.method, raw.url),
-            )
-            response.elapsed = datetime.timedelta(seconds=raw.elapsed)
-            return response
+            return eager_response(await probe.get_raw(url))
 
         call = eager
         status_of = operator.attrgetter("status_code")
@@ -310,14 +319,7 @@ async def construction(url: str, number: int) -> dict[str, float]:
         return r.json()
 
     def eager() -> Any:
-        r = httpx.Response(
-            raw.status,
-            headers=raw.header_list(),
-            content=raw.content,
-            request=httpx.Request(raw.method, raw.url),
-        )
-        r.elapsed = datetime.timedelta(seconds=raw.elapsed)
-        return r
+        return eager_response(raw)
 
     def eager_no_request() -> Any:
         return httpx.Response(raw.status, headers=header_list, content=raw.content)

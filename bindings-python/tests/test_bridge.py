@@ -141,8 +141,9 @@ async def test_rust_panic_becomes_rust_panic_not_a_hang() -> None:
     assert await _tether.noop() is None
 
 
-@pytest.mark.asyncio
-async def test_cancelling_the_task_drops_the_rust_future() -> None:
+async def cancel_a_running_sleep() -> None:
+    """Starts a long Rust sleep, cancels the task awaiting it, and waits for the Rust future to
+    be dropped."""
     before = _tether.live_sleeps()
     task = asyncio.ensure_future(_tether.sleep(3600))
     await until(lambda: _tether.live_sleeps() == before + 1, "the Rust future to start")
@@ -150,6 +151,11 @@ async def test_cancelling_the_task_drops_the_rust_future() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     await until(lambda: _tether.live_sleeps() == before, "the Rust future to be dropped")
+
+
+@pytest.mark.asyncio
+async def test_cancelling_the_task_drops_the_rust_future() -> None:
+    await cancel_a_running_sleep()
 
 
 @pytest.mark.asyncio
@@ -214,13 +220,7 @@ def test_results_errors_and_cancellation_on_each_loop(
         )
         with pytest.raises(TetherError, match="on this loop"):
             await _tether.fail("on this loop")
-        before = _tether.live_sleeps()
-        task = asyncio.ensure_future(_tether.sleep(3600))
-        await until(lambda: _tether.live_sleeps() == before + 1, "the Rust future to start")
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await until(lambda: _tether.live_sleeps() == before, "the Rust future to be dropped")
+        await cancel_a_running_sleep()
 
     loop = new_loop()
     try:
