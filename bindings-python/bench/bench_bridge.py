@@ -227,7 +227,8 @@ async def child(
 
     workers = _tether.runtime_workers()  # None: not started yet
     env_workers = os.environ.get(_tether.WORKERS_ENV)
-    fip_workers = int(env_workers) if env_workers else min(os.cpu_count() or 2, 4)
+    # The same worker count as the bridge (its default: at most 2).
+    fip_workers = int(env_workers) if env_workers else min(os.cpu_count() or 2, 2)
     _tether.configure_future_into_py(fip_workers)
     probe = _tether.HttpProbe(pool_size=max(concurrency, 8))
     loop = asyncio.get_running_loop()
