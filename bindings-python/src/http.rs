@@ -185,14 +185,16 @@ pub(crate) struct HttpProbe {
     client: HyperClient,
 }
 
+/// Parses an absolute `http://` URL. The error does not repeat the URL: its query may carry
+/// an API key.
 fn parse(url: &str) -> PyResult<Uri> {
     let uri: Uri = url
         .parse()
-        .map_err(|error| PyValueError::new_err(format!("bad URL {url:?}: {error}")))?;
+        .map_err(|error| PyValueError::new_err(format!("bad URL: {error}")))?;
     if uri.scheme_str() != Some("http") || uri.host().is_none() {
-        return Err(PyValueError::new_err(format!(
-            "bad URL {url:?}: an absolute http:// URL is needed"
-        )));
+        return Err(PyValueError::new_err(
+            "bad URL: an absolute http:// URL is needed",
+        ));
     }
     Ok(uri)
 }

@@ -158,11 +158,15 @@ async def test_connection_refused_is_a_transport_error(probe: Any) -> None:
             await probe.get(f"http://127.0.0.1:{port}/")
 
 
-@pytest.mark.parametrize("url", ["not a url", "https://127.0.0.1/", "/relative", ""])
+@pytest.mark.parametrize(
+    "url",
+    ["not a url?api_key=SECRET", "https://127.0.0.1/?api_key=SECRET", "/relative?token=SECRET", ""],
+)
 @pytest.mark.asyncio
-async def test_bad_urls_are_value_errors(probe: Any, url: str) -> None:
-    with pytest.raises(ValueError, match="bad URL"):
+async def test_bad_urls_are_value_errors_that_do_not_repeat_them(probe: Any, url: str) -> None:
+    with pytest.raises(ValueError, match="bad URL") as caught:
         probe.get(url)
+    assert "SECRET" not in str(caught.value)
 
 
 def test_pool_size_must_be_a_count() -> None:
