@@ -35,7 +35,8 @@
 //!
 //! There is one bridge per event loop, keyed by the loop object (pytest-asyncio makes one loop
 //! per test; one client can be used from several loops). A bridge is torn down — reader
-//! removed, both socket ends closed, pending Rust tasks aborted, pending futures cancelled —
+//! removed, both socket ends closed, pending Rust tasks aborted, pending futures failed with
+//! `RuntimeClosed` —
 //! when its loop closes (the bridge wraps the loop instance's `close`), when the loop is
 //! garbage-collected (a weak reference callback), when a new bridge finds it closed, or at
 //! interpreter exit.
@@ -323,8 +324,10 @@ fn bridge_for(event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<Bridge>> {
             },
         ),
     )?;
-    install_close_hook(event_loop, &loop_ref)?;
     registry().push(Arc::clone(&bridge));
+    // A failure is not fatal: the weak reference callback and `sweep` still tear the bridge
+    // down.
+    let _ = install_close_hook(event_loop, &loop_ref);
     Ok(bridge)
 }
 
@@ -354,20 +357,13 @@ fn install_close_hook(
 
 /// Tears down bridges whose loop is gone or closed.
 fn sweep(py: Python<'_>) {
-    let stale: Vec<Arc<Bridge>> = registry()
-        .iter()
-        .filter(|bridge| {
-            bridge.loop_ref.bind(py).upgrade().is_none_or(|event_loop| {
-                event_loop
-                    .call_method0(intern!(py, "is_closed"))
-                    .and_then(|closed| closed.is_truthy())
-                    .unwrap_or(true)
-            })
-        })
-        .cloned()
-        .collect();
-    for bridge in stale {
-        bridge.tear_down(py);
+    // A copy: asking a loop whether it is closed runs Python code, which must not happen
+    // under the registry's lock.
+    let all: Vec<Arc<Bridge>> = registry().clone();
+    for bridge in all {
+        if bridge.loop_is_open(py).is_none() {
+            bridge.tear_down(py);
+        }
     }
 }
 
@@ -414,6 +410,16 @@ pub(crate) fn live_bridges() -> usize {
 }
 
 impl Bridge {
+    /// The loop, if it is alive and not closed.
+    fn loop_is_open<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyAny>> {
+        self.loop_ref.bind(py).upgrade().filter(|event_loop| {
+            !event_loop
+                .call_method0(intern!(py, "is_closed"))
+                .and_then(|closed| closed.is_truthy())
+                .unwrap_or(true)
+        })
+    }
+
     /// Resolves every completed call. Runs on the loop thread, from the reader callback.
     fn drain(&self, py: Python<'_>) {
         if self.torn_down.load(Ordering::Acquire) {
@@ -469,12 +475,7 @@ impl Bridge {
         }
         registry().retain(|bridge| !Arc::ptr_eq(bridge, self));
         drop(self.completions.close());
-        let open_loop = self.loop_ref.bind(py).upgrade().filter(|event_loop| {
-            !event_loop
-                .call_method0(intern!(py, "is_closed"))
-                .and_then(|closed| closed.is_truthy())
-                .unwrap_or(true)
-        });
+        let open_loop = self.loop_is_open(py);
         if let Some(event_loop) = &open_loop
             && let Err(error) = event_loop.call_method1(intern!(py, "remove_reader"), (self.fd,))
         {
