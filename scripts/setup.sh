@@ -3,8 +3,8 @@
 #   - Debian packages the tests need (promtool from `prometheus`),
 #   - the wasm32-unknown-unknown target: rustup first (with a timeout), otherwise Debian's
 #     rustc-web + rust-web-src + lld-22 with -Zbuild-std (see scripts/wasm-build.sh),
-#   - the Python virtualenv of the bindings (.tools/py: maturin, pytest, httpx, aiohttp),
-#     see scripts/setup-python.sh.
+#   - the Python virtualenv of the bindings (.tools/py: maturin and the test, lint and bench
+#     tools pinned in bindings-python/requirements-dev.txt), see scripts/setup-python.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
