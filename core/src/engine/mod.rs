@@ -55,7 +55,7 @@ use crate::breaker::{
     RegistryConfig,
 };
 use crate::cache::{
-    Cache, CacheConfig, CacheStats, CachedResponse, Fill, FlightEvent, FlightId, Lookup,
+    Cache, CacheConfig, CachePeek, CacheStats, CachedResponse, Fill, FlightEvent, FlightId, Lookup,
     StoreResult,
 };
 use crate::export::{BreakerInfo, CacheInfo, ExportSnapshot, HealthInfo, SystemSample};
@@ -92,10 +92,9 @@ pub enum BreakerScope {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EngineConfig {
-    /// Response cache. The engine's default differs from `CacheConfig::default()` in one
-    /// way: `default_ttl` is zero, so a response with no explicit freshness (`Cache-Control`,
-    /// `Expires`) is never served without revalidation — the original cached every 200 for
-    /// five minutes (spec D38). Opt back in with a non-zero `default_ttl`.
+    /// Response cache: [`CacheConfig::default()`] (RFC 9111 for a private cache; a response
+    /// with no explicit freshness is never served without revalidation, and every request
+    /// header that may identify the caller partitions the cache).
     pub cache: CacheConfig,
     /// Circuit breakers (one per service or host, bounded registry).
     pub breakers: RegistryConfig,
@@ -129,10 +128,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            cache: CacheConfig {
-                default_ttl: Duration::ZERO,
-                ..CacheConfig::default()
-            },
+            cache: CacheConfig::default(),
             breakers: RegistryConfig::default(),
             retry: RetryConfig::default(),
             metrics: MetricsConfig::default(),
@@ -1164,6 +1160,13 @@ impl Engine {
         &self.cache
     }
 
+    /// What the cache holds for `request` at `now` (age, freshness, validators, the stored
+    /// response), without touching counters, LRU order or single-flight state. See
+    /// [`Cache::peek`].
+    pub fn peek_cache(&self, now: Timestamp, request: &Request) -> Option<CachePeek> {
+        self.cache.peek(now, request)
+    }
+
     /// The cache, mutably (invalidate all / by prefix / by key).
     pub fn cache_mut(&mut self) -> &mut Cache {
         &mut self.cache
@@ -1741,6 +1744,8 @@ fn validate_request(request: &Request, max_body: usize) -> Result<&str, RequestE
             reason: "credentials in the URL are not allowed (use the Authorization header)",
         });
     }
+    // A `Host` naming another authority would reach one origin while cached under another.
+    crate::cache::check_host(request.headers(), uri)?;
     let size = request.body().len();
     if size > max_body {
         return Err(RequestError::BodyTooLarge {

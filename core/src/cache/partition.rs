@@ -1,0 +1,310 @@
+//! Which request headers may identify the caller, and so partition the cache.
+//!
+//! The rule fails closed: every request header partitions unless it is known not to identify
+//! the caller. Known are the built-in [`NON_IDENTIFYING_HEADERS`] (content negotiation,
+//! client software, the request's own cache directives and preconditions, trace and
+//! correlation ids, hop-by-hop fields) plus whatever the configuration adds; `Host` is known
+//! only while it names the URL's own authority. The configured credential headers partition
+//! even when listed as known. An unfamiliar header such as `X-Tenant-Secret` therefore keeps
+//! two callers apart without anyone having to name it.
+
+use http::header::{HOST, HeaderName, HeaderValue};
+use http::{HeaderMap, Uri};
+
+use crate::RequestError;
+
+/// Defines the built-in list once: the public constant (documentation and introspection) and
+/// the matcher on the hot path.
+macro_rules! non_identifying {
+    (exact: [$($exact:literal),* $(,)?], prefix: [$($prefix:literal),* $(,)?]) => {
+        /// Request headers known not to identify the caller: they never partition the cache.
+        /// An entry ending in `*` is a prefix. Every other request header partitions (see
+        /// [`CacheConfig::non_identifying_headers`](super::CacheConfig) to add names).
+        ///
+        /// Deliberately absent, because they can carry who is calling: `Authorization`,
+        /// `Cookie`, every `*-Key` / `*-Token` field, `Forwarded` / `X-Forwarded-*` (the end
+        /// user's address), `Origin` and `Referer` (the calling site; a referring URL may hold
+        /// a token), `Baggage` (free-form key/value context that often names the user) and
+        /// `Idempotency-Key`.
+        pub const NON_IDENTIFYING_HEADERS: &[&str] = &[$($exact,)* $(concat!($prefix, "*"),)*];
+
+        /// Whether a (lower-case) header name is on the built-in list.
+        #[inline]
+        fn builtin(name: &str) -> bool {
+            matches!(name, $($exact)|*) $(|| name.starts_with($prefix))*
+        }
+    };
+}
+
+non_identifying! {
+    exact: [
+        // Content negotiation and the client's software.
+        "accept",
+        "user-agent",
+        // The request body's description (the body itself is part of the key).
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "content-language",
+        // The request's own cache directives, preconditions and range (requests carrying
+        // preconditions or a range bypass the cache anyway).
+        "cache-control",
+        "pragma",
+        "if-match",
+        "if-none-match",
+        "if-modified-since",
+        "if-unmodified-since",
+        "if-range",
+        "range",
+        // Trace and correlation ids: unique per request, never who is calling.
+        "traceparent",
+        "tracestate",
+        "b3",
+        "x-request-id",
+        "x-correlation-id",
+        "request-id",
+        "x-amzn-trace-id",
+        "x-cloud-trace-context",
+        "sentry-trace",
+        "uber-trace-id",
+        "x-datadog-trace-id",
+        "x-datadog-parent-id",
+        "x-datadog-sampling-priority",
+        "x-datadog-origin",
+        // Hop-by-hop and transfer fields.
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-connection",
+        "expect",
+        // Scheduling and browser hints that say nothing about the user.
+        "priority",
+        "date",
+        "dnt",
+        "sec-gpc",
+        "upgrade-insecure-requests",
+    ],
+    prefix: ["accept-", "x-b3-", "sec-fetch-", "sec-ch-"]
+}
+
+/// The compiled partition rule of one cache.
+#[derive(Debug, Default)]
+pub(crate) struct Partition {
+    /// Always partition (the configured credential headers), whatever the lists say.
+    forced: Vec<HeaderName>,
+    /// Configured additions to the built-in list: exact names and prefixes.
+    exact: Vec<HeaderName>,
+    prefixes: Vec<Box<str>>,
+}
+
+impl Partition {
+    /// `forced` partition whatever the lists say; `known` (names, or prefixes ending in `*`)
+    /// extend the built-in list. Invalid entries are skipped ([`super::CacheConfig::validate`]
+    /// refuses them).
+    pub(crate) fn new(forced: &[String], known: &[String]) -> Self {
+        let mut p = Partition::default();
+        for f in forced {
+            if let Ok(n) = HeaderName::from_bytes(f.as_bytes())
+                && !p.forced.contains(&n)
+            {
+                p.forced.push(n);
+            }
+        }
+        for k in known {
+            if let Some(prefix) = k.strip_suffix('*') {
+                p.prefixes
+                    .push(prefix.to_ascii_lowercase().into_boxed_str());
+            } else if let Ok(n) = HeaderName::from_bytes(k.as_bytes()) {
+                p.exact.push(n);
+            }
+        }
+        p
+    }
+
+    /// Whether the header `name: value` of a request for `uri` may identify the caller.
+    #[inline]
+    pub(crate) fn identifies(&self, name: &HeaderName, value: &HeaderValue, uri: &Uri) -> bool {
+        if self.forced.iter().any(|f| f == name) {
+            return true;
+        }
+        if name == HOST {
+            return !host_matches(value, uri);
+        }
+        let s = name.as_str();
+        !(builtin(s)
+            || self.exact.iter().any(|e| e == name)
+            || self.prefixes.iter().any(|p| s.starts_with(&**p)))
+    }
+}
+
+/// Whether a configured entry of `non_identifying_headers` is valid: a header name, or a
+/// non-empty header-name prefix followed by `*`.
+pub(crate) fn valid_pattern(entry: &str) -> bool {
+    let name = entry.strip_suffix('*').unwrap_or(entry);
+    !name.is_empty() && HeaderName::from_bytes(name.as_bytes()).is_ok()
+}
+
+/// Whether a `Host` value names the authority of `uri`: the same host (case-insensitive) and
+/// the same port, a missing port meaning the scheme's default. Userinfo, an empty or invalid
+/// port, or anything unparsable never matches.
+pub(crate) fn host_matches(value: &HeaderValue, uri: &Uri) -> bool {
+    let Some(authority) = uri.authority() else {
+        return false;
+    };
+    let (v, a) = (value.as_bytes(), authority.as_str());
+    if v.eq_ignore_ascii_case(a.as_bytes()) {
+        return !a.contains('@');
+    }
+    let default = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("https") => 443,
+        _ => 80,
+    };
+    let given = std::str::from_utf8(v)
+        .ok()
+        .and_then(|v| host_port(v.trim()));
+    match (given, host_port(a)) {
+        (Some((gh, gp)), Some((oh, op))) => {
+            gh.eq_ignore_ascii_case(oh) && gp.unwrap_or(default) == op.unwrap_or(default)
+        }
+        _ => false,
+    }
+}
+
+/// `host[:port]` (an IPv6 literal in brackets) split into host and port; `None` for userinfo,
+/// an empty host, or a port that is empty or not a number below 65 536.
+fn host_port(s: &str) -> Option<(&str, Option<u16>)> {
+    if s.contains('@') {
+        return None;
+    }
+    let split = if s.starts_with('[') {
+        s.find(']').map_or(s.len(), |i| i + 1)
+    } else {
+        s.find(':').unwrap_or(s.len())
+    };
+    let (host, rest) = s.split_at(split);
+    if host.is_empty() {
+        return None;
+    }
+    if rest.is_empty() {
+        return Some((host, None));
+    }
+    let port = rest.strip_prefix(':')?;
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((host, Some(port.parse().ok()?)))
+}
+
+/// Refuses a request whose `Host` header names another authority than its URL (or that has
+/// more than one `Host`): the request would go to one origin while the cache keyed it under
+/// another, so the next plain request for the URL could be answered with the other origin's
+/// response.
+pub(crate) fn check_host(headers: &HeaderMap, uri: &Uri) -> Result<(), RequestError> {
+    let mut values = headers.get_all(HOST).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(()),
+        (Some(v), None) if host_matches(v, uri) => Ok(()),
+        _ => Err(RequestError::HostMismatch),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> Uri {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn host_matching() {
+        let u = uri("http://a.example/p");
+        for (v, want) in [
+            ("a.example", true),
+            ("A.EXAMPLE", true),
+            ("a.example:80", true),
+            (" a.example ", true),
+            ("a.example:443", false),
+            ("a.example:", false),
+            ("a.example:x", false),
+            ("b.example", false),
+            ("u@a.example", false),
+            ("", false),
+        ] {
+            let value = HeaderValue::from_str(v).unwrap();
+            assert_eq!(host_matches(&value, &u), want, "{v:?}");
+        }
+        let u = uri("https://[::1]:8443/");
+        for (v, want) in [
+            ("[::1]:8443", true),
+            ("[::1]", false),
+            ("[::2]:8443", false),
+        ] {
+            assert_eq!(host_matches(&HeaderValue::from_static(v), &u), want, "{v}");
+        }
+        let u = uri("https://[::1]/");
+        assert!(host_matches(&HeaderValue::from_static("[::1]"), &u));
+        assert!(host_matches(&HeaderValue::from_static("[::1]:443"), &u));
+        let two = {
+            let mut h = HeaderMap::new();
+            h.append(HOST, HeaderValue::from_static("a.example"));
+            h.append(HOST, HeaderValue::from_static("a.example"));
+            h
+        };
+        assert!(check_host(&two, &uri("http://a.example/")).is_err());
+        assert!(check_host(&HeaderMap::new(), &uri("http://a.example/")).is_ok());
+    }
+
+    #[test]
+    fn the_builtin_list_and_its_matcher_agree() {
+        for entry in NON_IDENTIFYING_HEADERS {
+            let name = entry
+                .strip_suffix('*')
+                .map_or((*entry).to_owned(), |p| format!("{p}x"));
+            assert!(builtin(&name), "{entry}");
+            assert!(valid_pattern(entry), "{entry}");
+        }
+        for name in [
+            "authorization",
+            "cookie",
+            "x-api-key",
+            "api-key",
+            "x-auth-token",
+            "x-tenant-secret",
+            "forwarded",
+            "x-forwarded-for",
+            "origin",
+            "referer",
+            "baggage",
+            "idempotency-key",
+            "host",
+            "x-datadog-tags",
+            "acceptx",
+        ] {
+            assert!(!builtin(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn forced_names_win_and_additions_extend() {
+        let p = Partition::new(
+            &["user-agent".into(), "x-api-key".into()],
+            &["x-client-version".into(), "x-feature-*".into()],
+        );
+        let u = uri("http://h/");
+        let v = HeaderValue::from_static("v");
+        let id = |n: &'static str| p.identifies(&HeaderName::from_static(n), &v, &u);
+        assert!(id("user-agent"), "forced beats the built-in list");
+        assert!(id("x-api-key"));
+        assert!(!id("x-client-version"));
+        assert!(!id("x-feature-flags"));
+        assert!(!id("traceparent"));
+        assert!(id("x-tenant"));
+        assert!(!valid_pattern("*"));
+        assert!(!valid_pattern("bad name"));
+        assert!(valid_pattern("x-feature-*"));
+    }
+}
