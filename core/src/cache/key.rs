@@ -2,8 +2,9 @@
 //! partition, the invalidation URL id and the `Vary` secondary key.
 //!
 //! Key = H(method, scheme, host (lower-cased, default port elided), path, query params
-//! ordered by name with the order of repeated names kept (minus excluded and credential
-//! params; all omitted when `include_query` is off), the body if non-empty, the configured key
+//! ordered by name with the order of repeated names kept, or as sent when
+//! `sort_query_by_name` is off (minus excluded and credential params; all omitted when
+//! `include_query` is off), the body if non-empty, the configured key
 //! headers, the partition).
 //!
 //! The partition — userinfo, credential query parameters (whatever `include_query` says) and
@@ -222,6 +223,8 @@ pub(crate) struct KeyDeriver {
     credential_mask: u64,
     exclude_mask: u64,
     include_query: bool,
+    /// Order parameters by name (else: as sent).
+    sort_query: bool,
 }
 
 impl fmt::Debug for KeyDeriver {
@@ -233,6 +236,7 @@ impl fmt::Debug for KeyDeriver {
             .field("credential_params", &self.credential_params)
             .field("exclude_params", &self.exclude_params)
             .field("include_query", &self.include_query)
+            .field("sort_query", &self.sort_query)
             .finish_non_exhaustive()
     }
 }
@@ -688,6 +692,7 @@ impl KeyDeriver {
         credential_params: Vec<String>,
         exclude_params: Vec<String>,
         include_query: bool,
+        sort_query: bool,
     ) -> Self {
         // SplitMix-style spreading so that nearby seeds give unrelated states.
         let mix = |x: u64| {
@@ -714,6 +719,7 @@ impl KeyDeriver {
             credential_params,
             exclude_params,
             include_query,
+            sort_query,
         }
     }
 
@@ -820,7 +826,10 @@ impl KeyDeriver {
             }
             let cur = (start as u16, (start + eq) as u16, (start + len) as u16);
             let prev = segs[n.saturating_sub(1)];
-            if n > 0 && cmp_names(q, (prev.0, prev.1), (cur.0, cur.1)) == Ordering::Greater {
+            if self.sort_query
+                && n > 0
+                && cmp_names(q, (prev.0, prev.1), (cur.0, cur.1)) == Ordering::Greater
+            {
                 sorted = false;
             }
             segs[n] = cur;
@@ -909,10 +918,11 @@ impl KeyDeriver {
         } else {
             &mut heap
         };
-        // Plain parameters first, each group in its order.
+        // Plain parameters first, each group in its order (or as sent).
         let order = |x: &Param, y: &Param| match (x.credential, y.credential) {
-            (false, false) => x.cmp_plain(*y, q),
-            (true, true) => x.cmp_credential(*y, q),
+            (false, false) if self.sort_query => x.cmp_plain(*y, q),
+            (true, true) if self.sort_query => x.cmp_credential(*y, q),
+            (a, b) if a == b => x.start.cmp(&y.start),
             (a, b) => a.cmp(&b),
         };
         if params.len() <= 16 {
@@ -1160,6 +1170,7 @@ mod tests {
             vec!["api_key".into(), "Token".into()],
             vec!["utm_source".into()],
             true,
+            true,
         )
     }
 
@@ -1294,7 +1305,16 @@ mod tests {
     fn seeds_change_keys() {
         let r = req("GET", "http://h/p", &[], b"");
         let new = |seed| {
-            KeyDeriver::new(seed, vec![], Partition::default(), vec![], vec![], true).key(&r)
+            KeyDeriver::new(
+                seed,
+                vec![],
+                Partition::default(),
+                vec![],
+                vec![],
+                true,
+                true,
+            )
+            .key(&r)
         };
         let (a, b, a2) = (new(1), new(2), new(1));
         assert_ne!(a, b);
@@ -1302,6 +1322,35 @@ mod tests {
         assert_ne!(a.as_u128() >> 64, 0);
         assert_eq!(format!("{a}").len(), 32);
         assert_eq!(serde_json::to_string(&a).unwrap(), format!("\"{a}\""));
+    }
+
+    #[test]
+    fn query_as_sent_when_sorting_is_off() {
+        let d = KeyDeriver::new(
+            5,
+            vec![],
+            Partition::default(),
+            vec!["token".into()],
+            vec!["utm_source".into()],
+            true,
+            false,
+        );
+        let k = |u: &str| d.key(&req("GET", u, &[], b""));
+        assert_ne!(k("http://h/p?a=1&b=2"), k("http://h/p?b=2&a=1"));
+        assert_ne!(k("http://h/p?id=1&id=2"), k("http://h/p?id=2&id=1"));
+        // Dropped parameters do not count, wherever they stand; credential parameters
+        // partition, but apart from the plain ones, so their place does not count either.
+        let plain = k("http://h/p?b=2&a=1");
+        assert_eq!(plain, k("http://h/p?utm_source=x&b=2&a=1"));
+        assert_eq!(plain, k("http://h/p?b=2&utm_source=y&a=1"));
+        assert_ne!(plain, k("http://h/p?b=2&token=t&a=1"));
+        assert_eq!(
+            k("http://h/p?b=2&token=t&a=1"),
+            k("http://h/p?token=t&b=2&a=1")
+        );
+        // The general path (a segment without `=`) gives the stream the fast path gives.
+        assert_eq!(k("http://h/p?b=&a=1"), k("http://h/p?b&a=1"));
+        assert_ne!(k("http://h/p?b=2&a=1&token=t"), k("http://h/p?b=2&a=1"));
     }
 
     #[test]
@@ -1313,6 +1362,7 @@ mod tests {
             vec!["key".into()],
             vec![],
             false,
+            true,
         );
         assert_eq!(
             d.key(&req("GET", "http://h/p?a=1", &[], b"")),
@@ -1448,6 +1498,7 @@ mod tests {
             Partition::new(&["authorization".into()], &[]),
             vec![],
             vec![],
+            true,
             true,
         );
         let a = req(

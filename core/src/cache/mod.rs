@@ -182,6 +182,12 @@ pub struct CacheConfig {
     /// Whether the (normalised) query string is part of the key. Credential parameters
     /// always partition, whatever this says.
     pub include_query: bool,
+    /// Order query parameters by name in the key, so that `?b=2&a=1` and `?a=1&b=2` share
+    /// an entry; a repeated name always keeps the order of its values (`?id=1&id=2` and
+    /// `?id=2&id=1` never share one). Off: the query is keyed in the order it was sent, as
+    /// RFC 3986 normalisation does, for a server to which the order of different names
+    /// matters. Default on.
+    pub sort_query_by_name: bool,
     /// Query parameter names (exact, case-sensitive) left out of the key, e.g. `utm_source`.
     pub exclude_query_params: Vec<String>,
     /// Request header names whose values are part of the key (e.g. `accept`).
@@ -224,6 +230,7 @@ impl Default for CacheConfig {
             statuses: vec![200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501],
             any_status_with_explicit_freshness: true,
             include_query: true,
+            sort_query_by_name: true,
             exclude_query_params: Vec::new(),
             key_headers: Vec::new(),
             credential_headers: vec![
@@ -974,6 +981,7 @@ impl Cache {
             config.credential_query_params.clone(),
             config.exclude_query_params.clone(),
             config.include_query,
+            config.sort_query_by_name,
         );
         Ok(Cache {
             rules: Rules::new(&config),
@@ -998,7 +1006,7 @@ impl Cache {
     }
 
     /// The primary key of a request (method, normalised URL, key headers, body digest,
-    /// credential partition). Does not allocate.
+    /// partition: credentials and every identifying header). Does not allocate.
     pub fn key_for(&self, req: &Request) -> CacheKey {
         self.keys.key(req)
     }
@@ -1522,7 +1530,7 @@ impl Cache {
 
     /// RFC 9111 §4.4: after a non-error response to an unsafe method (anything but GET,
     /// HEAD, OPTIONS, TRACE), drop every stored response for the target URL (all methods,
-    /// variants and credential partitions) and for same-origin `Location` /
+    /// variants and partitions) and for same-origin `Location` /
     /// `Content-Location` URLs. Safe to call for any request; returns how many were removed.
     pub fn on_unsafe_response(&mut self, req: &Request, resp: &Response) -> usize {
         let m = req.method();
@@ -1562,7 +1570,7 @@ impl Cache {
         hit
     }
 
-    /// Drops every entry of one URL (all methods, variants and credential partitions).
+    /// Drops every entry of one URL (all methods, variants and partitions).
     pub fn invalidate_url(&mut self, uri: &Uri) -> usize {
         let n = self.store.remove_url(self.keys.url_id(uri));
         self.stats.invalidations += n as u64;

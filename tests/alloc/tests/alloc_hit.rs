@@ -132,8 +132,10 @@ fn fresh_hit_with_many_identifying_headers_does_not_allocate() {
     // sum instead of being sorted: still no allocation. Trace headers are skipped.
     let config = CacheConfig::default();
     let mut cache = Cache::new(config, 0x5eed).unwrap();
-    let mut builder = http::Request::get("https://api.example.com/v1/items")
-        .header("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    let mut builder = http::Request::get("https://api.example.com/v1/items").header(
+        "traceparent",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    );
     for i in 0..24 {
         builder = builder.header(format!("x-tenant-{i}"), format!("value-{i}"));
     }
