@@ -29,7 +29,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Uri};
 use serde::{Serialize, Serializer};
 
-use super::partition::Partition;
+use super::partition::{Partition, Verdict, host_matches};
 use crate::Request;
 
 /// Query parameters sorted without allocating; longer queries fall back to a `Vec`.
@@ -98,6 +98,9 @@ const T_VALUE: u8 = 13;
 const T_QUERY_VERBATIM: u8 = 14;
 /// An identifying header's name.
 const T_NAME: u8 = 15;
+/// A configured credential header among the identifying headers, by its index in the
+/// configuration (instead of its name: fewer bytes to hash).
+const T_CREDENTIAL: u8 = 17;
 /// The identifying headers of a request with more than [`STACK_PARTITION`] of them: their
 /// number of values, then a 16-byte keyed sum of one hash per value.
 const T_PARTITION_SUM: u8 = 16;
@@ -372,16 +375,21 @@ impl<H: Hasher> Sink<H> {
     }
 }
 
-/// `a == b` for short slices of equal length without a `memcmp` call: eight bytes at a
-/// time, the last word overlapping.
+/// `a == b` for short slices without a `memcmp` call: eight bytes at a time, the last word
+/// overlapping (four, for slices of four to seven bytes).
 #[inline]
-fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
     }
     if n < 8 {
-        return a == b;
+        if n < 4 {
+            return a.iter().zip(b).all(|(x, y)| x == y);
+        }
+        let half =
+            |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap_or([0; 4]));
+        return half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4);
     }
     let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or([0; 8]));
     let mut i = 0;
@@ -558,17 +566,16 @@ impl Param {
     }
 }
 
-/// Byte order of the names `q[x.0..x.1]` and `q[y.0..y.1]` (both non-empty or both
-/// compared whole), deciding on the first byte when it differs (the common case) without a
-/// `memcmp` call.
+/// Byte order of the non-empty names `q[x.0..x.1]` and `q[y.0..y.1]`, deciding on the first
+/// byte when it differs (the common case) without a `memcmp` call.
 #[inline(always)]
 #[expect(clippy::inline_always, reason = "measured: the key's hot loop")]
 fn cmp_names(q: &[u8], x: (u16, u16), y: (u16, u16)) -> Ordering {
     let x = &q[usize::from(x.0)..usize::from(x.1)];
     let y = &q[usize::from(y.0)..usize::from(y.1)];
-    match (x.first(), y.first()) {
-        (Some(first_x), Some(first_y)) if first_x != first_y => first_x.cmp(first_y),
-        _ => x.cmp(y),
+    match x[0].cmp(&y[0]) {
+        Ordering::Equal => x[1..].cmp(&y[1..]),
+        o => o,
     }
 }
 
@@ -673,8 +680,14 @@ fn value_bytes<'v>(f: &(usize, Option<&'v HeaderValue>)) -> &'v [u8] {
     f.1.map_or(&[][..], HeaderValue::as_bytes)
 }
 
+/// An identifying header value collected for the partition: name, value, and the index of
+/// the credential header it is ([`NOT_CREDENTIAL`] if none).
+type PartEntry<'a> = Option<(&'a HeaderName, &'a HeaderValue, usize)>;
+
+const NOT_CREDENTIAL: usize = usize::MAX;
+
 /// The header name of a collected partition entry.
-fn entry_name<'a>(e: Option<(&'a HeaderName, &'a HeaderValue)>) -> &'a str {
+fn entry_name(e: PartEntry<'_>) -> &str {
     e.map_or("", |e| e.0.as_str())
 }
 
@@ -682,7 +695,7 @@ fn entry_name<'a>(e: Option<(&'a HeaderName, &'a HeaderValue)>) -> &'a str {
 const STACK_HEADERS: usize = 8;
 
 /// Identifying header values ordered on the stack; more are hashed as a keyed sum.
-const STACK_PARTITION: usize = 16;
+const STACK_PARTITION: usize = 8;
 
 impl KeyDeriver {
     pub(crate) fn new(
@@ -809,6 +822,7 @@ impl KeyDeriver {
         }
         // (start, end of name, end) of each segment; every one has a `=`.
         let mut segs = [(0u16, 0u16, 0u16); SMALL];
+        let mut prev_name = (0u16, 0u16);
         let mut n = 0;
         let mut sorted = true;
         let mut start = 0;
@@ -817,21 +831,26 @@ impl KeyDeriver {
             let len = rest.iter().position(|&c| c == b'&').unwrap_or(rest.len());
             let seg = &rest[..len];
             let Some(eq) = seg.iter().position(|&c| c == b'=') else {
-                // Empty segment or no `=`.
+                // Empty segment or no `=` (an empty name also goes the general way below).
                 return self.hash_query_sorted(q, s, creds);
             };
             let name = &seg[..eq];
-            if n == SMALL || self.is_credential_param(name) || self.is_excluded_param(name) {
+            if n == SMALL
+                || name.is_empty()
+                || self.is_credential_param(name)
+                || self.is_excluded_param(name)
+            {
                 return self.hash_query_sorted(q, s, creds);
             }
             let cur = (start as u16, (start + eq) as u16, (start + len) as u16);
-            let prev = segs[n.saturating_sub(1)];
-            if self.sort_query
+            if sorted
                 && n > 0
-                && cmp_names(q, (prev.0, prev.1), (cur.0, cur.1)) == Ordering::Greater
+                && self.sort_query
+                && cmp_names(q, (prev_name.0, prev_name.1), (cur.0, cur.1)) == Ordering::Greater
             {
                 sorted = false;
             }
+            prev_name = (cur.0, cur.1);
             segs[n] = cur;
             n += 1;
             if len == rest.len() {
@@ -957,8 +976,7 @@ impl KeyDeriver {
         let keys = &self.key_headers;
         let mut found: [(usize, Option<&HeaderValue>); STACK_HEADERS] = [(0, None); STACK_HEADERS];
         let mut n = 0;
-        let mut part: [Option<(&HeaderName, &HeaderValue)>; STACK_PARTITION] =
-            [None; STACK_PARTITION];
+        let mut part: [PartEntry<'_>; STACK_PARTITION] = [None; STACK_PARTITION];
         let mut m = 0;
         for (name, value) in headers {
             for (slot, h) in keys.iter().enumerate() {
@@ -969,12 +987,16 @@ impl KeyDeriver {
                     n += 1;
                 }
             }
-            if self.partition.identifies(name, value, uri) {
-                if m < STACK_PARTITION {
-                    part[m] = Some((name, value));
-                }
-                m += 1;
+            let credential = match self.partition.classify(name) {
+                Verdict::Known => continue,
+                Verdict::Host if host_matches(value, uri) => continue,
+                Verdict::Credential(i) => i,
+                Verdict::Identifies | Verdict::Host => NOT_CREDENTIAL,
+            };
+            if m < STACK_PARTITION {
+                part[m] = Some((name, value, credential));
             }
+            m += 1;
         }
         if n > STACK_HEADERS {
             self.hash_key_headers_by_lookup(headers, s);
@@ -1012,8 +1034,12 @@ impl KeyDeriver {
                 }
             }
             s.head(T_PARTITION, m);
-            for (name, value) in part.iter().flatten() {
-                s.put(T_NAME, name.as_str().as_bytes());
+            for &(name, value, credential) in part.iter().flatten() {
+                if credential == NOT_CREDENTIAL {
+                    s.put(T_NAME, name.as_str().as_bytes());
+                } else {
+                    s.head(T_CREDENTIAL, credential);
+                }
                 s.put(T_VALUE, value.as_bytes());
             }
         }

@@ -11,6 +11,7 @@
 use http::header::{HOST, HeaderName, HeaderValue};
 use http::{HeaderMap, Uri};
 
+use super::key::bytes_eq;
 use crate::RequestError;
 
 /// Defines the built-in list once: the public constant (documentation and introspection) and
@@ -28,11 +29,10 @@ macro_rules! non_identifying {
         /// `Idempotency-Key`.
         pub const NON_IDENTIFYING_HEADERS: &[&str] = &[$($exact,)* $(concat!($prefix, "*"),)*];
 
-        /// Whether a (lower-case) header name is on the built-in list.
-        #[inline]
-        fn builtin(name: &str) -> bool {
-            matches!(name, $($exact)|*) $(|| name.starts_with($prefix))*
-        }
+        /// The exact names of the built-in list.
+        const BUILTIN_EXACT: &[&str] = &[$($exact),*];
+        /// The prefixes of the built-in list.
+        const BUILTIN_PREFIXES: &[&str] = &[$($prefix),*];
     };
 }
 
@@ -90,14 +90,67 @@ non_identifying! {
     prefix: ["accept-", "x-b3-", "sec-fetch-", "sec-ch-"]
 }
 
-/// The compiled partition rule of one cache.
-#[derive(Debug, Default)]
+/// What the partition rule says about a header name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// May identify the caller: partitions.
+    Identifies,
+    /// The configured credential header with this index: partitions, whatever the lists say.
+    Credential(usize),
+    /// Known not to identify the caller.
+    Known,
+    /// `Host`: known only while it names the URL's authority.
+    Host,
+}
+
+/// Names with their verdict are kept in buckets by length up to this; longer ones in a list.
+const BUCKETS: usize = 32;
+
+/// A listed name: its first and last eight bytes as words (zero-padded below eight bytes),
+/// which decide equality alone up to sixteen bytes.
+#[derive(Clone, Debug)]
+struct Listed {
+    head: u64,
+    tail: u64,
+    name: Box<[u8]>,
+    verdict: Verdict,
+}
+
+/// The first and last eight bytes of `name` as little-endian words; below eight bytes, both
+/// are the name zero-padded.
+#[inline]
+fn words(name: &[u8]) -> (u64, u64) {
+    let n = name.len();
+    let word = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or([0; 8]));
+    let half = |s: &[u8]| u64::from(u32::from_le_bytes(s.try_into().unwrap_or([0; 4])));
+    if n >= 8 {
+        (word(&name[..8]), word(&name[n - 8..]))
+    } else if n >= 4 {
+        // Two overlapping halves; the overlap holds the same bytes in the same places.
+        let w = half(&name[..4]) | half(&name[n - 4..]) << (8 * (n - 4));
+        (w, w)
+    } else {
+        let w = name.iter().rev().fold(0u64, |w, &c| w << 8 | u64::from(c));
+        (w, w)
+    }
+}
+
+/// The compiled partition rule of one cache: every listed name with its verdict, bucketed by
+/// length, so that classifying a header costs a length lookup and a word comparison or two
+/// per name of that length.
+#[derive(Debug)]
 pub(crate) struct Partition {
-    /// Always partition (the configured credential headers), whatever the lists say.
-    forced: Vec<HeaderName>,
-    /// Configured additions to the built-in list: exact names and prefixes.
-    exact: Vec<HeaderName>,
-    prefixes: Vec<Box<str>>,
+    by_len: Box<[Vec<Listed>]>,
+    long: Vec<Listed>,
+    /// Built-in and configured prefixes of non-identifying names.
+    prefixes: Vec<Box<[u8]>>,
+}
+
+impl Default for Partition {
+    /// The built-in list only.
+    fn default() -> Self {
+        Partition::new(&[], &[])
+    }
 }
 
 impl Partition {
@@ -105,38 +158,90 @@ impl Partition {
     /// extend the built-in list. Invalid entries are skipped ([`super::CacheConfig::validate`]
     /// refuses them).
     pub(crate) fn new(forced: &[String], known: &[String]) -> Self {
-        let mut p = Partition::default();
-        for f in forced {
-            if let Ok(n) = HeaderName::from_bytes(f.as_bytes())
-                && !p.forced.contains(&n)
-            {
-                p.forced.push(n);
-            }
+        let mut p = Partition {
+            by_len: vec![Vec::new(); BUCKETS].into_boxed_slice(),
+            long: Vec::new(),
+            prefixes: BUILTIN_PREFIXES
+                .iter()
+                .map(|x| x.as_bytes().into())
+                .collect(),
+        };
+        for name in BUILTIN_EXACT {
+            p.set(name.as_bytes(), Verdict::Known);
         }
         for k in known {
             if let Some(prefix) = k.strip_suffix('*') {
                 p.prefixes
-                    .push(prefix.to_ascii_lowercase().into_boxed_str());
+                    .push(prefix.to_ascii_lowercase().into_bytes().into());
             } else if let Ok(n) = HeaderName::from_bytes(k.as_bytes()) {
-                p.exact.push(n);
+                p.set(n.as_str().as_bytes(), Verdict::Known);
+            }
+        }
+        p.set(HOST.as_str().as_bytes(), Verdict::Host);
+        let mut index = 0;
+        for f in forced {
+            if let Ok(n) = HeaderName::from_bytes(f.as_bytes())
+                && !matches!(p.get(n.as_str().as_bytes()), Some(Verdict::Credential(_)))
+            {
+                p.set(n.as_str().as_bytes(), Verdict::Credential(index));
+                index += 1;
             }
         }
         p
     }
 
-    /// Whether the header `name: value` of a request for `uri` may identify the caller.
     #[inline]
+    fn get(&self, name: &[u8]) -> Option<Verdict> {
+        let (head, tail) = words(name);
+        let bucket = self.by_len.get(name.len()).unwrap_or(&self.long);
+        bucket
+            .iter()
+            .find(|e| {
+                e.head == head && e.tail == tail && (name.len() <= 16 || bytes_eq(&e.name, name))
+            })
+            .map(|e| e.verdict)
+    }
+
+    /// Sets the verdict of a (lower-case) name, replacing an earlier one.
+    fn set(&mut self, name: &[u8], verdict: Verdict) {
+        let bucket = match self.by_len.get_mut(name.len()) {
+            Some(b) => b,
+            None => &mut self.long,
+        };
+        if let Some(entry) = bucket.iter_mut().find(|e| *e.name == *name) {
+            entry.verdict = verdict;
+        } else {
+            let (head, tail) = words(name);
+            bucket.push(Listed {
+                head,
+                tail,
+                name: name.into(),
+                verdict,
+            });
+        }
+    }
+
+    /// The verdict on a header name.
+    #[inline]
+    pub(crate) fn classify(&self, name: &HeaderName) -> Verdict {
+        let s = name.as_str().as_bytes();
+        if let Some(v) = self.get(s) {
+            return v;
+        }
+        if self.prefixes.iter().any(|p| s.starts_with(p)) {
+            Verdict::Known
+        } else {
+            Verdict::Identifies
+        }
+    }
+
+    /// Whether the header `name: value` of a request for `uri` may identify the caller.
     pub(crate) fn identifies(&self, name: &HeaderName, value: &HeaderValue, uri: &Uri) -> bool {
-        if self.forced.iter().any(|f| f == name) {
-            return true;
+        match self.classify(name) {
+            Verdict::Identifies | Verdict::Credential(_) => true,
+            Verdict::Known => false,
+            Verdict::Host => !host_matches(value, uri),
         }
-        if name == HOST {
-            return !host_matches(value, uri);
-        }
-        let s = name.as_str();
-        !(builtin(s)
-            || self.exact.iter().any(|e| e == name)
-            || self.prefixes.iter().any(|p| s.starts_with(&**p)))
     }
 }
 
@@ -220,6 +325,33 @@ mod tests {
     }
 
     #[test]
+    fn words_are_the_zero_padded_ends() {
+        for name in [
+            "",
+            "a",
+            "te",
+            "dnt",
+            "date",
+            "accept",
+            "traceparent",
+            "x-correlation-id",
+        ] {
+            let b = name.as_bytes();
+            let pad = |s: &[u8]| {
+                let mut w = [0u8; 8];
+                w[..s.len()].copy_from_slice(s);
+                u64::from_le_bytes(w)
+            };
+            let want = if b.len() >= 8 {
+                (pad(&b[..8]), pad(&b[b.len() - 8..]))
+            } else {
+                (pad(b), pad(b))
+            };
+            assert_eq!(words(b), want, "{name}");
+        }
+    }
+
+    #[test]
     fn host_matching() {
         let u = uri("http://a.example/p");
         for (v, want) in [
@@ -260,6 +392,14 @@ mod tests {
 
     #[test]
     fn the_builtin_list_and_its_matcher_agree() {
+        let p = Partition::default();
+        let builtin = |name: &str| {
+            p.classify(&HeaderName::from_bytes(name.as_bytes()).unwrap()) == Verdict::Known
+        };
+        assert_eq!(
+            NON_IDENTIFYING_HEADERS.len(),
+            BUILTIN_EXACT.len() + BUILTIN_PREFIXES.len()
+        );
         for entry in NON_IDENTIFYING_HEADERS {
             let name = entry
                 .strip_suffix('*')
@@ -283,6 +423,7 @@ mod tests {
             "host",
             "x-datadog-tags",
             "acceptx",
+            "a-very-long-header-name-beyond-the-length-buckets",
         ] {
             assert!(!builtin(name), "{name}");
         }
@@ -297,6 +438,10 @@ mod tests {
         let u = uri("http://h/");
         let v = HeaderValue::from_static("v");
         let id = |n: &'static str| p.identifies(&HeaderName::from_static(n), &v, &u);
+        assert_eq!(
+            p.classify(&HeaderName::from_static("x-api-key")),
+            Verdict::Credential(1)
+        );
         assert!(id("user-agent"), "forced beats the built-in list");
         assert!(id("x-api-key"));
         assert!(!id("x-client-version"));
