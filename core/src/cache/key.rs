@@ -90,13 +90,14 @@ const T_CRED_PARAM: u8 = 9;
 const T_BODY: u8 = 10;
 /// A key header: the number of its values (which follow as `T_VALUE`s).
 const T_HEADER: u8 = 11;
-/// The identifying headers: their number of values (each follows as `T_NAME`, `T_VALUE`, by
-/// name, repeated names in their order in the request).
-const T_PARTITION: u8 = 12;
+/// A value's position among the values of its header name (in a partition sum).
+const T_POSITION: u8 = 12;
 const T_VALUE: u8 = 13;
 /// A query too long for `http` to have parsed, as it is.
 const T_QUERY_VERBATIM: u8 = 14;
-/// An identifying header's name.
+/// An identifying header's name (its value follows as `T_VALUE`). The identifying headers come
+/// last in a key, by name, repeated names in their order in the request; each is
+/// self-delimiting, so their number needs no head of its own.
 const T_NAME: u8 = 15;
 /// A configured credential header among the identifying headers, by its index in the
 /// configuration (instead of its name: fewer bytes to hash).
@@ -1033,7 +1034,6 @@ impl KeyDeriver {
                     j -= 1;
                 }
             }
-            s.head(T_PARTITION, m);
             for &(name, value, credential) in part.iter().flatten() {
                 if credential == NOT_CREDENTIAL {
                     s.put(T_NAME, name.as_str().as_bytes());
@@ -1083,7 +1083,7 @@ impl KeyDeriver {
             }
             let mut one = Sink::new(self.dual());
             one.put(T_NAME, name.as_str().as_bytes());
-            one.head(T_PARTITION, index);
+            one.head(T_POSITION, index);
             one.put(T_VALUE, value.as_bytes());
             sum = sum.wrapping_add(one.finish().finish128());
         }
