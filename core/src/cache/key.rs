@@ -29,7 +29,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Uri};
 use serde::{Serialize, Serializer};
 
-use super::partition::{Partition, Verdict, host_matches};
+use super::partition::{HOST_CODE, IDENTIFIES, KNOWN, Partition, host_matches};
 use crate::Request;
 
 /// Query parameters sorted without allocating; longer queries fall back to a `Vec`.
@@ -379,7 +379,7 @@ impl<H: Hasher> Sink<H> {
 /// `a == b` for short slices without a `memcmp` call: eight bytes at a time, the last word
 /// overlapping (four, for slices of four to seven bytes).
 #[inline]
-pub(super) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -988,11 +988,15 @@ impl KeyDeriver {
                     n += 1;
                 }
             }
-            let credential = match self.partition.classify(name) {
-                Verdict::Known => continue,
-                Verdict::Host if host_matches(value, uri) => continue,
-                Verdict::Credential(i) => i,
-                Verdict::Identifies | Verdict::Host => NOT_CREDENTIAL,
+            let code = self.partition.code(name);
+            if code == KNOWN || (code == HOST_CODE && host_matches(value, uri)) {
+                continue;
+            }
+            // A credential header's index, or none.
+            let credential = if code >= IDENTIFIES {
+                NOT_CREDENTIAL
+            } else {
+                code
             };
             if m < STACK_PARTITION {
                 part[m] = Some((name, value, credential));

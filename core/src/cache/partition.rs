@@ -8,10 +8,12 @@
 //! even when listed as known. An unfamiliar header such as `X-Tenant-Secret` therefore keeps
 //! two callers apart without anyone having to name it.
 
+use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
 use http::header::{HOST, HeaderName, HeaderValue};
 use http::{HeaderMap, Uri};
 
-use super::key::bytes_eq;
 use crate::RequestError;
 
 /// Defines the built-in list once: the public constant (documentation and introspection) and
@@ -38,8 +40,13 @@ macro_rules! non_identifying {
 
 non_identifying! {
     exact: [
-        // Content negotiation and the client's software.
+        // Content negotiation and the client's software (the common `accept-*` names are
+        // listed as well as matched by prefix: a listed name is found without comparing
+        // strings).
         "accept",
+        "accept-charset",
+        "accept-encoding",
+        "accept-language",
         "user-agent",
         // The request body's description (the body itself is part of the key).
         "content-type",
@@ -103,45 +110,20 @@ pub(crate) enum Verdict {
     Host,
 }
 
-/// Names with their verdict are kept in buckets by length up to this; longer ones in a list.
-const BUCKETS: usize = 32;
+/// [`Partition::code`] of a name known not to identify the caller.
+pub(crate) const KNOWN: usize = usize::MAX;
+/// [`Partition::code`] of `Host`.
+pub(crate) const HOST_CODE: usize = usize::MAX - 1;
+/// [`Partition::code`] of a name that may identify the caller (and is no credential header).
+pub(crate) const IDENTIFIES: usize = usize::MAX - 2;
 
-/// A listed name: its first and last eight bytes as words (zero-padded below eight bytes),
-/// which decide equality alone up to sixteen bytes.
-#[derive(Clone, Debug)]
-struct Listed {
-    head: u64,
-    tail: u64,
-    name: Box<[u8]>,
-    verdict: Verdict,
-}
-
-/// The first and last eight bytes of `name` as little-endian words; below eight bytes, both
-/// are the name zero-padded.
-#[inline]
-fn words(name: &[u8]) -> (u64, u64) {
-    let n = name.len();
-    let word = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or([0; 8]));
-    let half = |s: &[u8]| u64::from(u32::from_le_bytes(s.try_into().unwrap_or([0; 4])));
-    if n >= 8 {
-        (word(&name[..8]), word(&name[n - 8..]))
-    } else if n >= 4 {
-        // Two overlapping halves; the overlap holds the same bytes in the same places.
-        let w = half(&name[..4]) | half(&name[n - 4..]) << (8 * (n - 4));
-        (w, w)
-    } else {
-        let w = name.iter().rev().fold(0u64, |w, &c| w << 8 | u64::from(c));
-        (w, w)
-    }
-}
-
-/// The compiled partition rule of one cache: every listed name with its verdict, bucketed by
-/// length, so that classifying a header costs a length lookup and a word comparison or two
-/// per name of that length.
+/// The compiled partition rule of one cache: every listed name with its verdict in a map
+/// keyed by `HeaderName` (a standard name hashes as a small number, no string compare), and
+/// the prefixes, tried only for names not in the map.
 #[derive(Debug)]
 pub(crate) struct Partition {
-    by_len: Box<[Vec<Listed>]>,
-    long: Vec<Listed>,
+    /// Each listed name's [`code`](Self::code).
+    names: HashMap<HeaderName, usize, FixedState>,
     /// Built-in and configured prefixes of non-identifying names.
     prefixes: Vec<Box<[u8]>>,
 }
@@ -159,79 +141,60 @@ impl Partition {
     /// refuses them).
     pub(crate) fn new(forced: &[String], known: &[String]) -> Self {
         let mut p = Partition {
-            by_len: vec![Vec::new(); BUCKETS].into_boxed_slice(),
-            long: Vec::new(),
+            names: HashMap::with_hasher(FixedState::default()),
             prefixes: BUILTIN_PREFIXES
                 .iter()
                 .map(|x| x.as_bytes().into())
                 .collect(),
         };
-        for name in BUILTIN_EXACT {
-            p.set(name.as_bytes(), Verdict::Known);
+        let parse = |s: &str| HeaderName::from_bytes(s.as_bytes()).ok();
+        for name in BUILTIN_EXACT.iter().filter_map(|s| parse(s)) {
+            p.names.insert(name, KNOWN);
         }
         for k in known {
             if let Some(prefix) = k.strip_suffix('*') {
                 p.prefixes
                     .push(prefix.to_ascii_lowercase().into_bytes().into());
-            } else if let Ok(n) = HeaderName::from_bytes(k.as_bytes()) {
-                p.set(n.as_str().as_bytes(), Verdict::Known);
+            } else if let Some(name) = parse(k) {
+                p.names.insert(name, KNOWN);
             }
         }
-        p.set(HOST.as_str().as_bytes(), Verdict::Host);
+        p.names.insert(HOST, HOST_CODE);
         let mut index = 0;
-        for f in forced {
-            if let Ok(n) = HeaderName::from_bytes(f.as_bytes())
-                && !matches!(p.get(n.as_str().as_bytes()), Some(Verdict::Credential(_)))
-            {
-                p.set(n.as_str().as_bytes(), Verdict::Credential(index));
+        for name in forced.iter().filter_map(|s| parse(s)) {
+            if p.names.get(&name).is_none_or(|&code| code >= IDENTIFIES) {
+                p.names.insert(name, index);
                 index += 1;
             }
         }
         p
     }
 
+    /// The verdict on a header name, as one number: a credential header's index, or one of
+    /// [`KNOWN`], [`HOST_CODE`], [`IDENTIFIES`] (all above every index). A number rather than
+    /// [`Verdict`] lets the hot loop test it with two compares; a `match` on an enum becomes a
+    /// jump table whose target changes from one header to the next, mispredicted almost every
+    /// time.
     #[inline]
-    fn get(&self, name: &[u8]) -> Option<Verdict> {
-        let (head, tail) = words(name);
-        let bucket = self.by_len.get(name.len()).unwrap_or(&self.long);
-        bucket
-            .iter()
-            .find(|e| {
-                e.head == head && e.tail == tail && (name.len() <= 16 || bytes_eq(&e.name, name))
-            })
-            .map(|e| e.verdict)
-    }
-
-    /// Sets the verdict of a (lower-case) name, replacing an earlier one.
-    fn set(&mut self, name: &[u8], verdict: Verdict) {
-        let bucket = match self.by_len.get_mut(name.len()) {
-            Some(b) => b,
-            None => &mut self.long,
-        };
-        if let Some(entry) = bucket.iter_mut().find(|e| *e.name == *name) {
-            entry.verdict = verdict;
+    pub(crate) fn code(&self, name: &HeaderName) -> usize {
+        if let Some(&code) = self.names.get(name) {
+            return code;
+        }
+        let s = name.as_str().as_bytes();
+        if self.prefixes.iter().any(|p| s.starts_with(p)) {
+            KNOWN
         } else {
-            let (head, tail) = words(name);
-            bucket.push(Listed {
-                head,
-                tail,
-                name: name.into(),
-                verdict,
-            });
+            IDENTIFIES
         }
     }
 
     /// The verdict on a header name.
-    #[inline]
     pub(crate) fn classify(&self, name: &HeaderName) -> Verdict {
-        let s = name.as_str().as_bytes();
-        if let Some(v) = self.get(s) {
-            return v;
-        }
-        if self.prefixes.iter().any(|p| s.starts_with(p)) {
-            Verdict::Known
-        } else {
-            Verdict::Identifies
+        match self.code(name) {
+            KNOWN => Verdict::Known,
+            HOST_CODE => Verdict::Host,
+            IDENTIFIES => Verdict::Identifies,
+            i => Verdict::Credential(i),
         }
     }
 
@@ -326,33 +289,6 @@ mod tests {
 
     fn uri(s: &str) -> Uri {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn words_are_the_zero_padded_ends() {
-        for name in [
-            "",
-            "a",
-            "te",
-            "dnt",
-            "date",
-            "accept",
-            "traceparent",
-            "x-correlation-id",
-        ] {
-            let b = name.as_bytes();
-            let pad = |s: &[u8]| {
-                let mut w = [0u8; 8];
-                w[..s.len()].copy_from_slice(s);
-                u64::from_le_bytes(w)
-            };
-            let want = if b.len() >= 8 {
-                (pad(&b[..8]), pad(&b[b.len() - 8..]))
-            } else {
-                (pad(b), pad(b))
-            };
-            assert_eq!(words(b), want, "{name}");
-        }
     }
 
     #[test]
