@@ -36,9 +36,9 @@ use serde::Serialize;
 
 use crate::health::CheckResult;
 use crate::{
-    ConfigError, Decision, DecisionTrace, Engine, EngineConfig, EngineEvent, FinalResult, Finished,
-    Next, Output, Permit, RejectReason, Request, RequestError, RequestId, Response, Runtime,
-    Transport, TransportError, TransportErrorKind, WallClock, redact,
+    ConfigError, Decision, DecisionTrace, Engine, EngineConfig, EngineError, EngineEvent,
+    FinalResult, Finished, Next, Output, Permit, RejectReason, Request, RequestError, RequestId,
+    Response, Runtime, Transport, TransportError, TransportErrorKind, WallClock, redact,
 };
 
 /// What a request hook sees (secrets already redacted).
@@ -185,6 +185,10 @@ pub enum ClientError {
     /// The client was closed.
     #[error("the client is closed")]
     Closed,
+    /// The engine refused a step of the request (a bug in this driver, never a policy
+    /// outcome).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
 }
 
 impl ClientError {
@@ -210,6 +214,7 @@ impl ClientError {
                 _ => "cancelled",
             },
             ClientError::Closed => "closed",
+            ClientError::Engine(_) => "internal",
         }
     }
 }
@@ -305,15 +310,13 @@ impl<T: Transport, R: Runtime> Client<T, R> {
         &self.shared.transport
     }
 
-    /// Runs `f` with the engine locked (snapshots, invalidation, breaker control). Events the
-    /// call produces are delivered to the hooks afterwards.
+    /// Runs `f` with the engine locked (snapshots, invalidation, breaker control). Outputs the
+    /// call produces are drained afterwards, and events delivered to the hooks.
     pub fn with_engine<X>(&self, f: impl FnOnce(&mut Engine) -> X) -> X {
         let mut events = Vec::new();
         let x = {
             let mut st = self.lock();
             let x = f(&mut st.engine);
-            let now = self.shared.runtime.now();
-            st.engine.pump_events(now);
             self.drain(&mut st, &mut events);
             x
         };
@@ -340,7 +343,8 @@ impl<T: Transport, R: Runtime> Client<T, R> {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(service.to_owned(), url.to_owned());
         let now = self.shared.runtime.now();
-        self.with_engine(|e| e.register_health_check(service, now));
+        // A health tracker at its limit of services leaves this one to passive signals.
+        let _ = self.with_engine(|e| e.register_health_check(now, service));
     }
 
     /// Sends `request` (absolute URL) through cache, breaker, retries and metrics.
@@ -408,7 +412,8 @@ impl<T: Transport, R: Runtime> Client<T, R> {
                     match rx.await {
                         Ok(Wake::Finished(f)) => return Ok(*f),
                         Ok(Wake::Proceed) => {
-                            decision = self.step(|e, now, wall| e.proceed(now, wall, id, request));
+                            decision =
+                                self.step(|e, now, wall| e.proceed(now, wall, id, request))?;
                         }
                         // The engine dropped our waiter: it was cancelled or closed.
                         Err(_) => return Err(ClientError::Closed),
@@ -430,7 +435,7 @@ impl<T: Transport, R: Runtime> Client<T, R> {
                         self.emit_events(&events);
                         next
                     };
-                    match next {
+                    match next? {
                         Next::Done(f) => return Ok(f),
                         Next::RetryAt { at, token } => {
                             let now = self.shared.runtime.now();
@@ -439,7 +444,7 @@ impl<T: Transport, R: Runtime> Client<T, R> {
                                 self.shared.runtime.sleep(wait).await;
                             }
                             decision =
-                                self.step(|e, now, wall| e.resume(now, wall, token, request));
+                                self.step(|e, now, wall| e.resume(now, wall, token, request))?;
                         }
                     }
                 }
@@ -450,8 +455,8 @@ impl<T: Transport, R: Runtime> Client<T, R> {
     /// One engine call under the lock, with outputs drained and waits registered.
     fn step(
         &self,
-        f: impl FnOnce(&mut Engine, crate::Timestamp, WallClock) -> Decision,
-    ) -> Pending {
+        f: impl FnOnce(&mut Engine, crate::Timestamp, WallClock) -> Result<Decision, EngineError>,
+    ) -> Result<Pending, EngineError> {
         let mut events = Vec::new();
         let d = {
             let mut st = self.lock();
@@ -459,7 +464,7 @@ impl<T: Transport, R: Runtime> Client<T, R> {
             let wall = self.shared.runtime.wall();
             let d = f(&mut st.engine, now, wall);
             self.drain(&mut st, &mut events);
-            Self::register_wait(&mut st, d)
+            d.map(|d| Self::register_wait(&mut st, d))
         };
         self.emit_events(&events);
         d
@@ -513,7 +518,7 @@ impl<T: Transport, R: Runtime> Client<T, R> {
                         let _ = tx.send(Wake::Proceed);
                     } else {
                         let now = self.shared.runtime.now();
-                        st.engine.cancel(now, id);
+                        let _ = st.engine.cancel(now, id);
                     }
                 }
                 Output::Background(b) => {
@@ -528,7 +533,7 @@ impl<T: Transport, R: Runtime> Client<T, R> {
                         // Nobody runs background work: give the refresh up at once (the
                         // engine releases its cache flight).
                         let now = self.shared.runtime.now();
-                        st.engine.cancel(now, id);
+                        let _ = st.engine.cancel(now, id);
                     }
                 }
                 Output::CheckDue(service) => {
@@ -743,7 +748,7 @@ impl<T: Transport, R: Runtime> Client<T, R> {
         };
         let now = self.shared.runtime.now();
         let wall = self.shared.runtime.wall();
-        self.with_engine(|e| e.on_check_result(service, now, wall, result));
+        self.with_engine(|e| e.on_check_result(now, wall, service, result));
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -780,7 +785,7 @@ impl<T: Transport, R: Runtime> Drop for CancelGuard<'_, T, R> {
                 let mut st = self.client.lock();
                 st.waiters.remove(&id);
                 let now = self.client.shared.runtime.now();
-                st.engine.cancel(now, id);
+                let _ = st.engine.cancel(now, id);
                 self.client.drain(&mut st, &mut events);
             }
             self.client.emit_events(&events);
@@ -811,7 +816,7 @@ impl<T: Transport, R: Runtime> Drop for BackgroundGuard<'_, T, R> {
                 let mut st = self.client.lock();
                 let now = shared.runtime.now();
                 for id in ids {
-                    st.engine.cancel(now, id);
+                    let _ = st.engine.cancel(now, id);
                 }
                 self.client.drain(&mut st, &mut events);
             }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::HeaderMap;
-use tether_core::retry::Backoff;
+use tether_core::Backoff;
 use tether_core::{
     CacheTrace, Client, ClientError, EngineConfig, ErrorEvent, HookFailure, Hooks, RequestEvent,
     ResponseEvent, Timestamp, TransportErrorKind,

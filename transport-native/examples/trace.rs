@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use tether_core::retry::Backoff;
+use tether_core::Backoff;
 use tether_native::{Error, HttpClient, Response};
 
 #[tokio::main]

@@ -1,7 +1,7 @@
 //! [`RequestBatcher`]: runs jobs in size- and time-bounded batches with a bound on how many
 //! batches run at once, over the core's [`Batcher`] state machine.
 //!
-//! The original `RequestBatcher` (spec §1.10, defect D17) ran every job at once and used
+//! The original `RequestBatcher` ran every job at once (one processor per job) and used
 //! `max_wait_time` as a pause between batches. Here a job waits at most `max_wait` for
 //! companions, a batch is cut at `max_batch_size` jobs, at most `max_in_flight_batches`
 //! batches run at once (so at most `max_batch_size × max_in_flight_batches` jobs), and every
@@ -19,7 +19,7 @@ use futures::FutureExt as _;
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt as _};
-use tether_core::batch::{BatchConfig, Batcher, BatcherSnapshot, ItemId};
+use tether_core::{BatchConfig, Batcher, BatcherSnapshot, ItemId};
 use tether_core::{ConfigError, Runtime as _};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -101,11 +101,11 @@ impl<T> Future for JobHandle<T> {
     }
 }
 
-/// Runs jobs (any `FnOnce() -> Future`) in bounded batches. See the [module docs](self).
+/// Runs jobs (any `FnOnce() -> Future`) in bounded batches.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), tether_native::Error> {
-/// use tether_core::batch::BatchConfig;
+/// use tether_core::BatchConfig;
 /// use tether_native::{HttpClient, RequestBatcher};
 ///
 /// let client = HttpClient::new()?;

@@ -5,7 +5,8 @@
 //! `InvalidHeader`, `Request`, `Config`), the upstream (`Status`, `Json`), the network
 //! (`Timeout`, `Connect`, `Transport`) or policy (`CircuitOpen`, `Rejected`, `Closed`) — and
 //! each maps to the HTTP status a gateway should answer with ([`Error::http_status`]): the
-//! original `ServiceClient`'s intended 502 / 503 / 504 mapping (spec §1.9, defect D2).
+//! original `ServiceClient`'s intended 502 / 503 / 504 mapping (which, in the original, crashed
+//! before raising).
 //!
 //! No variant carries a secret: URLs are redacted, header values are never quoted, and a
 //! `Status` error keeps at most 200 characters of the upstream's body in its message.
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
-use tether_core::breaker::BreakerState;
+use tether_core::BreakerState;
 use tether_core::{
     ClientError, ConfigError, DecisionTrace, RejectReason, RequestError, Runtime as _, Timestamp,
     TransportErrorKind,
@@ -22,7 +23,7 @@ use tether_core::{
 
 use crate::TokioRuntime;
 
-/// The most characters of an upstream body an [`Error::Status`] keeps (spec §1.9).
+/// The most characters of an upstream body an [`Error::Status`] keeps (as the original).
 pub const BODY_EXCERPT_CHARS: usize = 200;
 
 /// Why a request returned no usable response.
@@ -38,8 +39,8 @@ pub enum Error {
         reason: String,
     },
     /// A [`ServiceClient`](crate::ServiceClient) endpoint would leave the service's base URL
-    /// (a different host, `..`, an absolute URL, …): the SSRF guard of spec §6 D27. Nothing
-    /// was sent.
+    /// (a different host, `..`, an absolute URL, …): the guard against request forgery that the
+    /// original's plain `base_url + endpoint` lacked. Nothing was sent.
     #[error("invalid endpoint {endpoint:?} for service {service}: {reason}")]
     InvalidEndpoint {
         /// The service.
@@ -66,7 +67,7 @@ pub enum Error {
     Status {
         /// The status.
         status: StatusCode,
-        /// `Service <name> returned <status>[: <detail or excerpt>]` (spec §1.9).
+        /// `Service <name> returned <status>[: <detail or excerpt>]` (the original's wording).
         message: String,
         /// The JSON `detail`, or the first 200 characters of a non-JSON body; empty for a
         /// JSON object or array without `detail`. At most 200 characters.
@@ -115,7 +116,7 @@ pub enum Error {
     },
     /// The service's circuit breaker is open (or half-open with every probe slot taken):
     /// nothing was sent.
-    #[error("Service {service} is currently unavailable: circuit breaker is {}", state.as_original_str())]
+    #[error("Service {service} is currently unavailable: circuit breaker is {}", tether_core::compat::breaker_state(*state))]
     CircuitOpen {
         /// The service (breaker name).
         service: String,
@@ -317,7 +318,7 @@ impl Error {
         }
     }
 
-    /// The `Status` error for a 4xx/5xx response (spec §1.9 message rules).
+    /// The `Status` error for a 4xx/5xx response (the original's message rules).
     pub(crate) fn status_error(
         status: StatusCode,
         body: Bytes,
@@ -341,9 +342,9 @@ impl Error {
     }
 }
 
-/// Spec §1.9: a JSON object's `detail` (a string as is, anything else as JSON), nothing for a
-/// JSON object or array without it, and the body's first 200 characters when it is not JSON or
-/// is a JSON scalar. Always cut to 200 characters.
+/// The original's excerpt rule: a JSON object's `detail` (a string as is, anything else as
+/// JSON), nothing for a JSON object or array without it, and the body's first 200 characters
+/// when it is not JSON or is a JSON scalar. Always cut to 200 characters.
 pub(crate) fn body_excerpt(body: &[u8]) -> Option<String> {
     use serde_json::Value;
     let text = match serde_json::from_slice::<Value>(body) {

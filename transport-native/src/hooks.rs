@@ -2,8 +2,8 @@
 //! default hooks that log through `tracing`.
 //!
 //! Hooks receive [`RequestEvent`], [`ResponseEvent`] and [`ErrorEvent`] — the same records in
-//! every Tether frontend — with secrets already redacted (defect D16 of the original, whose
-//! hooks got the caller's live header dicts). A request hook may add or change headers before
+//! every Tether frontend — with secrets already redacted (the original's hooks got the
+//! caller's live header dicts, `Authorization` included). A request hook may add or change headers before
 //! the request reaches the cache key and the transport. A hook that returns `Err` or panics is
 //! logged at WARN on target `tether::http_client` (`Request hook failed: …`) and never breaks
 //! the request; the hooks after it still run.
@@ -12,7 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use http::HeaderMap;
-use tether_core::retry::RetryReason;
+use tether_core::RetryReason;
 use tether_core::{
     AttemptNext, AttemptResult, DecisionTrace, EngineEvent, ErrorEvent, HookFailure, Hooks,
     RequestEvent, ResponseEvent,
@@ -238,7 +238,7 @@ impl Hooks for LoggingHooks {
         }
         match event {
             EngineEvent::Breaker(e) => {
-                let tether_core::breaker::BreakerEvent::StateChanged {
+                let tether_core::BreakerEvent::StateChanged {
                     from, to, reason, ..
                 } = e.event
                 else {

@@ -13,16 +13,16 @@ use http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tether_core::breaker::{BreakerConfig, RegistryConfig};
-use tether_core::cache::{CacheConfig, CacheStats};
-use tether_core::export::{ExportSnapshot, SystemSample};
-use tether_core::metrics::{CountMap, ServiceSnapshot};
-use tether_core::redact::redact_url;
-use tether_core::retry::{Backoff, RetryConfig};
+use tether_core::redact_url;
+use tether_core::{Backoff, RetryConfig};
+use tether_core::{BreakerConfig, RegistryConfig};
+use tether_core::{CacheConfig, CacheStats};
 use tether_core::{
     Client, ClientResponse, DecisionTrace, EngineConfig, EngineSnapshot, Hooks, Request,
     Runtime as _,
 };
+use tether_core::{CountMap, ServiceSnapshot};
+use tether_core::{ExportSnapshot, SystemSample};
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
@@ -101,7 +101,8 @@ impl HttpClientBuilder {
 
     /// An overall deadline per logical request, measured from its start: no retry starts
     /// after it and the last attempt's time limit is cut to what remains (the retry policy's
-    /// `deadline`; defect D36 of the original, which had none).
+    /// `deadline`). The original had none: its timeout applied to each phase of each attempt,
+    /// so with retries a dead service took about two minutes to fail.
     pub fn total_timeout(mut self, deadline: Duration) -> Self {
         self.engine.retry.deadline = Some(deadline);
         self
@@ -120,15 +121,15 @@ impl HttpClientBuilder {
     }
 
     /// The whole retry policy (replaces `max_retries`, `backoff` and `total_timeout` set
-    /// before; set those after it to adjust). [`RetryConfig::original`] reproduces the
-    /// original client.
+    /// before; set those after it to adjust). [`tether_core::compat::retry_config`]
+    /// reproduces the original client.
     pub fn retry(mut self, retry: RetryConfig) -> Self {
         self.engine.retry = retry;
         self
     }
 
-    /// The response cache ([`CacheConfig::strict_compat`] / [`CacheConfig::from_original`]
-    /// for the original's behaviour).
+    /// The response cache ([`tether_core::compat::cache_config_strict`] /
+    /// [`tether_core::compat::cache_config`] for the original's behaviour).
     pub fn cache(mut self, cache: CacheConfig) -> Self {
         self.engine.cache = cache;
         self
@@ -490,7 +491,7 @@ impl HttpClient {
 
     /// The original `get_metrics()`: totals over every service this client has called.
     ///
-    /// Unlike the original (defect D8), requests and attempts are counted separately:
+    /// Unlike the original, requests and attempts are counted separately:
     /// `failed_requests` never exceeds `total_requests`, response times are per logical
     /// request, and cache hits count as (successful) requests.
     pub fn metrics(&self) -> ClientMetrics {
@@ -524,7 +525,7 @@ impl HttpClient {
                 let s = b.snapshot(now);
                 CircuitBreakerState {
                     service: service.to_owned(),
-                    state: s.original_state(),
+                    state: tether_core::compat::breaker_state(s.state),
                     failure_count: s.failure_count,
                     last_failure_time: s.last_failure_rfc3339(),
                     failure_threshold: s.failure_threshold,

@@ -6,7 +6,7 @@
 //! I/O: a [`UreqTransport`] (a pooled ureq agent on tokio's blocking pool) and a
 //! [`TokioRuntime`] (clock, timers, seed), and the public API on top of them:
 //!
-//! | type | what | original (spec §1) |
+//! | type | what | original Python name (`docs/compat.md`) |
 //! |---|---|---|
 //! | [`HttpClient`] | builder (timeout, retries, backoff, cache, pool, breaker, default headers), `request(method, url)` → [`RequestBuilder`] → [`Response`] with a [`DecisionTrace`](tether_core::DecisionTrace), [`metrics`](HttpClient::metrics), `close` | `HTTPClient` |
 //! | [`ServiceClient`] | base URL + service name, per-service breaker and metrics, `call_service(method, endpoint)` with an SSRF-proof endpoint check, 4xx/5xx as [`Error::Status`] | `ServiceClient` |

@@ -2,7 +2,8 @@
 //! plus a process-wide [`default_registry`].
 //!
 //! The original kept a module global `_service_clients` filled only by
-//! `get_service_client` (spec §1.11, defect D24). Here the registry is an explicit object;
+//! `get_service_client`, which silently kept the first `base_url` of a name. Here the registry
+//! is an explicit object;
 //! the default one exists for convenience (and for the original's
 //! `get_service_client(name, base_url)` shape).
 
@@ -11,7 +12,7 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use serde::Serialize;
-use tether_core::redact::redact_url;
+use tether_core::redact_url;
 
 use crate::error::Error;
 use crate::hooks::TARGET;

@@ -1,6 +1,7 @@
 //! [`ServiceClient`]: a client bound to one upstream service — a base URL, a name that keys
-//! its metrics and circuit breaker — whose endpoints can never leave that base (spec §6 D27),
-//! and whose 4xx/5xx answers come back as typed errors (spec §1.9).
+//! its metrics and circuit breaker — whose endpoints can never leave that base (the original
+//! joined `base_url + endpoint` unchecked, so `@evil.example/x` went elsewhere), and whose
+//! 4xx/5xx answers come back as typed errors with the original's messages.
 
 use std::fmt;
 use std::future::Future;
@@ -11,11 +12,11 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tether_core::breaker::BreakerConfig;
-use tether_core::cache::CacheConfig;
-use tether_core::health::CheckResult;
-use tether_core::metrics::CountMap;
-use tether_core::redact::redact_url;
+use tether_core::BreakerConfig;
+use tether_core::CacheConfig;
+use tether_core::CheckResult;
+use tether_core::CountMap;
+use tether_core::redact_url;
 use tether_core::{Runtime as _, Transport as _};
 
 use crate::error::Error;
@@ -130,12 +131,12 @@ struct ServiceInner {
 ///
 /// * `base_url` (trailing `/` removed) and `service_name`, which keys the service's metrics
 ///   and circuit breaker (HTTP 5xx and transport failures count; the original counted only
-///   exceptions, defect D11).
+///   exceptions, so a 5xx after retries reset it).
 /// * [`call_service`](Self::call_service) takes an **endpoint path**, checked so that it can
 ///   never change the scheme, host, port or leave the base path: `@evil/x`, `//evil/x`,
 ///   absolute URLs, `..` segments, backslashes and control characters are refused with
 ///   [`Error::InvalidEndpoint`] before anything is sent.
-/// * 4xx and 5xx become [`Error::Status`] with the spec §1.9 message; transport failures
+/// * 4xx and 5xx become [`Error::Status`] with the original's message; transport failures
 ///   and an open breaker become errors whose [`Error::http_status`] is 502, 504 or 503.
 ///
 /// Cheap to clone.
@@ -291,7 +292,7 @@ impl ServiceClient {
     /// ([`enable_health_checks`](Self::enable_health_checks)). 2xx is healthy.
     ///
     /// The original `ServiceClient` had no such method although its gateway called one
-    /// (defect D4); this is the obvious meaning, documented.
+    /// (and crashed); this is the obvious meaning, documented.
     pub async fn health_check(&self) -> HealthCheck {
         let http = &self.inner.http;
         let runtime = *http.core().runtime();
@@ -322,7 +323,7 @@ impl ServiceClient {
             CheckResult::failed(latency, error.clone().unwrap_or_default())
         };
         let name = self.inner.service_name.clone();
-        http.with_engine(|e, now, wall| e.on_check_result(&name, now, wall, check));
+        http.with_engine(|e, now, wall| e.on_check_result(now, wall, &name, check));
         HealthCheck {
             service: self.inner.service_name.clone(),
             healthy,
@@ -614,7 +615,7 @@ fn shown_endpoint(endpoint: &str) -> String {
     let shown = match no_fragment.strip_prefix("//") {
         Some(rest) => {
             let path = rest.find('/').map_or("", |i| &rest[i..]);
-            format!("//{}{path}", tether_core::redact::REDACTED)
+            format!("//{}{path}", tether_core::REDACTED)
         }
         None => no_fragment.to_owned(),
     };

@@ -13,7 +13,7 @@ fn get(url: &str) -> tether_core::Request {
 async fn retry_then_cache_hit() {
     let chaos = spawn_background(ChaosOptions::default());
     let mut cfg = EngineConfig::default();
-    cfg.retry.backoff = tether_core::retry::Backoff::Constant(std::time::Duration::from_millis(10));
+    cfg.retry.backoff = tether_core::Backoff::Constant(std::time::Duration::from_millis(10));
     let client = Client::new(
         cfg,
         UreqTransport::new(NativeConfig::default()),

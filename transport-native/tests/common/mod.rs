@@ -7,8 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 use tether_chaos::{ChaosHandle, ChaosOptions, spawn_background};
+use tether_core::Backoff;
 use tether_core::Transport as _;
-use tether_core::retry::Backoff;
 use tether_native::{HttpClient, HttpClientBuilder, UreqTransport};
 
 /// A chaos upstream for one test (stopped when dropped).
