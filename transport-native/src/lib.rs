@@ -96,8 +96,8 @@ pub use service_client::{
 };
 pub use transport::{NativeConfig, SendFuture, UreqTransport};
 
-/// The README's Rust examples ("Rust in 30 seconds", "The core in 30 seconds"), compiled as
-/// doctests.
+/// The README's Rust examples ("Rust in 30 seconds", "The core in 30 seconds", "Caching"),
+/// compiled as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeExamples;
