@@ -55,6 +55,13 @@ fn stored(r: &StoreResult) -> bool {
     matches!(r, StoreResult::Stored(_))
 }
 
+fn not_stored(r: &StoreResult) -> Option<NotStoredReason> {
+    match r {
+        StoreResult::NotStored(why) => Some(*why),
+        _ => None,
+    }
+}
+
 // ===== storable statuses (RFC 9111 §3, RFC 9110 §15.1) =====
 
 #[test]
@@ -111,11 +118,9 @@ fn other_final_statuses_need_explicit_freshness() {
                 "",
             ),
         );
-        assert!(
-            matches!(
-                r,
-                StoreResult::NotStored(NotStoredReason::StatusNotCacheable)
-            ),
+        assert_eq!(
+            not_stored(&r),
+            Some(NotStoredReason::StatusNotCacheable),
             "{status} with Last-Modified only: {r:?}"
         );
         // s-maxage is for shared caches: a private cache ignores it.
@@ -179,11 +184,9 @@ fn partial_content_is_never_stored() {
             "ab",
         ),
     );
-    assert!(
-        matches!(
-            r,
-            StoreResult::NotStored(NotStoredReason::StatusNotCacheable)
-        ),
+    assert_eq!(
+        not_stored(&r),
+        Some(NotStoredReason::StatusNotCacheable),
         "{r:?}"
     );
 }
@@ -505,8 +508,9 @@ fn must_understand_stores_known_statuses_despite_no_store() {
     let r = fill(&mut c, 0, &req("http://h/a"), &resp(200, &[cc], ""));
     assert!(stored(&r), "{r:?}");
     let r = fill(&mut c, 0, &req("http://h/b"), &resp(299, &[cc], ""));
-    assert!(
-        matches!(r, StoreResult::NotStored(NotStoredReason::MustUnderstand)),
+    assert_eq!(
+        not_stored(&r),
+        Some(NotStoredReason::MustUnderstand),
         "{r:?}"
     );
     // Without must-understand, no-store wins.
@@ -535,11 +539,9 @@ fn explicit_freshness_for_any_status_can_be_turned_off() {
         &req("http://h/p"),
         &resp(302, &[("cache-control", "max-age=60")], ""),
     );
-    assert!(
-        matches!(
-            r,
-            StoreResult::NotStored(NotStoredReason::StatusNotCacheable)
-        ),
+    assert_eq!(
+        not_stored(&r),
+        Some(NotStoredReason::StatusNotCacheable),
         "{r:?}"
     );
 }
