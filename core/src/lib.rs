@@ -15,8 +15,9 @@
 //! ## The loop
 //!
 //! A frontend is a [`Transport`] (how an attempt reaches a server) plus a [`Runtime`] (clock,
-//! timer, seed). [`Client`] runs the loop below for any such pair; a frontend that wants its own
-//! loop drives the [`Engine`] directly:
+//! timer, seed). The [`client`] layer — [`HttpClient`](client::HttpClient), its request builder,
+//! typed errors, service clients, hooks — runs the loop below for any such pair; a frontend that
+//! wants its own loop drives the [`Engine`] directly:
 //!
 //! ```no_run
 //! use tether_core::{Decision, Engine, EngineConfig, Next, Output, Request, Timestamp, WallClock};
@@ -35,7 +36,7 @@
 //!         Decision::Done(finished) => break finished,
 //!         // Send one attempt (with the engine's conditional headers), report the outcome.
 //!         Decision::Send(permit) => {
-//!             let mut attempt = tether_core::clone_request(&request);
+//!             let mut attempt = request.clone();
 //!             permit.apply(&mut attempt);
 //!             let outcome = send(&attempt); // honour permit.timeout()
 //!             let (now, wall) = clock();
@@ -50,7 +51,7 @@
 //!         }
 //!         // An identical request is in flight (single-flight): wait for Output::Resolved
 //!         // or Output::Proceed with this id while draining poll_output.
-//!         Decision::Wait(_id) => unimplemented!("see Client for the waiting side"),
+//!         Decision::Wait(_id) => unimplemented!("see the client layer for the waiting side"),
 //!     }
 //! };
 //! println!("{}", finished.trace.summary());
@@ -59,7 +60,7 @@
 //! while let Some(output) = engine.poll_output() {
 //!     match output {
 //!         Output::Event(event) => println!("{event:?}"),
-//!         _ => { /* Resolved / Proceed / Background / CheckDue: see Client */ }
+//!         _ => { /* Resolved / Proceed / Background / CheckDue: see the client layer */ }
 //!     }
 //! }
 //! if let Some(deadline) = engine.poll_timeout() {
@@ -76,7 +77,7 @@
 //!   deadline, and `handle_timeout` always moves it forward.
 //! * **Decisions are data** — a breaker rejection or an exhausted retry budget is a
 //!   [`Decision`] or a [`FinalResult`], never an `Err`.
-//! * **`&mut self` only** — no locks, tasks or globals inside the engine; [`Client`] holds it
+//! * **`&mut self` only** — no locks, tasks or globals inside the engine; the client layer holds it
 //!   behind a mutex that is never held across an `.await`.
 //! * **Typed errors by who is at fault** — [`ConfigError`] (the caller's configuration),
 //!   [`RequestError`] (the caller's request), [`TransportError`] (below HTTP). The core never
@@ -96,7 +97,7 @@ pub mod health;
 pub mod metrics;
 pub mod retry;
 
-mod client;
+pub mod client;
 mod driver;
 mod error;
 mod message;
@@ -104,18 +105,15 @@ pub mod redact;
 mod rng;
 pub mod serde_util;
 mod time;
+pub mod uri;
 
-pub use client::{
-    Client, ClientError, ClientResponse, ErrorEvent, HookFailure, Hooks, RequestEvent,
-    ResponseEvent, clone_request, panic_message,
-};
-pub use driver::{Runtime, Transport};
+pub use driver::{Runtime, Spawn, Transport};
 pub use engine::{
     AttemptNext, AttemptResult, AttemptTrace, BackgroundFetch, BreakerScope, CacheTrace, Decision,
     DecisionTrace, Engine, EngineConfig, EngineEvent, EngineSnapshot, FinalResult, Finished, Next,
     Output, Permit, RejectReason, Reply, RequestId, RetryToken,
 };
 pub use error::{ConfigError, RequestError};
-pub use message::{Outcome, Request, Response, TransportError, TransportErrorKind};
+pub use message::{Deadline, Outcome, Request, Response, TransportError, TransportErrorKind};
 pub use rng::Rng;
 pub use time::{Timestamp, WallClock};

@@ -952,6 +952,51 @@ impl Engine {
         self.pump_events(now);
     }
 
+    /// Ends request `id` because its [`Deadline`](crate::Deadline) passed while the frontend
+    /// was waiting on it: for a single-flight leader ([`Decision::Wait`]), or for an attempt
+    /// whose transport ignores its time limit. Unlike [`cancel`](Self::cancel), this finishes
+    /// the request: it fails as a [`TransportErrorKind::Timeout`](crate::TransportErrorKind)
+    /// (or is served stale if the cache allows stale-if-error), is counted so in metrics, and
+    /// its [`Finished`] carries the decision trace. An attempt in flight releases its breaker
+    /// slot without counting against the upstream. `None` when `id` is not a caller's request
+    /// in flight (it finished meanwhile).
+    pub fn expire(
+        &mut self,
+        now: Timestamp,
+        wall: WallClock,
+        id: RequestId,
+        request: &Request,
+    ) -> Option<Finished> {
+        self.last_wall = wall;
+        let call = self.calls.get_mut(id.0).filter(|c| !c.background)?;
+        match std::mem::replace(&mut call.phase, Phase::Backoff) {
+            Phase::Following(flight) => {
+                self.cache.leave_flight(flight, id.0);
+            }
+            Phase::Sending {
+                breaker: Some(bp), ..
+            } => {
+                if let Some(b) = self.breakers.get_mut(&call.breaker_key, now) {
+                    b.on_result(now, bp, CallResult::ignored());
+                }
+            }
+            Phase::Proceeding(Some(fill)) => call.fill = Some(fill),
+            _ => {}
+        }
+        let f = self.end_without_sending(
+            now,
+            wall,
+            id,
+            request,
+            FinalResult::Transport(TransportError::new(
+                crate::TransportErrorKind::Timeout,
+                "the request's deadline passed",
+            )),
+        );
+        self.pump_events(now);
+        Some(f)
+    }
+
     // ===== health, alerts, system =====
 
     /// Schedules active health checks for `service` ([`Output::CheckDue`] when due).
@@ -1706,41 +1751,9 @@ impl Engine {
     }
 }
 
-/// Checks the URL is absolute http(s) and the body within the limit; returns `host[:port]`.
+/// Checks the URL ([`crate::uri::check`]) and the body size; returns `host[:port]`.
 fn validate_request(request: &Request, max_body: usize) -> Result<&str, RequestError> {
-    let uri = request.uri();
-    match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {}
-        Some(_) => {
-            return Err(RequestError::InvalidUrl {
-                reason: "scheme must be http or https",
-            });
-        }
-        None => {
-            return Err(RequestError::InvalidUrl {
-                reason: "URL must be absolute (scheme://host/path)",
-            });
-        }
-    }
-    let authority = uri.authority().ok_or(RequestError::InvalidUrl {
-        reason: "URL has no host",
-    })?;
-    // Usually a plain host: one SWAR scan says so; anything else is split properly.
-    let plain = matches!(
-        crate::cache::scan_authority(authority.as_str().as_bytes()),
-        crate::cache::AuthorityShape::Plain | crate::cache::AuthorityShape::Upper
-    );
-    let parts = (!plain).then(|| crate::cache::split_authority(authority.as_str()));
-    if parts.as_ref().is_some_and(|p| p.host.is_empty()) {
-        return Err(RequestError::InvalidUrl {
-            reason: "URL has no host",
-        });
-    }
-    if parts.is_some_and(|p| p.userinfo.is_some()) {
-        return Err(RequestError::InvalidUrl {
-            reason: "credentials in the URL are not allowed (use the Authorization header)",
-        });
-    }
+    let authority = crate::uri::check(request.uri())?;
     let size = request.body().len();
     if size > max_body {
         return Err(RequestError::BodyTooLarge {
@@ -1748,7 +1761,7 @@ fn validate_request(request: &Request, max_body: usize) -> Result<&str, RequestE
             limit: max_body,
         });
     }
-    Ok(authority.as_str())
+    Ok(authority)
 }
 
 /// How an attempt counts in metrics: 1xx–3xx succeed, 4xx/5xx and transport errors fail.
