@@ -38,7 +38,9 @@ enum JobKind {
         request: Box<Request>,
         permit: Permit,
     },
-    Check { service: String },
+    Check {
+        service: String,
+    },
 }
 
 /// One background request in flight: the attempt raced against its time limit.
@@ -200,8 +202,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Future for Background<T, R, H> {
                 return Poll::Ready(());
             }
             let mut busy = false;
-            while let Poll::Ready(Some((kind, started, outcome))) = this.jobs.poll_next_unpin(cx)
-            {
+            while let Poll::Ready(Some((kind, started, outcome))) = this.jobs.poll_next_unpin(cx) {
                 this.finish(kind, started, outcome);
                 busy = true;
             }
@@ -227,8 +228,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Future for Background<T, R, H> {
             });
             if timer.as_mut().poll(cx).is_ready() {
                 this.timer = None;
-                this.shared
-                    .with_engine(Engine::handle_timeout);
+                this.shared.with_engine(Engine::handle_timeout);
                 busy = true;
             }
             if !busy {
@@ -260,7 +260,10 @@ impl<T: Transport, R: Runtime, H: Hooks> Drop for Background<T, R, H> {
                     ids.push(b.permit.id());
                 }
             }
-            *shared.work_rx.lock().unwrap_or_else(PoisonError::into_inner) = Some(rx);
+            *shared
+                .work_rx
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(rx);
             if !ids.is_empty() {
                 shared.cancel(&ids);
             }

@@ -249,7 +249,10 @@ impl<R: Runtime, J: Job> RequestBatcher<R, J> {
 
     /// A batcher with `config` and its driver, for the caller to run (poll it to completion
     /// beside the jobs; it ends when the batcher is dropped or closed and every job is done).
-    pub fn with_driver(config: BatchConfig, runtime: R) -> Result<(Self, BatchDriver<R, J>), ConfigError> {
+    pub fn with_driver(
+        config: BatchConfig,
+        runtime: R,
+    ) -> Result<(Self, BatchDriver<R, J>), ConfigError> {
         let batcher = Batcher::new(config.clone())?;
         let (tx, rx) = mpsc::unbounded();
         let (done_tx, done_rx) = oneshot::channel();

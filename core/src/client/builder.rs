@@ -234,6 +234,13 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClientBuilder<T, R, H> {
         self
     }
 
+    /// Adjusts the engine configuration in place, for anything without a setter of its own
+    /// (e.g. `|c| c.retry.max_retry_after = Duration::from_secs(5)`).
+    pub fn configure_engine(mut self, f: impl FnOnce(&mut EngineConfig)) -> Self {
+        f(&mut self.engine);
+        self
+    }
+
     /// The engine configuration as it stands.
     pub fn engine(&self) -> &EngineConfig {
         &self.engine
@@ -249,8 +256,8 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClientBuilder<T, R, H> {
         if let Some(reason) = self.error {
             return Err(Error::InvalidHeader { reason });
         }
-        let idempotency_header = HeaderName::try_from(self.engine.retry.idempotency_header.as_str())
-            .map_err(|_| {
+        let idempotency_header =
+            HeaderName::try_from(self.engine.retry.idempotency_header.as_str()).map_err(|_| {
                 ConfigError::invalid("retry.idempotency_header", "must be a valid header name")
             })?;
         let engine = Engine::new(self.engine, self.runtime.seed())?;

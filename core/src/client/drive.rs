@@ -33,7 +33,9 @@ use futures::task::AtomicWaker;
 use http::{HeaderMap, HeaderName};
 
 use super::background::{Background, Work};
-use super::hooks::{ErrorEvent, HookFailure, HookStage, Hooks, RequestEvent, ResponseEvent, panic_message};
+use super::hooks::{
+    ErrorEvent, HookFailure, HookStage, Hooks, RequestEvent, ResponseEvent, panic_message,
+};
 use super::{Error, Response};
 use crate::health::CheckResult;
 use crate::{
@@ -137,7 +139,9 @@ pub(crate) fn probe_request(url: &str) -> Result<Request, http::Error> {
 /// the status, if the service answered.
 pub(crate) fn probe_result(outcome: &Outcome, latency: Duration) -> (CheckResult, Option<u16>) {
     match outcome {
-        Ok(r) if r.status().is_success() => (CheckResult::passed(latency), Some(r.status().as_u16())),
+        Ok(r) if r.status().is_success() => {
+            (CheckResult::passed(latency), Some(r.status().as_u16()))
+        }
         Ok(r) => {
             let status = r.status().as_u16();
             (
@@ -261,7 +265,10 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
 impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
     /// Runs `f` on the locked engine with the current times; events it produces reach the
     /// hooks afterwards.
-    pub(crate) fn with_engine<X>(&self, f: impl FnOnce(&mut Engine, Timestamp, WallClock) -> X) -> X {
+    pub(crate) fn with_engine<X>(
+        &self,
+        f: impl FnOnce(&mut Engine, Timestamp, WallClock) -> X,
+    ) -> X {
         let mut events = Vec::new();
         let x = {
             let mut st = self.lock();
@@ -365,8 +372,11 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
         event: Option<&RequestEvent>,
     ) -> Result<Response, Error> {
         if let Some(e) = event {
-            self.guarded(HookStage::Request, self.hooks.on_request(e, request.headers_mut()))
-                .await;
+            self.guarded(
+                HookStage::Request,
+                self.hooks.on_request(e, request.headers_mut()),
+            )
+            .await;
         }
         let deadline = request.extensions().get::<Deadline>().map(|d| d.0);
         let decision = {
@@ -489,11 +499,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
 
     /// Turns a finished request into the caller's result and runs the response or error
     /// hooks.
-    async fn conclude(
-        &self,
-        f: Finished,
-        event: Option<&RequestEvent>,
-    ) -> Result<Response, Error> {
+    async fn conclude(&self, f: Finished, event: Option<&RequestEvent>) -> Result<Response, Error> {
         let now = self.runtime.now();
         let Finished {
             id,
@@ -543,7 +549,8 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
                         trace,
                         timestamp: self.runtime.wall(),
                     };
-                    self.guarded(HookStage::Error, self.hooks.on_error(&error)).await;
+                    self.guarded(HookStage::Error, self.hooks.on_error(&error))
+                        .await;
                 }
                 Err(err)
             }

@@ -402,8 +402,8 @@ fn body_excerpt(body: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::breaker::BreakerState;
     use crate::TransportError;
+    use crate::breaker::BreakerState;
 
     #[test]
     fn excerpt_follows_the_detail_rule() {

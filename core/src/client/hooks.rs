@@ -280,7 +280,8 @@ impl Flavor for SharedFlavor {
 
 impl Flavor for LocalFlavor {
     type Request = dyn Fn(&RequestEvent, &mut HeaderMap) -> HookResult;
-    type AsyncRequest = dyn Fn(RequestEvent, HeaderMap) -> LocalBoxFuture<'static, Result<HeaderMap, String>>;
+    type AsyncRequest =
+        dyn Fn(RequestEvent, HeaderMap) -> LocalBoxFuture<'static, Result<HeaderMap, String>>;
     type Response = dyn Fn(&ResponseEvent) -> HookResult;
     type AsyncResponse = dyn Fn(ResponseEvent) -> LocalBoxFuture<'static, HookResult>;
     type Error = dyn Fn(&ErrorEvent) -> HookResult;
@@ -486,8 +487,8 @@ fn guard<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
 async fn guard_async<T, F: Future<Output = Result<T, String>>>(
     start: impl FnOnce() -> F,
 ) -> Result<T, String> {
-    let future = catch_unwind(AssertUnwindSafe(start))
-        .map_err(|panic| panic_message(panic.as_ref()))?;
+    let future =
+        catch_unwind(AssertUnwindSafe(start)).map_err(|panic| panic_message(panic.as_ref()))?;
     AssertUnwindSafe(future)
         .catch_unwind()
         .await

@@ -14,7 +14,9 @@ use super::drive::{Shared, Timed, attempt_outcome, probe_request, probe_result};
 use super::hooks::{Hooks, SharedHooks};
 use super::metrics::{CircuitBreakerState, ClientMetrics, HealthCheck};
 use super::{Error, RequestBuilder, Response};
-use crate::export::{ExportError, ExportSnapshot, Exporter, Format, PrometheusExporter, SystemSample};
+use crate::export::{
+    ExportError, ExportSnapshot, Exporter, Format, PrometheusExporter, SystemSample,
+};
 use crate::metrics::ServiceSnapshot;
 use crate::{Engine, EngineSnapshot, Request, Runtime, Spawn, Timestamp, Transport, WallClock};
 
@@ -155,11 +157,7 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClient<T, R, H> {
     ) -> impl Future<Output = Result<Response, Error>> {
         let client = self.clone();
         let service = service.map(str::to_owned);
-        async move {
-            client
-                .execute_with(request, service.as_deref(), None)
-                .await
-        }
+        async move { client.execute_with(request, service.as_deref(), None).await }
     }
 
     pub(crate) async fn execute_with(
@@ -325,9 +323,10 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClient<T, R, H> {
         self.shared().is_closed()
     }
 
-    /// Whether a background driver is running (or about to).
+    /// Whether a background driver runs (or is about to) for this client; `false` once the
+    /// client is closed (its driver then ends at its next wake-up).
     pub fn background_running(&self) -> bool {
-        self.shared().background.load(Ordering::Acquire)
+        !self.is_closed() && self.shared().background.load(Ordering::Acquire)
     }
 
     /// The background driver, for a frontend to drive itself when its runtime cannot spawn

@@ -41,7 +41,9 @@ mod response;
 mod service;
 
 pub use self::background::Background;
-pub use self::batcher::{BatchDriver, IntoJob, Job, JobError, JobHandle, LocalJob, RequestBatcher, SendJob};
+pub use self::batcher::{
+    BatchDriver, IntoJob, Job, JobError, JobHandle, LocalJob, RequestBatcher, SendJob,
+};
 pub use self::builder::{DEFAULT_USER_AGENT, HttpClientBuilder};
 pub use self::error::{BODY_EXCERPT_CHARS, Error};
 pub use self::hooks::{

@@ -110,7 +110,15 @@ impl<T: Transport, R: Runtime, H: Hooks> RequestBuilder<T, R, H> {
                 reason: format!("invalid value for header {name}"),
             });
         };
-        if [CONTENT_TYPE, CONTENT_LENGTH, AUTHORIZATION, HOST, USER_AGENT].contains(&name) {
+        if [
+            CONTENT_TYPE,
+            CONTENT_LENGTH,
+            AUTHORIZATION,
+            HOST,
+            USER_AGENT,
+        ]
+        .contains(&name)
+        {
             self.headers.insert(name, value);
         } else {
             self.headers.append(name, value);

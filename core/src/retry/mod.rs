@@ -389,10 +389,7 @@ impl RetryPolicy {
     /// `budget.deposit(now)` once per logical request.
     pub fn begin(&self, now: Timestamp, request: &Request) -> RetryState {
         let has_key = crate::message::has_header(request.headers(), &self.idempotency_header);
-        let deadline = request
-            .extensions()
-            .get::<crate::Deadline>()
-            .map(|d| d.0);
+        let deadline = request.extensions().get::<crate::Deadline>().map(|d| d.0);
         RetryState::new(now, request.method(), has_key).with_deadline(deadline)
     }
 
