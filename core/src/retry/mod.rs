@@ -78,7 +78,8 @@ pub enum LongRetryAfter {
 pub struct RetryConfig {
     /// Total attempts including the first; `>= 1`. Default 4 (the original's `max_retries = 3`).
     pub max_attempts: u32,
-    /// Backoff preset. Default: Polly's decorrelated jitter, 1 s first median, 30 s cap.
+    /// Backoff preset. Default: Polly's decorrelated jitter, 250 ms first median, 5 s cap
+    /// (see [`Backoff::default`]).
     pub backoff: Backoff,
     /// Cap on any backoff delay (not on a server's `Retry-After`). Default 30 s.
     pub max_delay: Duration,

@@ -65,6 +65,36 @@ fn defaults() {
     assert!(RetryConfig::original(3).validate().is_ok());
 }
 
+/// The defaults give up on a dead upstream (every attempt refused at once) 0.7–1.5 s after
+/// the first failure, whatever the jitter draws; the original's backoff took 7–10 s.
+#[test]
+fn default_retries_give_up_on_a_dead_upstream_within_a_second_and_a_half() {
+    let give_up_after = |config: RetryConfig, seed: u64| {
+        let p = RetryPolicy::new(config).unwrap();
+        let mut rng = Rng::new(seed);
+        let mut state = p.begin(t(0), &req(Method::GET, false));
+        let mut now = t(0);
+        loop {
+            match p.decide(&mut state, &mut rng, &err(TransportErrorKind::Connect), now, WALL, None) {
+                RetryDecision::Retry { at, .. } => now = at,
+                RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted) => break now,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let (mut fastest, mut slowest) = (Duration::MAX, Duration::ZERO);
+    for seed in 0..2_000 {
+        let total = give_up_after(RetryConfig::default(), seed).saturating_duration_since(t(0));
+        fastest = fastest.min(total);
+        slowest = slowest.max(total);
+    }
+    assert!(fastest >= Duration::from_millis(700), "{fastest:?}");
+    assert!(slowest <= Duration::from_millis(1_500), "{slowest:?}");
+    // The original's timings stay available, by name.
+    let original = give_up_after(RetryConfig::original(3), 1).saturating_duration_since(t(0));
+    assert!(original >= Duration::from_secs(7), "{original:?}");
+}
+
 #[test]
 fn status_503_retried_then_attempts_exhausted() {
     let p = constant(100);
