@@ -799,21 +799,32 @@ fn exports_are_one_call_away() {
     assert!(matches!(c.export("yaml"), Err(ExportError::UnknownFormat(name)) if name == "yaml"));
 }
 
-#[test]
-fn batches_are_bounded_timed_and_ordered_on_any_runtime() {
+/// A batcher on a virtual runtime, and its driver as a task that yields nothing.
+fn batcher<T: 'static>(
+    config: BatchConfig,
+) -> (
+    VirtualClock,
+    RequestBatcher<VirtualRuntime, LocalJob>,
+    Task<Vec<T>>,
+) {
     let rt = VirtualRuntime::default();
     let clock = rt.clock.clone();
-    let (batcher, driver): (RequestBatcher<VirtualRuntime, LocalJob>, _) =
-        RequestBatcher::with_driver(
-            BatchConfig {
-                max_batch_size: 3,
-                max_wait: 50 * MS,
-                max_in_flight_batches: 2,
-                max_queued_items: 100,
-            },
-            rt,
-        )
-        .unwrap();
+    let (batcher, driver) = RequestBatcher::with_driver(config, rt).unwrap();
+    let task: Task<Vec<T>> = Box::pin(async move {
+        driver.await;
+        Vec::new()
+    });
+    (clock, batcher, task)
+}
+
+#[test]
+fn batches_are_bounded_timed_and_ordered_on_any_runtime() {
+    let (clock, batcher, driver) = batcher(BatchConfig {
+        max_batch_size: 3,
+        max_wait: 50 * MS,
+        max_in_flight_batches: 2,
+        max_queued_items: 100,
+    });
     let running = Rc::new(Cell::new(0));
     let peak = Rc::new(Cell::new(0));
     let (r, p, k) = (Rc::clone(&running), Rc::clone(&peak), clock.clone());
@@ -827,10 +838,6 @@ fn batches_are_bounded_timed_and_ordered_on_any_runtime() {
             i * 10
         }
     };
-    let driver: Task<Vec<Result<u32, JobError>>> = Box::pin(async move {
-        driver.await;
-        Vec::new()
-    });
     let clock2 = clock.clone();
     let user: Task<Vec<Result<u32, JobError>>> = Box::pin(async move {
         // One job alone starts after `max_wait`.
@@ -858,22 +865,11 @@ fn batches_are_bounded_timed_and_ordered_on_any_runtime() {
 
 #[test]
 fn a_full_batch_queue_refuses_jobs() {
-    let rt = VirtualRuntime::default();
-    let clock = rt.clock.clone();
-    let (batcher, driver): (RequestBatcher<VirtualRuntime, LocalJob>, _) =
-        RequestBatcher::with_driver(
-            BatchConfig {
-                max_batch_size: 10,
-                max_wait: Duration::from_secs(1),
-                max_in_flight_batches: 1,
-                max_queued_items: 2,
-            },
-            rt,
-        )
-        .unwrap();
-    let driver: Task<Vec<Result<u8, JobError>>> = Box::pin(async move {
-        driver.await;
-        Vec::new()
+    let (clock, batcher, driver) = batcher(BatchConfig {
+        max_batch_size: 10,
+        max_wait: Duration::from_secs(1),
+        max_in_flight_batches: 1,
+        max_queued_items: 2,
     });
     let clock2 = clock.clone();
     let user: Task<Vec<Result<u8, JobError>>> = Box::pin(async move {

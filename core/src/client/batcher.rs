@@ -169,7 +169,14 @@ impl<T> Future for JobHandle<T> {
     }
 }
 
-/// Runs jobs — any `FnOnce() -> Future` — in bounded batches. See the [module docs](self).
+/// Runs jobs — any `FnOnce() -> Future` — in bounded batches.
+///
+/// A job waits at most `max_wait` for companions, a batch is cut at `max_batch_size` jobs, at
+/// most `max_in_flight_batches` batches run at once (so at most `max_batch_size ×
+/// max_in_flight_batches` jobs), and every job's result comes back through its own
+/// [`JobHandle`]; [`submit`](Self::submit) returns them in input order. The scheduling runs in a
+/// [`BatchDriver`] the runtime spawns ([`new`](Self::new), [`with_runtime`](Self::with_runtime))
+/// or the caller drives ([`with_driver`](Self::with_driver)).
 ///
 /// `J` is how queued jobs are stored: [`SendJob`] (the default) for multithreaded runtimes,
 /// [`LocalJob`] for one thread.

@@ -918,19 +918,8 @@ impl Engine {
         let Some(call) = self.calls.remove(id.0) else {
             return;
         };
-        match call.phase {
-            Phase::Following(flight) => {
-                self.cache.leave_flight(flight, id.0);
-            }
-            Phase::Sending {
-                breaker: Some(bp), ..
-            } => {
-                if let Some(b) = self.breakers.get_mut(&call.breaker_key, now) {
-                    b.on_result(now, bp, CallResult::ignored());
-                }
-            }
-            Phase::Proceeding(Some(fill)) => self.cache.abandon(now, fill),
-            _ => {}
+        if let Some(fill) = self.release_phase(now, id, &call.breaker_key, call.phase) {
+            self.cache.abandon(now, fill);
         }
         if let Some(fill) = call.fill {
             self.cache.abandon(now, fill);
@@ -969,32 +958,62 @@ impl Engine {
     ) -> Option<Finished> {
         self.last_wall = wall;
         let call = self.calls.get_mut(id.0).filter(|c| !c.background)?;
-        match std::mem::replace(&mut call.phase, Phase::Backoff) {
+        let phase = std::mem::replace(&mut call.phase, Phase::Backoff);
+        let key = Arc::clone(&call.breaker_key);
+        if let Some(fill) = self.release_phase(now, id, &key, phase)
+            && let Some(call) = self.calls.get_mut(id.0)
+        {
+            call.fill = Some(fill);
+        }
+        Some(self.time_out(now, wall, id, request, "the request's deadline passed"))
+    }
+
+    /// Releases what a request holds in `phase` — its place in a single-flight, its breaker
+    /// slot (the attempt counts for nothing) — and returns the cache fill it was handed, if any.
+    fn release_phase(
+        &mut self,
+        now: Timestamp,
+        id: RequestId,
+        breaker_key: &str,
+        phase: Phase,
+    ) -> Option<Fill> {
+        match phase {
             Phase::Following(flight) => {
                 self.cache.leave_flight(flight, id.0);
+                None
             }
             Phase::Sending {
                 breaker: Some(bp), ..
             } => {
-                if let Some(b) = self.breakers.get_mut(&call.breaker_key, now) {
+                if let Some(b) = self.breakers.get_mut(breaker_key, now) {
                     b.on_result(now, bp, CallResult::ignored());
                 }
+                None
             }
-            Phase::Proceeding(Some(fill)) => call.fill = Some(fill),
-            _ => {}
+            Phase::Proceeding(fill) => fill,
+            Phase::Sending { breaker: None, .. } | Phase::Backoff => None,
         }
+    }
+
+    /// Finishes a request whose deadline has passed, as a time-out (see
+    /// [`end_without_sending`](Self::end_without_sending)).
+    fn time_out(
+        &mut self,
+        now: Timestamp,
+        wall: WallClock,
+        id: RequestId,
+        request: &Request,
+        why: &'static str,
+    ) -> Finished {
         let f = self.end_without_sending(
             now,
             wall,
             id,
             request,
-            FinalResult::Transport(TransportError::new(
-                crate::TransportErrorKind::Timeout,
-                "the request's deadline passed",
-            )),
+            FinalResult::Transport(TransportError::new(crate::TransportErrorKind::Timeout, why)),
         );
         self.pump_events(now);
-        Some(f)
+        f
     }
 
     // ===== health, alerts, system =====
@@ -1408,18 +1427,8 @@ impl Engine {
         if timeout == Some(Duration::ZERO) {
             // The overall deadline has passed (a late timer, a follower woken late): do not
             // send an attempt that could only time out and count against the breaker.
-            let f = self.end_without_sending(
-                now,
-                wall,
-                id,
-                request,
-                FinalResult::Transport(TransportError::new(
-                    crate::TransportErrorKind::Timeout,
-                    "the overall deadline passed before the next attempt",
-                )),
-            );
-            self.pump_events(now);
-            return Decision::Done(f);
+            let why = "the overall deadline passed before the next attempt";
+            return Decision::Done(self.time_out(now, wall, id, request, why));
         }
         let call = self.calls.get_mut(id.0).expect("admit runs on a live call");
         let breaker = self.breakers.get_or_create(&call.breaker_key, now);

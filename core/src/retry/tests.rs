@@ -75,7 +75,14 @@ fn default_retries_give_up_on_a_dead_upstream_within_a_second_and_a_half() {
         let mut state = p.begin(t(0), &req(Method::GET, false));
         let mut now = t(0);
         loop {
-            match p.decide(&mut state, &mut rng, &err(TransportErrorKind::Connect), now, WALL, None) {
+            match p.decide(
+                &mut state,
+                &mut rng,
+                &err(TransportErrorKind::Connect),
+                now,
+                WALL,
+                None,
+            ) {
                 RetryDecision::Retry { at, .. } => now = at,
                 RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted) => break now,
                 other => panic!("{other:?}"),
