@@ -103,6 +103,41 @@ fn default_retries_give_up_on_a_dead_upstream_within_a_second_and_a_half() {
 }
 
 #[test]
+fn a_request_deadline_stops_retries_and_combines_with_the_configured_one() {
+    let p = RetryPolicy::new(RetryConfig {
+        deadline: Some(Duration::from_secs(10)),
+        budget: None,
+        ..RetryConfig::default()
+    })
+    .unwrap();
+    let mut request = req(Method::GET, false);
+    // No deadline of its own: the configured one, from the request's start.
+    let state = p.begin(t(1_000), &request);
+    assert_eq!(p.deadline(&state), Some(t(11_000)));
+    // An earlier deadline of its own wins; a later one does not.
+    request.extensions_mut().insert(crate::Deadline(t(1_200)));
+    let mut state = p.begin(t(1_000), &request);
+    assert_eq!(p.deadline(&state), Some(t(1_200)));
+    let later = p.begin(t(1_000), &{
+        let mut r = req(Method::GET, false);
+        r.extensions_mut().insert(crate::Deadline(t(60_000)));
+        r
+    });
+    assert_eq!(p.deadline(&later), Some(t(11_000)));
+    // A retry that would start at or after it is not scheduled.
+    let mut rng = Rng::new(1);
+    let d = p.decide(
+        &mut state,
+        &mut rng,
+        &resp(503, Some("1")),
+        t(1_100),
+        WALL,
+        None,
+    );
+    assert_eq!(d, RetryDecision::GiveUp(GiveUpReason::DeadlineExceeded));
+}
+
+#[test]
 fn status_503_retried_then_attempts_exhausted() {
     let p = constant(100);
     let mut rng = Rng::new(1);
