@@ -29,6 +29,21 @@ use crate::{
 pub const BODY_EXCERPT_CHARS: usize = 200;
 
 /// Why a request returned no usable response.
+///
+/// ```
+/// use tether_core::client::Error;
+///
+/// /// What a gateway answers, and whether it is worth logging loudly.
+/// fn triage(e: &Error) -> (u16, bool) {
+///     let loud = e.is_timeout() || e.is_connect() || e.status().is_some_and(|s| s.is_server_error());
+///     if let Some(trace) = e.trace() {
+///         eprintln!("{e}: {}", trace.summary());
+///     }
+///     (e.http_status(), loud)
+/// }
+///
+/// assert_eq!(triage(&Error::Closed), (503, false));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
