@@ -76,7 +76,7 @@ impl Default for Backoff {
     /// Polly's own 2 s `median_first` — and the original Python client's
     /// [`Original`](Backoff::Original) `min(2^n + U(0,1), 30)` s, 7–10 s for three retries —
     /// make a caller wait many seconds for an upstream that is not coming back; a caller
-    /// that wants longer waits sets them (see `docs/decisions/0005-retry-defaults.md`).
+    /// that wants longer waits sets them (see `docs/decisions/0006-retry-defaults.md`).
     fn default() -> Self {
         Backoff::DecorrelatedJitter {
             median_first: Duration::from_millis(250),
