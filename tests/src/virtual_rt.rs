@@ -40,7 +40,7 @@ impl VirtualClock {
 
     /// Jumps to the earliest timer and wakes every timer due by then. Returns `false` when
     /// no timer is pending.
-    fn advance(&self) -> bool {
+    pub(crate) fn advance(&self) -> bool {
         let mut st = self.0.borrow_mut();
         let Some(Reverse((at, _))) = st.timers.peek().copied() else {
             return false;
@@ -102,11 +102,29 @@ impl Future for Sleep {
     }
 }
 
-/// [`Runtime`] over the virtual clock (wall clock = [`crate::WALL_ORIGIN`] + now).
-#[derive(Clone, Default)]
+/// [`Runtime`] over the virtual clock (wall clock = [`crate::WALL_ORIGIN`] + now). The engine
+/// seed is 7 unless set with [`VirtualRuntime::with_seed`].
+#[derive(Clone)]
 pub struct VirtualRuntime {
     /// The clock.
     pub clock: VirtualClock,
+    seed: u64,
+}
+
+impl Default for VirtualRuntime {
+    fn default() -> Self {
+        VirtualRuntime::with_seed(7)
+    }
+}
+
+impl VirtualRuntime {
+    /// A runtime on a new clock whose [`Runtime::seed`] is `seed`.
+    pub fn with_seed(seed: u64) -> Self {
+        VirtualRuntime {
+            clock: VirtualClock::default(),
+            seed,
+        }
+    }
 }
 
 impl Runtime for VirtualRuntime {
@@ -125,7 +143,7 @@ impl Runtime for VirtualRuntime {
     }
 
     fn seed(&self) -> u64 {
-        7
+        self.seed
     }
 }
 

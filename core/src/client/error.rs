@@ -286,9 +286,9 @@ impl Error {
     }
 
     /// A stable snake_case kind: `invalid_url`, `invalid_endpoint`, `invalid_header`,
-    /// `invalid_request`, `status`, `timeout`, `connect`, `reset`, `protocol`, …,
-    /// `circuit_open`, `rejected`, `closed`, `json`, `config`, `registry_full`,
-    /// `no_executor`.
+    /// `invalid_request`, `status`, a transport kind (`timeout`, `connect`, `reset`,
+    /// `protocol`, …), `circuit_open`, the other refusals (`only_if_cached`, `overloaded`,
+    /// `cancelled`), `closed`, `json`, `config`, `registry_full`, `no_executor`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::InvalidUrl { .. } => "invalid_url",
@@ -300,7 +300,12 @@ impl Error {
             Error::Connect { .. } => "connect",
             Error::Transport { kind, .. } => kind.as_str(),
             Error::CircuitOpen { .. } => "circuit_open",
-            Error::Rejected { .. } => "rejected",
+            Error::Rejected { reason, .. } => match reason {
+                RejectReason::OnlyIfCached => "only_if_cached",
+                RejectReason::Overloaded => "overloaded",
+                RejectReason::BreakerOpen { .. } => "circuit_open",
+                _ => "cancelled",
+            },
             Error::Closed => "closed",
             Error::Json(_) => "json",
             Error::Config(_) => "config",
@@ -503,12 +508,12 @@ mod tests {
             ),
             (
                 FinalResult::Rejected(RejectReason::Overloaded),
-                "rejected",
+                "overloaded",
                 503,
             ),
             (
                 FinalResult::Rejected(RejectReason::OnlyIfCached),
-                "rejected",
+                "only_if_cached",
                 504,
             ),
         ];
