@@ -655,3 +655,99 @@ macro_rules! adders {
 
 adders!(SharedFlavor, boxed, [+ Send + Sync], [+ Send]);
 adders!(LocalFlavor, boxed_local, [], []);
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use futures::executor::block_on;
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn event() -> RequestEvent {
+        RequestEvent {
+            service: None,
+            method: "GET".into(),
+            url: "http://h/".into(),
+            headers: Vec::new(),
+            timestamp: WallClock::EPOCH,
+        }
+    }
+
+    /// An observer that records what it saw, in order.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl Hooks for Recorder {
+        fn on_request(&self, _e: &RequestEvent, h: &mut HeaderMap) -> impl Future<Output = ()> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("observer saw {} headers", h.len()));
+            async {}
+        }
+
+        fn on_hook_failure(&self, failure: &HookFailure) {
+            self.0.lock().unwrap().push(failure.to_string());
+        }
+    }
+
+    #[test]
+    fn hooks_run_in_order_and_every_failure_is_reported() {
+        let hooks = SharedHooks::with_observer(Recorder::default());
+        hooks.add_request_hook(|_, h| {
+            h.insert("x-a", HeaderValue::from_static("1"));
+            Ok(())
+        });
+        hooks.add_request_hook(|_, _| Err("sync says no".into()));
+        hooks.add_async_request_hook(
+            |_, _| -> futures::future::Ready<Result<HeaderMap, String>> {
+                panic!("panicked before its future")
+            },
+        );
+        hooks.add_async_request_hook(|_, mut h| async move {
+            h.insert("x-b", HeaderValue::from_static("2"));
+            Err("async says no".into())
+        });
+        hooks.add_async_request_hook(|_, mut h| async move {
+            h.insert("x-c", HeaderValue::from_static("3"));
+            Ok(h)
+        });
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&failures);
+        hooks.add_failure_hook(move |f| sink.lock().unwrap().push(f.stage));
+        assert!(hooks.observes());
+
+        let mut headers = HeaderMap::new();
+        block_on(hooks.on_request(&event(), &mut headers));
+        assert_eq!(headers["x-a"], "1");
+        assert!(
+            !headers.contains_key("x-b"),
+            "a failed async hook changes nothing"
+        );
+        assert_eq!(headers["x-c"], "3", "the hooks after a failure still run");
+        let seen = hooks.observer().0.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [
+                "observer saw 0 headers",
+                "request hook failed: sync says no",
+                "request hook failed: panicked before its future",
+                "request hook failed: async says no",
+            ]
+        );
+        assert_eq!(*failures.lock().unwrap(), [HookStage::Request; 3]);
+    }
+
+    #[test]
+    fn an_empty_list_without_an_observer_observes_nothing() {
+        let hooks = SharedHooks::new();
+        assert!(!hooks.observes());
+        hooks.add_event_hook(|_| {});
+        assert!(hooks.observes());
+        let clone = hooks.clone();
+        clone.add_failure_hook(|_| {});
+        assert_eq!(hooks.len(), 2, "clones share the list");
+    }
+}
