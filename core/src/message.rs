@@ -31,6 +31,16 @@ pub type Response = http::Response<Bytes>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Deadline(pub crate::Timestamp);
 
+/// A copy of `request` (the body is shared, not copied; extensions are not copied).
+pub(crate) fn clone_request(request: &Request) -> Request {
+    let mut copy = Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
 /// Whether `headers` has a field `name`. Requests carry few fields: for a small map, walking
 /// the names (mostly one-byte compares of standard names) is cheaper than hashing `name`.
 pub(crate) fn has_header(headers: &http::HeaderMap, name: &http::header::HeaderName) -> bool {

@@ -22,6 +22,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::time::Duration;
 
+pub mod lifecycle;
 pub mod vectors;
 pub mod virtual_rt;
 
@@ -329,19 +330,22 @@ impl Sim {
             Ev::Complete(id, permit, outcome) => {
                 let req = &self.requests[id.0].0;
                 let next = self.engine.on_response(now, wall, permit, req, outcome);
-                match next {
+                match next.expect("the harness reports only live permits") {
                     Next::Done(f) => self.finish(id, f),
                     Next::RetryAt { at, token } => self.push(at, Ev::Resume(id, token)),
                 }
             }
             Ev::Background(req, permit, outcome) => {
-                // The result only updates the cache.
-                let _ = self.engine.on_response(now, wall, permit, &req, outcome);
+                // The result only updates the cache; its `Finished` answers nobody.
+                let _ = self
+                    .engine
+                    .on_response(now, wall, permit, &req, outcome)
+                    .expect("the harness reports only live permits");
             }
             Ev::Resume(id, token) => {
                 let req = &self.requests[id.0].0;
                 let d = self.engine.resume(now, wall, token, req);
-                self.on_decision(id, d);
+                self.on_decision(id, d.expect("the harness resumes only live requests"));
             }
         }
         self.drain();
@@ -414,7 +418,7 @@ impl Sim {
                     let id = self.by_engine_id[&eid.as_u64()];
                     let req = &self.requests[id.0].0;
                     let d = self.engine.proceed(now, wall_at(now), eid, req);
-                    self.on_decision(id, d);
+                    self.on_decision(id, d.expect("the engine asked this request to proceed"));
                 }
                 Output::Background(b) => {
                     let tether_core::BackgroundFetch { request, permit } = *b;

@@ -8,15 +8,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use http::Method;
-use tether_core::batch::BatchConfig;
 use tether_core::client::{
     Error, HookFailure, HookStage, Hooks, HttpClient, HttpClientBuilder, JobError, LocalHooks,
     LocalJob, Registry, RequestBatcher, ResponseEvent, ServiceClient,
 };
-use tether_core::export::ExportError;
-use tether_core::health::HealthStatus;
-use tether_core::retry::{Backoff, GiveUpReason};
-use tether_core::{AttemptNext, CacheTrace, Timestamp, TransportErrorKind};
+use tether_core::{
+    AttemptNext, Backoff, BatchConfig, CacheTrace, ExportError, GiveUpReason, HealthStatus,
+    Timestamp, TransportErrorKind,
+};
 use tether_tests::virtual_rt::{ScriptedTransport, VirtualClock, VirtualRuntime, run_all};
 use tether_tests::{fail, ok, respond};
 
@@ -263,21 +262,16 @@ fn dropping_the_leader_hands_the_fetch_to_a_follower() {
     );
 }
 
-#[test]
-fn local_hooks_may_be_async_see_redacted_events_and_never_break_requests() {
-    let rt = VirtualRuntime::default();
-    let clock = rt.clock.clone();
-    let transport = ScriptedTransport::new(&clock, |req, _| {
-        if req.uri().path() == "/down" {
-            (MS, fail(TransportErrorKind::Connect))
-        } else {
-            (MS, ok(200, "ok"))
-        }
-    });
+/// What [`recording_hooks`] records: the events (as text), and the failures reported.
+type Events = Rc<RefCell<Vec<String>>>;
+type Failures = Rc<RefCell<Vec<HookFailure>>>;
+
+/// Local hooks (with `Rc` state: not `Send`, and need not be) that record what they see, and
+/// fail in every way a hook can: an `Err`, a panic, a panic inside an async hook.
+fn recording_hooks(clock: &VirtualClock) -> (LocalHooks, Events, Failures) {
     let hooks = LocalHooks::new();
-    // Rc state: these hooks are not `Send`, and need not be.
-    let seen: Rc<RefCell<Vec<String>>> = Rc::default();
-    let failures: Rc<RefCell<Vec<HookFailure>>> = Rc::default();
+    let seen: Events = Rc::default();
+    let failures: Failures = Rc::default();
     let log = Rc::clone(&seen);
     hooks.add_request_hook(move |e, headers| {
         log.borrow_mut().push(format!("{e:?}"));
@@ -306,6 +300,21 @@ fn local_hooks_may_be_async_see_redacted_events_and_never_break_requests() {
     });
     let sink = Rc::clone(&failures);
     hooks.add_failure_hook(move |f| sink.borrow_mut().push(f.clone()));
+    (hooks, seen, failures)
+}
+
+#[test]
+fn local_hooks_may_be_async_see_redacted_events_and_never_break_requests() {
+    let rt = VirtualRuntime::default();
+    let clock = rt.clock.clone();
+    let transport = ScriptedTransport::new(&clock, |req, _| {
+        if req.uri().path() == "/down" {
+            (MS, fail(TransportErrorKind::Connect))
+        } else {
+            (MS, ok(200, "ok"))
+        }
+    });
+    let (hooks, seen, failures) = recording_hooks(&clock);
     let c: Client = HttpClientBuilder::new(transport.clone(), rt)
         .hooks(hooks)
         .max_retries(0)

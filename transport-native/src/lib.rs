@@ -14,6 +14,15 @@
 //! * re-exports of everything a program needs, so `tether-native` is the only Tether crate in
 //!   its `Cargo.toml`.
 //!
+//! | type | what | original Python name (`docs/compat.md`) |
+//! |---|---|---|
+//! | [`HttpClient`] | builder (timeouts, retries, backoff, cache, breakers, default headers), `request(method, url)` → [`RequestBuilder`] → [`Response`] with a [`DecisionTrace`], [`metrics`](HttpClient::metrics), [`prometheus`](HttpClient::prometheus), `close` | `HTTPClient` |
+//! | [`ServiceClient`] | base URL + service name, per-service breaker and metrics, `call_service(method, endpoint)` with endpoints confined to the base URL, 4xx/5xx as [`Error::Status`] | `ServiceClient` |
+//! | [`RequestBatcher`] | size/time-bounded batches, bounded concurrency, results in input order | `RequestBatcher` |
+//! | [`NativeHooks`] | request / response / error / event hooks, plain or `async`, on redacted event records; failures are logged, never fatal | `RequestInterceptor` |
+//! | [`Registry`], [`default_registry`], [`get_service_client`] | named service clients monitoring can enumerate, bounded | `_service_clients`, `get_service_client`, `close_all_service_clients` |
+//! | [`Error`] | one typed error with [`http_status`](Error::http_status) (502/503/504) and the decision trace | `ServiceError` family |
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use tether_native::{Error, HttpClient};
@@ -81,19 +90,16 @@ pub use http::{HeaderMap, HeaderValue, Method, StatusCode};
 /// The core crate, for everything not re-exported here.
 pub use tether_core;
 
-pub use tether_core::batch::BatchConfig;
-pub use tether_core::breaker::{BreakDuration, BreakerConfig, BreakerState, RegistryConfig};
-pub use tether_core::cache::CacheConfig;
 pub use tether_core::client::{
     AllMetrics, BODY_EXCERPT_CHARS, CircuitBreakerState, ClientMetrics, DEFAULT_REGISTRY_SIZE,
     DEFAULT_USER_AGENT, Error, ErrorEvent, HealthCheck, HookFailure, HookResult, HookStage, Hooks,
     JobError, JobHandle, RequestEvent, Response, ResponseEvent, SendJob, ServiceMetrics,
 };
-pub use tether_core::export::{ExportError, Format, SystemSample};
-pub use tether_core::retry::{Backoff, BudgetConfig, GiveUpReason, LongRetryAfter, RetryConfig};
 pub use tether_core::{
-    AttemptNext, AttemptResult, AttemptTrace, CacheTrace, Deadline, DecisionTrace, EngineConfig,
-    EngineEvent, RejectReason, Timestamp, TransportError, TransportErrorKind, WallClock,
+    AttemptNext, AttemptResult, AttemptTrace, Backoff, BatchConfig, BreakDuration, BreakerConfig,
+    BreakerState, BudgetConfig, CacheConfig, CacheTrace, Deadline, DecisionTrace, EngineConfig,
+    EngineEvent, ExportError, Format, GiveUpReason, LongRetryAfter, RegistryConfig, RejectReason,
+    RetryConfig, SystemSample, Timestamp, TransportError, TransportErrorKind, WallClock,
 };
 
 /// The native client's hooks: a [`SharedHooks`](tether_core::client::SharedHooks) list

@@ -5,8 +5,7 @@ use std::future::Future;
 
 use http::HeaderMap;
 use tether_core::client::{ErrorEvent, HookFailure, HookStage, Hooks, RequestEvent, ResponseEvent};
-use tether_core::retry::RetryReason;
-use tether_core::{AttemptNext, AttemptResult, DecisionTrace, EngineEvent};
+use tether_core::{AttemptNext, AttemptResult, DecisionTrace, EngineEvent, RetryReason};
 use tracing::Instrument as _;
 
 /// The `tracing` target of every event this crate's client emits.
@@ -115,7 +114,7 @@ impl Hooks for TracingHooks {
         }
         match event {
             EngineEvent::Breaker(e) => {
-                let tether_core::breaker::BreakerEvent::StateChanged {
+                let tether_core::BreakerEvent::StateChanged {
                     from, to, reason, ..
                 } = e.event
                 else {

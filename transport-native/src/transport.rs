@@ -19,7 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use flate2::read::{DeflateDecoder, ZlibDecoder};
 use http::{HeaderMap, Method, Uri, Version, header};
-use tether_core::redact::redact_url;
+use tether_core::redact_url;
 use tether_core::{Outcome, Request, Response, Transport, TransportError, TransportErrorKind};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 

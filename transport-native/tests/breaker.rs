@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{chaos, closed_port, fast, hits, pooled};
-use tether_core::breaker::{BreakDuration, BreakerConfig, BreakerState};
+use tether_native::{BreakDuration, BreakerConfig, BreakerState};
 use tether_native::{Error, ServiceClient};
 
 fn breaker(threshold: u32, break_for: Duration, probes: u32) -> BreakerConfig {
@@ -35,7 +35,7 @@ async fn opens_on_consecutive_5xx() {
             .expect_err("503 is an error for a service client");
         assert!(matches!(e, Error::Status { .. }), "{e}");
         assert_eq!(e.http_status(), 503);
-        // A JSON object without `detail` adds nothing to the message (spec §1.9).
+        // A JSON object without `detail` adds nothing to the message (the original's rule).
         assert_eq!(e.to_string(), "Service orders returned 503");
         let state = svc.circuit_breaker_state();
         if i < 3 {

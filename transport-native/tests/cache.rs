@@ -214,7 +214,7 @@ async fn an_open_service_breaker_stops_background_refreshes() {
     let url = server.url("/cache/swr/1/30?key=swr-open");
     client.get(&url).service("swrsvc").send().await.unwrap();
     // Open the service's breaker by hand.
-    client.with_engine(|e, now, _| e.breakers_mut().get_or_create("swrsvc", now).isolate(now));
+    client.with_engine(|e, now, _| e.isolate_breaker(now, "swrsvc"));
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let stale = client.get(&url).service("swrsvc").send().await.unwrap();
     assert!(stale.from_cache());

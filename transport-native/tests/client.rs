@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::{chaos, closed_port, fast, hits, pooled, totals};
 use serde_json::Value;
-use tether_core::batch::BatchConfig;
-use tether_core::retry::GiveUpReason;
+use tether_core::BatchConfig;
+use tether_core::GiveUpReason;
 use tether_core::{AttemptNext, AttemptResult, TransportErrorKind};
 use tether_native::{Error, HttpClient, JobError, Registry, RequestBatcher, ServiceClient};
 
@@ -356,7 +356,7 @@ async fn service_errors_follow_the_original_messages() {
         .await
         .unwrap();
     assert_eq!(v, serde_json::json!({"data": "plain", "status_code": 200}));
-    // Redirects are not followed: a 3xx is a successful call (as the original, D37).
+    // Redirects are not followed: a 3xx is a successful call (as in the original).
     let r = svc.get("/status/302").send().await.unwrap();
     assert_eq!(r.status(), 302);
 

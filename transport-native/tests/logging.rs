@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{chaos, closed_port, fast};
-use tether_core::breaker::{BreakDuration, BreakerConfig};
+use tether_core::{BreakDuration, BreakerConfig};
 use tracing_subscriber::fmt::MakeWriter;
 
 #[derive(Clone, Default)]

@@ -7,8 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{chaos, fast, hits};
-use tether_core::retry::{GiveUpReason, LongRetryAfter, RetryReason};
 use tether_core::{AttemptNext, AttemptResult};
+use tether_core::{GiveUpReason, LongRetryAfter, RetryReason};
 
 #[tokio::test]
 async fn retries_503_then_succeeds() {

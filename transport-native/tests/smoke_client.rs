@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use tether_chaos::{ChaosOptions, spawn_background};
+use tether_core::Backoff;
 use tether_core::client::{HttpClient, HttpClientBuilder};
-use tether_core::retry::Backoff;
 use tether_native::{NativeConfig, TokioRuntime, UreqTransport};
 
 fn get(url: &str) -> tether_core::Request {

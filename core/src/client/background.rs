@@ -13,8 +13,9 @@ use futures::StreamExt as _;
 use futures::channel::mpsc;
 use futures::stream::FuturesUnordered;
 
-use super::drive::{Shared, Timed, attempt_outcome, clone_request, probe_request, probe_result};
+use super::drive::{Shared, Timed, attempt_outcome, probe_request, probe_result};
 use super::hooks::Hooks;
+use crate::message::clone_request;
 use crate::{BackgroundFetch, Engine, Outcome, Permit, Request, Runtime, Timestamp, Transport};
 
 /// Work the engine asked for, queued for the background driver.
@@ -170,7 +171,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Background<T, R, H> {
                 let latency = self.shared.runtime.now().saturating_duration_since(started);
                 let (result, _) = probe_result(&outcome, latency);
                 self.shared
-                    .with_engine(|e, now, wall| e.on_check_result(&service, now, wall, result));
+                    .with_engine(|e, now, wall| e.on_check_result(now, wall, &service, result));
             }
         }
     }

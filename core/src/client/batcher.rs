@@ -186,7 +186,7 @@ impl<T> Future for JobHandle<T> {
 /// # where R: tether_core::Runtime + Clone
 /// #     + tether_core::Spawn<tether_core::client::BatchDriver<R, tether_core::client::SendJob>>,
 /// # {
-/// use tether_core::batch::BatchConfig;
+/// use tether_core::BatchConfig;
 /// use tether_core::client::RequestBatcher;
 ///
 /// let batcher: RequestBatcher<R> = RequestBatcher::with_runtime(

@@ -35,7 +35,7 @@ pub const DEFAULT_USER_AGENT: &str = concat!("tether/", env!("CARGO_PKG_VERSION"
 /// # {
 /// use std::time::Duration;
 /// use tether_core::client::HttpClientBuilder;
-/// use tether_core::retry::Backoff;
+/// use tether_core::Backoff;
 ///
 /// let client = HttpClientBuilder::new(transport, runtime)
 ///     .timeout(Duration::from_secs(5))
@@ -158,7 +158,8 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClientBuilder<T, R, H> {
     }
 
     /// The whole retry policy (replaces `max_retries`, `backoff`, `retry_budget` and
-    /// `total_timeout` set before; set those after it to adjust). [`RetryConfig::original`]
+    /// `total_timeout` set before; set those after it to adjust).
+    /// [`compat::retry_config`](crate::compat::retry_config)
     /// reproduces the original Python client.
     pub fn retry(mut self, retry: RetryConfig) -> Self {
         self.engine.retry = retry;

@@ -37,11 +37,10 @@ use super::hooks::{
     ErrorEvent, HookFailure, HookStage, Hooks, RequestEvent, ResponseEvent, panic_message,
 };
 use super::{Error, Response};
-use crate::health::CheckResult;
 use crate::{
-    Deadline, Decision, Engine, EngineEvent, Finished, Next, Outcome, Output, Permit, Request,
-    RequestId, Runtime, Timestamp, Transport, TransportError, TransportErrorKind, WallClock,
-    redact,
+    CheckResult, Deadline, Decision, Engine, EngineError, EngineEvent, Finished, Next, Outcome,
+    Output, Permit, Request, RequestId, Runtime, Timestamp, Transport, TransportError,
+    TransportErrorKind, WallClock, redact_headers, redact_url,
 };
 
 /// A single-flight follower's wake-up.
@@ -76,6 +75,14 @@ pub(crate) struct Shared<T: Transport, R: Runtime, H: Hooks> {
     pub(crate) health_urls: Mutex<HashMap<String, String>>,
     /// Starts a background driver on the runtime (its `Spawn` implementation).
     pub(crate) spawn: fn(&R, Background<T, R, H>) -> bool,
+}
+
+/// How a follower's wait ended.
+enum Waited {
+    /// The engine woke it.
+    Woken(Wake),
+    /// Its deadline passed first: it ended as a time-out.
+    Expired(Box<Finished>),
 }
 
 /// Where a request stands between two engine calls.
@@ -153,16 +160,6 @@ pub(crate) fn probe_result(outcome: &Outcome, latency: Duration) -> (CheckResult
     }
 }
 
-/// A copy of `request` (the body is shared, not copied; extensions are not copied).
-pub(crate) fn clone_request(request: &Request) -> Request {
-    let mut copy = Request::new(request.body().clone());
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    copy
-}
-
 impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
     pub(crate) fn new(
         engine: Engine,
@@ -224,8 +221,9 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
                     if let Some(tx) = st.waiters.remove(&id) {
                         let _ = tx.send(Wake::Proceed);
                     } else {
+                        // Nobody waits for it any more: its end is of no use to anyone.
                         let now = self.runtime.now();
-                        st.engine.cancel(now, id);
+                        let _ = st.engine.cancel(now, id);
                     }
                 }
                 Output::Background(b) => {
@@ -236,7 +234,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
                         // Nobody runs background work: give the refresh up at once (the
                         // engine releases its cache flight).
                         let now = self.runtime.now();
-                        st.engine.cancel(now, id);
+                        let _ = st.engine.cancel(now, id);
                     }
                 }
                 Output::CheckDue(service) => {
@@ -274,7 +272,6 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
             let mut st = self.lock();
             let now = self.runtime.now();
             let x = f(&mut st.engine, now, self.runtime.wall());
-            st.engine.pump_events(now);
             self.drain(&mut st, &mut events);
             x
         };
@@ -283,14 +280,17 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
     }
 
     /// One engine call under the lock, with outputs drained and waits registered.
-    fn step(&self, f: impl FnOnce(&mut Engine, Timestamp, WallClock) -> Decision) -> Pending {
+    fn step(
+        &self,
+        f: impl FnOnce(&mut Engine, Timestamp, WallClock) -> Result<Decision, EngineError>,
+    ) -> Result<Pending, EngineError> {
         let mut events = Vec::new();
         let d = {
             let mut st = self.lock();
             let now = self.runtime.now();
             let d = f(&mut st.engine, now, self.runtime.wall());
             self.drain(&mut st, &mut events);
-            Self::register_wait(&mut st, d)
+            d.map(|d| Self::register_wait(&mut st, d))
         };
         self.emit_events(&events);
         d
@@ -351,8 +351,8 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
         let event = self.hooks.observes().then(|| RequestEvent {
             service: service.map(str::to_owned),
             method: request.method().as_str().to_owned(),
-            url: redact::redact_url(&request.uri().to_string()),
-            headers: redact::redact_headers(request.headers()),
+            url: redact_url(&request.uri().to_string()),
+            headers: redact_headers(request.headers()),
             timestamp: self.runtime.wall(),
         });
         match &event {
@@ -400,7 +400,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
         };
         let finished = self.drive(decision, &request, deadline, &mut guard).await;
         guard.id = None;
-        self.conclude(finished, event).await
+        self.conclude(finished.map_err(Error::Engine)?, event).await
     }
 
     /// Drives decisions until the request is finished.
@@ -410,18 +410,18 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
         request: &Request,
         deadline: Option<Timestamp>,
         guard: &mut CancelGuard<'_, T, R, H>,
-    ) -> Finished {
+    ) -> Result<Finished, EngineError> {
         loop {
             match decision {
-                Pending::Done(f) => return f,
+                Pending::Done(f) => return Ok(f),
                 Pending::Wait(id, rx) => {
                     guard.id = Some(id);
-                    match self.wait(id, rx, request, deadline).await {
-                        Ok(Wake::Finished(f)) => return *f,
-                        Ok(Wake::Proceed) => {
-                            decision = self.step(|e, now, wall| e.proceed(now, wall, id, request));
+                    match self.wait(id, rx, request, deadline).await? {
+                        Waited::Woken(Wake::Finished(f)) | Waited::Expired(f) => return Ok(*f),
+                        Waited::Woken(Wake::Proceed) => {
+                            decision =
+                                self.step(|e, now, wall| e.proceed(now, wall, id, request))?;
                         }
-                        Err(f) => return f,
                     }
                 }
                 Pending::Send(permit) => {
@@ -440,15 +440,15 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
                         self.emit_events(&events);
                         next
                     };
-                    match next {
-                        Next::Done(f) => return f,
+                    match next? {
+                        Next::Done(f) => return Ok(f),
                         Next::RetryAt { at, token } => {
                             let wait = at.saturating_duration_since(self.runtime.now());
                             if !wait.is_zero() {
                                 self.runtime.sleep(wait).await;
                             }
                             decision =
-                                self.step(|e, now, wall| e.resume(now, wall, token, request));
+                                self.step(|e, now, wall| e.resume(now, wall, token, request))?;
                         }
                     }
                 }
@@ -464,32 +464,31 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
         mut rx: oneshot::Receiver<Wake>,
         request: &Request,
         deadline: Option<Timestamp>,
-    ) -> Result<Wake, Finished> {
+    ) -> Result<Waited, EngineError> {
         let timer = deadline.map(|d| {
             self.runtime
                 .sleep(d.saturating_duration_since(self.runtime.now()))
         });
         let timer = pin!(timer);
         match Timed::new(&mut rx, timer.as_pin_mut()).await {
-            Ok(Ok(wake)) => return Ok(wake),
+            Ok(Ok(wake)) => return Ok(Waited::Woken(wake)),
             // The engine dropped our waiter without a word: end the request below.
             Ok(Err(oneshot::Canceled)) => {}
             Err(Elapsed) => {
                 self.lock().waiters.remove(&id);
                 // The leader may have answered between the timer and the lock.
                 if let Ok(Some(wake)) = rx.try_recv() {
-                    return Ok(wake);
+                    return Ok(Waited::Woken(wake));
                 }
             }
         }
-        Err(self
-            .with_engine(|e, now, wall| e.expire(now, wall, id, request))
-            .unwrap_or_else(|| orphan(id)))
+        self.with_engine(|e, now, wall| e.expire(now, wall, id, request))
+            .map(|f| Waited::Expired(Box::new(f)))
     }
 
     /// One attempt: the transport raced against the permit's time limit.
     async fn attempt(&self, permit: &Permit, request: &Request) -> Outcome {
-        let mut copy = clone_request(request);
+        let mut copy = crate::message::clone_request(request);
         permit.apply(&mut copy);
         let limit = permit.timeout();
         let send = pin!(self.transport.send(copy, limit));
@@ -558,19 +557,6 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
     }
 }
 
-/// The `Finished` of a request the engine no longer knows (it was cancelled under us).
-fn orphan(id: RequestId) -> Finished {
-    Finished {
-        id,
-        service: std::sync::Arc::from(""),
-        result: crate::FinalResult::Rejected(crate::RejectReason::Cancelled),
-        trace: crate::DecisionTrace {
-            rejected: Some(crate::RejectReason::Cancelled),
-            ..crate::DecisionTrace::default()
-        },
-    }
-}
-
 /// Cancels the request in the engine if its future is dropped midway.
 struct CancelGuard<'a, T: Transport, R: Runtime, H: Hooks> {
     shared: &'a Shared<T, R, H>,
@@ -594,7 +580,8 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
             let now = self.runtime.now();
             for id in ids {
                 st.waiters.remove(id);
-                st.engine.cancel(now, *id);
+                // An id that already ended has nothing left to release.
+                let _ = st.engine.cancel(now, *id);
             }
             self.drain(&mut st, &mut events);
         }

@@ -19,10 +19,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::StatusCode;
 
-use crate::breaker::BreakerState;
+use crate::BreakerState;
 use crate::{
-    ConfigError, DecisionTrace, FinalResult, RejectReason, Reply, RequestError, Timestamp,
-    TransportErrorKind,
+    ConfigError, DecisionTrace, EngineError, FinalResult, RejectReason, Reply, RequestError,
+    Timestamp, TransportErrorKind,
 };
 
 /// The most characters of an upstream body an [`Error::Status`] message keeps.
@@ -134,7 +134,7 @@ pub enum Error {
     },
     /// The service's circuit breaker is open (or half-open with every probe slot taken):
     /// nothing was sent.
-    #[error("Service {service} is currently unavailable: circuit breaker is {}", state.as_original_str())]
+    #[error("Service {service} is currently unavailable: circuit breaker is {}", crate::compat::breaker_state(*state))]
     CircuitOpen {
         /// The service (breaker name).
         service: String,
@@ -178,6 +178,10 @@ pub enum Error {
     /// frontend: create it inside a tokio runtime).
     #[error("no executor to run background work on")]
     NoExecutor,
+    /// The engine refused a step of the request: a bug in the client layer, never a policy
+    /// outcome. Nothing more was sent.
+    #[error("internal error: {0}")]
+    Engine(#[from] EngineError),
 }
 
 impl Error {
@@ -273,7 +277,7 @@ impl Error {
             | Error::InvalidEndpoint { .. }
             | Error::InvalidHeader { .. }
             | Error::Request(_) => 400,
-            Error::Config(_) | Error::NoExecutor => 500,
+            Error::Config(_) | Error::NoExecutor | Error::Engine(_) => 500,
         }
     }
 
@@ -288,7 +292,7 @@ impl Error {
     /// A stable snake_case kind: `invalid_url`, `invalid_endpoint`, `invalid_header`,
     /// `invalid_request`, `status`, a transport kind (`timeout`, `connect`, `reset`,
     /// `protocol`, …), `circuit_open`, the other refusals (`only_if_cached`, `overloaded`,
-    /// `cancelled`), `closed`, `json`, `config`, `registry_full`, `no_executor`.
+    /// `cancelled`), `closed`, `json`, `config`, `registry_full`, `no_executor`, `internal`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::InvalidUrl { .. } => "invalid_url",
@@ -311,6 +315,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::RegistryFull { .. } => "registry_full",
             Error::NoExecutor => "no_executor",
+            Error::Engine(_) => "internal",
         }
     }
 
@@ -422,8 +427,8 @@ fn body_excerpt(body: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::BreakerState;
     use crate::TransportError;
-    use crate::breaker::BreakerState;
 
     #[test]
     fn excerpt_follows_the_detail_rule() {

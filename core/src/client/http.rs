@@ -219,7 +219,7 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClient<T, R, H> {
                 let s = b.snapshot(now);
                 CircuitBreakerState {
                     service: service.to_owned(),
-                    state: s.original_state(),
+                    state: crate::compat::breaker_state(s.state),
                     failure_count: s.failure_count,
                     last_failure_time: s.last_failure_rfc3339(),
                     failure_threshold: s.failure_threshold,
@@ -277,7 +277,8 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClient<T, R, H> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(service.to_owned(), url.to_owned());
-        self.with_engine(|e, now, _| e.register_health_check(service, now));
+        // A health tracker at its limit of services leaves this one to passive signals.
+        let _ = self.with_engine(|e, now, _| e.register_health_check(now, service));
     }
 
     /// Probes `GET url` directly over the transport — no cache, retry or breaker — within
@@ -308,7 +309,7 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClient<T, R, H> {
             last_check: shared.runtime.wall().to_rfc3339(),
             error: result.detail.clone(),
         };
-        self.with_engine(|e, now, wall| e.on_check_result(service, now, wall, result));
+        self.with_engine(|e, now, wall| e.on_check_result(now, wall, service, result));
         check
     }
 

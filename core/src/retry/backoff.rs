@@ -74,7 +74,8 @@ impl Default for Backoff {
     /// (retries land, in median, about 0.25, 0.5 and 1 s after it), spread across clients.
     ///
     /// Polly's own 2 s `median_first` — and the original Python client's
-    /// [`Original`](Backoff::Original) `min(2^n + U(0,1), 30)` s, 7–10 s for three retries —
+    /// [`Original`](Backoff::Original) `min(2^n + U(0,1), 30)` s (7–10 s for three retries; its
+    /// whole retry policy is `compat::retry_config`) —
     /// make a caller wait many seconds for an upstream that is not coming back; a caller
     /// that wants longer waits sets them (see `docs/decisions/0006-retry-defaults.md`).
     fn default() -> Self {

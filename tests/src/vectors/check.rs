@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::time::Duration;
 
-use tether_core::retry::GiveUpReason;
+use tether_core::GiveUpReason;
 use tether_core::{
     AttemptNext, AttemptResult, AttemptTrace, CacheTrace, DecisionTrace, RejectReason, Timestamp,
 };
@@ -289,6 +289,10 @@ fn check_attempt(path: &str, want: &AttemptExpect, got: &AttemptTrace, sink: &mu
 }
 
 /// Checks the client as a whole.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one flat list of checks, each a few lines, in the order of the vector format"
+)]
 pub(super) fn client(c: &Checks, w: &World<'_>, s: &mut Sink<'_>) {
     s.check("clock_ms", c.clock_ms, at(w.clock.now()));
     let sent = w.transport.sent.borrow();
@@ -394,7 +398,7 @@ pub(super) fn client(c: &Checks, w: &World<'_>, s: &mut Sink<'_>) {
             .map(|(k, n)| (k.as_str().to_owned(), *n))
             .collect();
         map(s, &f("failures"), want.failures.as_ref(), &failures);
-        let counts = |m: &tether_core::metrics::CountMap| -> BTreeMap<String, u64> {
+        let counts = |m: &tether_core::CountMap| -> BTreeMap<String, u64> {
             m.iter()
                 .filter(|(_, n)| *n > 0)
                 .map(|(k, n)| (k.to_owned(), n))

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 use tether_core::EngineConfig;
-use tether_core::breaker::{BreakDuration, Classifier, RatioTrigger, StatusRange, Window};
-use tether_core::cache::FreshnessMode;
-use tether_core::retry::{Backoff, BudgetConfig, LongRetryAfter};
+use tether_core::FreshnessMode;
+use tether_core::{Backoff, BudgetConfig, LongRetryAfter};
+use tether_core::{BreakDuration, BreakerWindow, Classifier, RatioTrigger, StatusRange};
 
 /// A duration or an instant of virtual time, in milliseconds (JSON number, at most three
 /// decimals: the format's resolution is one microsecond).
@@ -418,7 +418,7 @@ impl Config {
         let out = &mut engine.breakers.default;
         out.consecutive_failures = breaker.consecutive_failures;
         out.ratio = breaker.failure_ratio.as_ref().map(|ratio| RatioTrigger {
-            window: Window::Count(ratio.window_calls),
+            window: BreakerWindow::Count(ratio.window_calls),
             failure_ratio: ratio.ratio,
             min_throughput: ratio.min_calls,
             slow_call: None,
@@ -834,6 +834,10 @@ pub const TRANSPORT_KINDS: &[&str] = &[
 impl Vector {
     /// Consistency checks serde cannot express: unique ids, known words, a status or an error
     /// in every reply, parseable URLs and headers. Returns one message per problem.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one flat list of consistency checks, in the order of the vector format"
+    )]
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
         let mut word = |what: &str, v: &str, allowed: &[&str]| {

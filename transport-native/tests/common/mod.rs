@@ -8,8 +8,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use tether_chaos::{ChaosHandle, ChaosOptions, spawn_background};
 use tether_core::Transport as _;
-use tether_core::retry::Backoff;
-use tether_native::{HttpClient, HttpClientBuilder, NativeConfig, UreqTransport};
+use tether_native::{Backoff, HttpClient, HttpClientBuilder, NativeConfig, UreqTransport};
 
 /// A chaos upstream for one test (stopped when dropped).
 pub fn chaos() -> ChaosHandle {

@@ -1,4 +1,4 @@
-//! Byte-exact reproductions of the original `MetricsExporter` formats (spec §2.5), for the
+//! Byte-exact reproductions of the original `MetricsExporter` formats (`docs/compat.md`), for the
 //! Python layer's `export_metrics(metrics, 'prometheus' | 'influxdb')`.
 //!
 //! Both take the original's snapshot shape (`{"timestamp", "system": {...}, "services":
@@ -12,77 +12,9 @@
 //! order should pass `service_clients` as an array of `[name, metrics]` pairs (also accepted), or
 //! enable that feature.
 
-use std::fmt::Write as _;
-
 use serde_json::Value;
 
-use crate::cache::python_float_repr as py_float_repr;
-
-/// Python's `repr(str)` for the container case of [`py_str`] (common escapes only).
-fn py_str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
-/// Python's `str()` of a JSON-decoded value (`repr` inside containers).
-fn py_str(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => py_repr(other),
-    }
-}
-
-fn py_repr(v: &Value) -> String {
-    match v {
-        Value::Null => "None".to_owned(),
-        Value::Bool(true) => "True".to_owned(),
-        Value::Bool(false) => "False".to_owned(),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.to_string()
-            } else if let Some(u) = n.as_u64() {
-                u.to_string()
-            } else {
-                py_float_repr(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        Value::String(s) => py_str_repr(s),
-        Value::Array(items) => {
-            let inner: Vec<String> = items.iter().map(py_repr).collect();
-            format!("[{}]", inner.join(", "))
-        }
-        Value::Object(map) => {
-            let inner: Vec<String> = map
-                .iter()
-                .map(|(k, v)| format!("{}: {}", py_str_repr(k), py_repr(v)))
-                .collect();
-            format!("{{{}}}", inner.join(", "))
-        }
-    }
-}
+use super::python::{py_str, python_float_repr as py_float_repr};
 
 /// `d.get(key, 0)` written with `str()`; a non-object `d` behaves like `{}`.
 fn get_or_zero(d: Option<&Value>, key: &str) -> String {
@@ -113,7 +45,7 @@ fn service_clients(metrics: &Value) -> Vec<(String, &Value)> {
     }
 }
 
-/// The original Prometheus text, byte for byte (spec §2.5): 9 system lines plus 9 lines per
+/// The original Prometheus text, byte for byte: 9 system lines plus 9 lines per
 /// service (HELP and TYPE repeated), joined with `\n`, **no trailing newline**, nothing escaped.
 /// Serve it as `text/plain; charset=utf-8` as the original did.
 pub fn compat_prometheus(metrics: &Value) -> String {
@@ -157,7 +89,7 @@ pub fn compat_prometheus(metrics: &Value) -> String {
     lines.join("\n")
 }
 
-/// The original Influx lines, byte for byte (spec §2.5), as a **list** like the original.
+/// The original Influx lines, byte for byte, as a **list** like the original.
 ///
 /// `timestamp_unix_seconds` is what the original computes from `metrics['timestamp']`:
 /// `datetime.fromisoformat(ts).timestamp()` (naive local time, so the Python layer computes it;
@@ -210,53 +142,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn python_float_repr() {
-        let cases: &[(f64, &str)] = &[
-            (0.0, "0.0"),
-            (-0.0, "-0.0"),
-            (1.0, "1.0"),
-            (2.0, "2.0"),
-            (99.5, "99.5"),
-            (0.1, "0.1"),
-            (0.025_758_743_286_132_812, "0.025758743286132812"),
-            (1e-6, "1e-06"),
-            (1e-5, "1e-05"),
-            (0.0001, "0.0001"),
-            (0.000_123, "0.000123"),
-            (9.536_743_164_062_5e-7, "9.5367431640625e-07"),
-            (1e15, "1000000000000000.0"),
-            (1e16, "1e+16"),
-            (1.5e16, "1.5e+16"),
-            (123_456_789.123, "123456789.123"),
-            (1e100, "1e+100"),
-            (1.797_693_134_862_315_7e308, "1.7976931348623157e+308"),
-            (5e-324, "5e-324"),
-            (-2.5e-7, "-2.5e-07"),
-            (f64::INFINITY, "inf"),
-            (f64::NEG_INFINITY, "-inf"),
-            (f64::NAN, "nan"),
-            (1_795_717_879.509_88, "1795717879.50988"),
-        ];
-        for (x, want) in cases {
-            assert_eq!(py_float_repr(*x), *want, "repr of {x:e}");
-        }
-    }
-
-    #[test]
-    fn python_str_of_values() {
-        assert_eq!(py_str(&json!(2)), "2");
-        assert_eq!(py_str(&json!(-3)), "-3");
-        assert_eq!(py_str(&json!(2.0)), "2.0");
-        assert_eq!(py_str(&json!(true)), "True");
-        assert_eq!(py_str(&Value::Null), "None");
-        assert_eq!(py_str(&json!("x'y")), "x'y");
-        assert_eq!(py_str(&json!(["a", 1, 0.5, null])), "['a', 1, 0.5, None]");
-        assert_eq!(py_str(&json!({"k": "it's"})), "{'k': \"it's\"}");
-        assert_eq!(py_str(&json!(u64::MAX)), "18446744073709551615");
-    }
-
-    #[test]
-    fn prometheus_matches_spec_template_for_one_service() {
+    fn prometheus_matches_the_original_template_for_one_service() {
         let m = json!({
             "timestamp": "2026-11-26T18:37:27.077308",
             "system": {"cpu_percent": 99.5, "memory_percent": 41.0, "disk_usage_percent": 1e-06,
@@ -313,7 +199,7 @@ service_success_rate{service=\"data-service\"} 1.0";
             "services": {"service_clients": {"svc a": {
                 "total_requests": 10, "success_rate": 0.5, "average_response_time": 1e-05}}}
         });
-        // 1795717879.50988 s -> int(x * 1e9) through a float, as the spec example shows
+        // 1795717879.50988 s -> int(x * 1e9) through a float, as the original computes it
         let lines = compat_influx(&m, 1_795_717_879.509_88);
         assert_eq!(
             lines,
