@@ -1,6 +1,6 @@
 //! The I/O boundary: the [`Transport`] and [`Runtime`] traits a frontend implements, and the
-//! runtime-agnostic async [`Client`](crate::Client) that drives the [`Engine`](crate::Engine)
-//! with them.
+//! [`Spawn`] trait through which the client layer ([`crate::client`]) hands its background work
+//! to the runtime.
 //!
 //! A frontend is exactly one `Transport` (how bytes reach a server: ureq, `fetch`, …) plus one
 //! `Runtime` (a clock, a timer and a seed: tokio, the browser, a virtual clock in tests).
