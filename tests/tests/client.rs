@@ -574,13 +574,7 @@ fn the_background_driver_refreshes_stale_entries_and_stops_on_close() {
     let (c2, clock2) = (c.clone(), clock.clone());
     let user: Task<Option<String>> = Box::pin(async move {
         assert!(c2.background_running());
-        c2.get("http://svc.test/doc").send().await.unwrap();
-        clock2.sleep(Duration::from_secs(2)).await;
-        let stale = c2.get("http://svc.test/doc").send().await.unwrap();
-        assert_eq!(
-            stale.trace().cache,
-            CacheTrace::Stale { revalidating: true }
-        );
+        let stale = cache_then_go_stale(&c2, &clock2).await;
         assert_eq!(stale.text(), "v1");
         clock2.sleep(100 * MS).await;
         let fresh = c2.get("http://svc.test/doc").send().await.unwrap();
@@ -590,6 +584,19 @@ fn the_background_driver_refreshes_stale_entries_and_stops_on_close() {
     let out = run_all(&clock, vec![driver, user], 1000);
     assert_eq!(out[1].as_deref(), Some("v2"), "refreshed in the background");
     assert_eq!(t.sends(), 2);
+}
+
+/// Fetches `/doc` (cacheable for 1 s, then stale-while-revalidate), waits 2 s, and fetches it
+/// again: served stale, with a background refresh asked for.
+async fn cache_then_go_stale(c: &Client, clock: &VirtualClock) -> tether_core::client::Response {
+    c.get("http://svc.test/doc").send().await.unwrap();
+    clock.sleep(Duration::from_secs(2)).await;
+    let stale = c.get("http://svc.test/doc").send().await.unwrap();
+    assert_eq!(
+        stale.trace().cache,
+        CacheTrace::Stale { revalidating: true }
+    );
+    stale
 }
 
 /// `Some` → `None`: lets a `()` future share a task list with others.
@@ -633,13 +640,7 @@ fn dropping_the_background_driver_mid_refresh_leaks_nothing() {
     });
     let (c2, clock2) = (c.clone(), clock.clone());
     let user: Task<Option<usize>> = Box::pin(async move {
-        c2.get("http://svc.test/doc").send().await.unwrap();
-        clock2.sleep(Duration::from_secs(2)).await;
-        let stale = c2.get("http://svc.test/doc").send().await.unwrap();
-        assert_eq!(
-            stale.trace().cache,
-            CacheTrace::Stale { revalidating: true }
-        );
+        cache_then_go_stale(&c2, &clock2).await;
         clock2.sleep(Duration::from_secs(5)).await;
         let in_flight = c2.engine_snapshot().in_flight;
         assert!(
