@@ -199,3 +199,85 @@ fn a_callers_own_conditional_request_is_not_stored_and_refreshes_nothing() {
     assert_eq!(sim.result(later).body().unwrap(), "body");
     assert_eq!(sim.sent.len(), 3);
 }
+
+/// The same rules through the user-facing client (virtual runtime): a `Host` naming another
+/// authority is a caller error answered before anything is sent, and two tenants differing in
+/// a header nobody listed get their own responses.
+#[test]
+fn through_the_client_a_host_mismatch_is_a_400_and_tenants_stay_apart() {
+    use std::future::Future;
+    use std::pin::Pin;
+
+    use tether_core::Runtime as _;
+    use tether_core::client::{HttpClient, HttpClientBuilder, LocalHooks};
+    use tether_tests::virtual_rt::{ScriptedTransport, VirtualRuntime, run_all};
+
+    type Task = Pin<Box<dyn Future<Output = (u16, String, bool)>>>;
+
+    let rt = VirtualRuntime::default();
+    let clock = rt.clock.clone();
+    let transport = ScriptedTransport::new(&clock, |req, _| {
+        let tenant = req
+            .headers()
+            .get("x-tenant-secret")
+            .map_or("none", |v| v.to_str().unwrap_or("?"))
+            .to_owned();
+        (
+            5 * MS,
+            respond(
+                200,
+                &[("cache-control", "private, max-age=60")],
+                &format!("report of {tenant}"),
+            ),
+        )
+    });
+    let client: HttpClient<_, _, LocalHooks> = HttpClientBuilder::new(transport.clone(), rt)
+        .build()
+        .expect("valid config");
+
+    let c = client.clone();
+    let refused = run_all(
+        &clock,
+        vec![Box::pin(async move {
+            let e = c
+                .get("http://a.test/report")
+                .header("host", "b.test")
+                .send()
+                .await
+                .unwrap_err();
+            (e.http_status(), e.kind().to_owned(), e.is_request())
+        }) as Task],
+        100,
+    );
+    assert_eq!(refused, [(400, "invalid_request".to_owned(), true)]);
+    assert_eq!(transport.sends(), 0, "nothing was sent");
+
+    let mut tasks: Vec<Task> = Vec::new();
+    for (i, tenant) in ["t-1", "t-2", "t-1", "t-2"].into_iter().enumerate() {
+        let c = client.clone();
+        tasks.push(Box::pin(async move {
+            // The second round starts once the first has been stored.
+            if i >= 2 {
+                c.runtime().sleep(Duration::from_secs(1)).await;
+            }
+            let r = c
+                .get("http://a.test/report")
+                .header("x-tenant-secret", tenant)
+                .send()
+                .await
+                .expect("a response");
+            (r.status().as_u16(), r.text(), r.from_cache())
+        }));
+    }
+    let got = run_all(&clock, tasks, 1000);
+    assert_eq!(
+        got,
+        [
+            (200, "report of t-1".to_owned(), false),
+            (200, "report of t-2".to_owned(), false),
+            (200, "report of t-1".to_owned(), true),
+            (200, "report of t-2".to_owned(), true),
+        ]
+    );
+    assert_eq!(transport.sends(), 2);
+}
