@@ -107,7 +107,8 @@
 //!   input.
 //! * **Secrets stay secret** — every request header that may identify the caller partitions
 //!   the cache by a keyed hash (unknown headers included: the rule fails closed), and no
-//!   secret is stored; [`redact_url`] and [`redact_headers`] mask them in everything meant for humans.
+//!   secret is stored; [`redact_url`] and [`redact_headers`] mask them in everything meant
+//!   for humans.
 
 #![forbid(unsafe_code)]
 

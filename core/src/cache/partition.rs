@@ -17,7 +17,7 @@ use http::{HeaderMap, Uri};
 use crate::RequestError;
 
 /// Defines the built-in list once: the public constant (documentation and introspection) and
-/// the matcher on the hot path.
+/// the exact names and prefixes each cache's [`Partition`] is built from.
 macro_rules! non_identifying {
     (exact: [$($exact:literal),* $(,)?], prefix: [$($prefix:literal),* $(,)?]) => {
         /// Request headers known not to identify the caller: they never partition the cache.
@@ -27,8 +27,8 @@ macro_rules! non_identifying {
         /// Deliberately absent, because they can carry who is calling: `Authorization`,
         /// `Cookie`, every `*-Key` / `*-Token` field, `Forwarded` / `X-Forwarded-*` (the end
         /// user's address), `Origin` and `Referer` (the calling site; a referring URL may hold
-        /// a token), `Baggage` (free-form key/value context that often names the user) and
-        /// `Idempotency-Key`.
+        /// a token), `Baggage` (free-form key/value context that often names the user),
+        /// `X-Datadog-Tags` (free-form propagated tags) and `Idempotency-Key`.
         pub const NON_IDENTIFYING_HEADERS: &[&str] = &[$($exact,)* $(concat!($prefix, "*"),)*];
 
         /// The exact names of the built-in list.
