@@ -3,13 +3,14 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check demo bench bench-native fuzz-smoke clean help python-env wheel test-python lint-python bench-bridge
+.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check readme-examples demo bench bench-native fuzz-smoke clean help python-env wheel test-python lint-python bench-bridge
 
 all: test
 
 help:
 	@echo "make demo        - run the engine through a simulated flaky upstream (virtual time)"
-	@echo "make test        - setup, fmt check, clippy -D warnings, all tests, docs (warnings denied), wasm build of tether-core"
+	@echo "make test        - setup, fmt check, clippy -D warnings, all tests, docs (warnings denied), wasm build"
+	@echo "                   of tether-core, README examples compiled in a fresh crate"
 	@echo "make doc         - cargo doc of the workspace with warnings denied"
 	@echo "make bench       - criterion benchmarks of the core decisions"
 	@echo "make bench-native - Tether native vs bare ureq vs reqwest+middleware, side by side"
@@ -26,7 +27,7 @@ setup:
 demo:
 	$(CARGO) run --quiet --release -p tether-tests --example simulate
 
-test: setup fmt-check refs clippy test-rust doc wasm-check
+test: setup fmt-check refs clippy test-rust doc wasm-check readme-examples
 	@echo "make test: all green"
 
 fmt-check:
@@ -46,6 +47,9 @@ refs:
 
 wasm-check:
 	@bash scripts/wasm-check.sh
+
+readme-examples:
+	@bash scripts/readme-examples.sh
 
 bench:
 	$(CARGO) bench -p tether-core

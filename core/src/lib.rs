@@ -16,9 +16,10 @@
 //! ## The loop
 //!
 //! A frontend is a [`Transport`] (how an attempt reaches a server) plus a [`Runtime`] (clock,
-//! timer, seed). [`Client`] runs the loop below for any such pair; a frontend that wants its own
-//! loop drives the [`Engine`] directly (its documentation states the contract: which methods
-//! are inputs, commands, getters and pollers, and what to drain when):
+//! timer, seed). The [`client`] layer — [`HttpClient`](client::HttpClient), its request builder,
+//! typed errors, service clients, hooks — runs the loop below for any such pair; a frontend that
+//! wants its own loop drives the [`Engine`] directly (its documentation states the contract:
+//! which methods are inputs, commands, getters and pollers, and what to drain when):
 //!
 //! ```no_run
 //! use tether_core::{Decision, Engine, EngineConfig, Next, Output, Request, Timestamp, WallClock};
@@ -37,7 +38,7 @@
 //!         Decision::Done(finished) => break finished,
 //!         // Send one attempt (with the engine's conditional headers), report the outcome.
 //!         Decision::Send(permit) => {
-//!             let mut attempt = tether_core::clone_request(&request);
+//!             let mut attempt = request.clone();
 //!             permit.apply(&mut attempt);
 //!             let outcome = send(&attempt); // honour permit.timeout()
 //!             let (now, wall) = clock();
@@ -52,7 +53,7 @@
 //!         }
 //!         // An identical request is in flight (single-flight): wait for Output::Resolved
 //!         // or Output::Proceed with this id while draining poll_output.
-//!         Decision::Wait(_id) => unimplemented!("see Client for the waiting side"),
+//!         Decision::Wait(_id) => unimplemented!("see the client layer for the waiting side"),
 //!     }
 //! };
 //! println!("{}", finished.trace.summary());
@@ -61,7 +62,7 @@
 //! while let Some(output) = engine.poll_output() {
 //!     match output {
 //!         Output::Event(event) => println!("{event:?}"),
-//!         _ => { /* Resolved / Proceed / Background / CheckDue: see Client */ }
+//!         _ => { /* Resolved / Proceed / Background / CheckDue: see the client layer */ }
 //!     }
 //! }
 //! if let Some(deadline) = engine.poll_timeout() {
@@ -98,14 +99,16 @@
 //!   deadline, and `handle_timeout` always moves it forward.
 //! * **Decisions are data** — a breaker rejection or an exhausted retry budget is a
 //!   [`Decision`] or a [`FinalResult`], never an `Err`.
-//! * **`&mut self` only** — no locks, tasks or globals inside the engine; [`Client`] holds it
+//! * **`&mut self` only** — no locks, tasks or globals inside the engine; the client layer holds it
 //!   behind a mutex that is never held across an `.await`.
 //! * **Typed errors by who is at fault** — [`ConfigError`] (the caller's configuration),
 //!   [`RequestError`] (the caller's request), [`EngineError`] (the driver handed the engine a
 //!   handle that does not fit), [`TransportError`] (below HTTP). The core never panics on
 //!   input.
-//! * **Secrets stay secret** — credentials partition the cache by a keyed hash and are never
-//!   stored; [`redact_url`] and [`redact_headers`] mask them in everything meant for humans.
+//! * **Secrets stay secret** — every request header that may identify the caller partitions
+//!   the cache by a keyed hash (unknown headers included: the rule fails closed), and no
+//!   secret is stored; [`redact_url`] and [`redact_headers`] mask them in everything meant
+//!   for humans.
 
 #![forbid(unsafe_code)]
 
@@ -120,7 +123,7 @@ mod health;
 mod metrics;
 mod retry;
 
-mod client;
+pub mod client;
 mod driver;
 mod error;
 mod message;
@@ -128,6 +131,7 @@ mod redact;
 mod rng;
 mod serde_util;
 mod time;
+pub mod uri;
 
 pub use alerts::{
     Alert, AlertConfig, AlertEngine, AlertEvent, AlertInput, AlertRule, AlertsSnapshot,
@@ -144,14 +148,11 @@ pub use breaker::{
     TransitionReason, WindowTotals,
 };
 pub use cache::{
-    Cache, CacheConfig, CacheKey, CacheStats, CachedResponse, Fill, FlightEvent, FlightId,
-    Freshness, FreshnessMode, LifetimeSource, Lookup, NotStoredReason, StoreResult,
+    Cache, CacheConfig, CacheKey, CachePeek, CacheStats, CachedResponse, Fill, FlightEvent,
+    FlightId, Freshness, FreshnessMode, LifetimeSource, Lookup, NON_IDENTIFYING_HEADERS,
+    NotStoredReason, StoreResult, Usability, storability,
 };
-pub use client::{
-    Client, ClientError, ClientResponse, ErrorEvent, HookFailure, Hooks, RequestEvent,
-    ResponseEvent, clone_request, panic_message,
-};
-pub use driver::{Runtime, Transport};
+pub use driver::{Runtime, Spawn, Transport};
 pub use engine::{
     AttemptNext, AttemptResult, AttemptTrace, BackgroundFetch, BreakerScope, CacheTrace, Decision,
     DecisionTrace, Engine, EngineConfig, EngineError, EngineEvent, EngineSnapshot, FinalResult,
@@ -166,7 +167,7 @@ pub use health::{
     BreakerStateKind, CheckResult, HealthConfig, HealthEvent, HealthReason, HealthStatus,
     HealthTracker, ServiceHealthOverride, ServiceHealthSnapshot, TooManyServices,
 };
-pub use message::{Outcome, Request, Response, TransportError, TransportErrorKind};
+pub use message::{Deadline, Outcome, Request, Response, TransportError, TransportErrorKind};
 pub use metrics::{
     AttemptRecord, CacheCounts, CacheOutcome, CountMap, FailureCategory, Histogram, Metrics,
     MetricsConfig, MetricsSnapshot, OVERFLOW_NAME, OVERFLOW_SERVICE, OutcomeClass, RequestRecord,

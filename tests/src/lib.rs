@@ -363,7 +363,7 @@ impl Sim {
 
     fn send(&mut self, id: SimId, permit: Permit) {
         self.by_engine_id.insert(permit.id().as_u64(), id);
-        let mut req = tether_core::clone_request(&self.requests[id.0].0);
+        let mut req = self.requests[id.0].0.clone();
         permit.apply(&mut req);
         let (latency, outcome) = self.call_upstream(&req, permit.timeout());
         self.push(
@@ -422,7 +422,7 @@ impl Sim {
                 }
                 Output::Background(b) => {
                     let tether_core::BackgroundFetch { request, permit } = *b;
-                    let mut sent = tether_core::clone_request(&request);
+                    let mut sent = request.clone();
                     permit.apply(&mut sent);
                     let (latency, outcome) = self.call_upstream(&sent, permit.timeout());
                     self.push(

@@ -593,7 +593,7 @@ impl World {
         let live = &self.live[&id];
         assert_eq!(live.phase, Phase::Sending);
         let background = live.logical.is_none();
-        let request = tether_core::clone_request(&live.request);
+        let request = live.request.clone();
         self.stats.attempts += 1;
         let next = self
             .engine
@@ -733,7 +733,7 @@ impl World {
         let id = ids[usize::from(pick) % ids.len()];
         let request = self.live.get(&id).map_or_else(
             || build_request(0, 0, 0, &[]).expect("a valid request"),
-            |l| tether_core::clone_request(&l.request),
+            |l| l.request.clone(),
         );
         let r = self.engine.proceed(self.now, self.wall(), id, &request);
         if let Some(live) = self.live.get(&id) {

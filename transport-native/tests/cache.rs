@@ -194,7 +194,13 @@ async fn stale_while_revalidate_refreshes_in_the_background() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(refreshed, "no background refresh reached the upstream");
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The upstream counted it on arrival; wait for the refresh to land in the cache.
+    for _ in 0..250 {
+        if client.engine_snapshot().in_flight == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let fresh = client.get(&url).send().await.unwrap();
     assert_eq!(fresh.trace().cache, CacheTrace::Fresh);
     assert_eq!(fresh.json::<Value>().unwrap()["counter"], 2);

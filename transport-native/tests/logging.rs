@@ -68,7 +68,7 @@ async fn logs_requests_retries_and_breakers_without_secrets() {
         .build()
         .unwrap();
     client
-        .interceptors()
+        .hooks()
         .add_request_hook(|_, _| Err("hook failure for the log".into()));
     let secret_request = |path: &str| {
         client

@@ -7,7 +7,7 @@ use super::request::RequestId;
 use super::trace::{AttemptNext, CacheTrace, DecisionTrace, RejectReason};
 use crate::cache::{FlightEvent, StoreResult};
 use crate::metrics::{CacheOutcome, FailureCategory, RequestEnd, RequestRecord};
-use crate::{Outcome, Request, Timestamp, WallClock};
+use crate::{Outcome, Request, Timestamp, TransportError, TransportErrorKind, WallClock};
 
 impl Engine {
     /// Finishes a request that will send no (further) attempt: a stored response usable on
@@ -36,6 +36,21 @@ impl Engine {
         };
         self.drain_flights(now);
         f
+    }
+
+    /// Finishes a request whose deadline has passed, as a time-out (see
+    /// [`end_without_sending`](Self::end_without_sending)).
+    pub(super) fn time_out(
+        &mut self,
+        now: Timestamp,
+        wall: WallClock,
+        id: RequestId,
+        request: &Request,
+        why: &'static str,
+    ) -> Finished {
+        let timed_out =
+            FinalResult::Transport(TransportError::new(TransportErrorKind::Timeout, why));
+        self.end_without_sending(now, wall, id, request, timed_out)
     }
 
     /// Completes a request that reached its final outcome: feeds the cache (store, 304 merge,

@@ -17,7 +17,7 @@ use super::trace::{
     AttemptNext, AttemptResult, AttemptTrace, CacheTrace, DecisionTrace, RejectReason,
 };
 use crate::breaker::CallResult;
-use crate::cache::{CachedResponse, Lookup, StoreResult};
+use crate::cache::{CachedResponse, Fill, Lookup, StoreResult};
 use crate::metrics::{AttemptRecord, CacheOutcome, FailureCategory, RequestRecord};
 use crate::retry::{RetryDecision, RetryReason};
 use crate::{Outcome, Request, RequestError, Timestamp, WallClock};
@@ -262,19 +262,8 @@ impl Engine {
             .calls
             .remove(id.0)
             .ok_or(EngineError::UnknownRequest { id })?;
-        match call.phase {
-            Phase::Following(flight) => {
-                self.cache.leave_flight(flight, id.0);
-            }
-            Phase::Sending {
-                breaker: Some(bp), ..
-            } => {
-                if let Some(b) = self.breakers.get_mut(now, &call.breaker_key) {
-                    b.on_result(now, bp, CallResult::ignored());
-                }
-            }
-            Phase::Proceeding(Some(fill)) => self.cache.abandon(now, fill),
-            _ => {}
+        if let Some(fill) = self.release_phase(now, id, &call.breaker_key, call.phase) {
+            self.cache.abandon(now, fill);
         }
         if let Some(fill) = call.fill {
             self.cache.abandon(now, fill);
@@ -307,7 +296,68 @@ impl Engine {
         })
     }
 
+    /// Ends request `id` because its [`Deadline`](crate::Deadline) passed while the frontend
+    /// was waiting on it: for a single-flight leader ([`Decision::Wait`]), or for an attempt
+    /// whose transport ignores its time limit. Unlike [`cancel`](Self::cancel), the request
+    /// ends as a [`TransportErrorKind::Timeout`](crate::TransportErrorKind) (or is served
+    /// stale if the cache allows stale-if-error), is counted so in metrics, and its
+    /// [`Finished`] carries the decision trace. An attempt in flight releases its breaker slot
+    /// without counting against the upstream.
+    ///
+    /// Fails with [`EngineError::UnknownRequest`] for an id the engine does not track as a
+    /// caller's request (it finished meanwhile, or is a background refresh); nothing changes
+    /// then.
+    pub fn expire(
+        &mut self,
+        now: Timestamp,
+        wall: WallClock,
+        id: RequestId,
+        request: &Request,
+    ) -> Result<Finished, EngineError> {
+        let call = self
+            .calls
+            .get_mut(id.0)
+            .filter(|c| !c.background)
+            .ok_or(EngineError::UnknownRequest { id })?;
+        self.last_wall = wall;
+        let phase = std::mem::replace(&mut call.phase, Phase::Backoff);
+        let key = Arc::clone(&call.breaker_key);
+        if let Some(fill) = self.release_phase(now, id, &key, phase) {
+            self.call_mut(id).fill = Some(fill);
+        }
+        let f = self.time_out(now, wall, id, request, "the request's deadline passed");
+        self.pump_events(now);
+        Ok(f)
+    }
+
     // ----- helpers of the inputs above -----
+
+    /// Releases what a request holds in `phase` — its place in a single-flight, its breaker
+    /// slot (the attempt counts for nothing) — and returns the cache fill it was handed, if any.
+    fn release_phase(
+        &mut self,
+        now: Timestamp,
+        id: RequestId,
+        breaker_key: &str,
+        phase: Phase,
+    ) -> Option<Fill> {
+        match phase {
+            Phase::Following(flight) => {
+                self.cache.leave_flight(flight, id.0);
+                None
+            }
+            Phase::Sending {
+                breaker: Some(bp), ..
+            } => {
+                if let Some(b) = self.breakers.get_mut(now, breaker_key) {
+                    b.on_result(now, bp, CallResult::ignored());
+                }
+                None
+            }
+            Phase::Proceeding(fill) => fill,
+            Phase::Sending { breaker: None, .. } | Phase::Backoff => None,
+        }
+    }
 
     /// `Ok` if `id` is tracked and in phase `expected`.
     fn expect_phase(&self, id: RequestId, expected: RequestPhase) -> Result<(), EngineError> {
@@ -486,42 +536,12 @@ struct Hit<'a> {
     outcome: CacheOutcome,
 }
 
-/// Checks the URL is absolute http(s) without credentials and the body within the limit;
-/// returns `host[:port]`.
+/// Checks the URL ([`crate::uri::check`]), that a `Host` header (if any) names the same
+/// authority, and the body size; returns `host[:port]`.
 fn validate_request(request: &Request, max_body: usize) -> Result<&str, RequestError> {
-    let uri = request.uri();
-    match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {}
-        Some(_) => {
-            return Err(RequestError::InvalidUrl {
-                reason: "scheme must be http or https",
-            });
-        }
-        None => {
-            return Err(RequestError::InvalidUrl {
-                reason: "URL must be absolute (scheme://host/path)",
-            });
-        }
-    }
-    let authority = uri.authority().ok_or(RequestError::InvalidUrl {
-        reason: "URL has no host",
-    })?;
-    // Usually a plain host: one SWAR scan says so; anything else is split properly.
-    let plain = matches!(
-        crate::cache::scan_authority(authority.as_str().as_bytes()),
-        crate::cache::AuthorityShape::Plain | crate::cache::AuthorityShape::Upper
-    );
-    let parts = (!plain).then(|| crate::cache::split_authority(authority.as_str()));
-    if parts.as_ref().is_some_and(|p| p.host.is_empty()) {
-        return Err(RequestError::InvalidUrl {
-            reason: "URL has no host",
-        });
-    }
-    if parts.is_some_and(|p| p.userinfo.is_some()) {
-        return Err(RequestError::InvalidUrl {
-            reason: "credentials in the URL are not allowed (use the Authorization header)",
-        });
-    }
+    let authority = crate::uri::check(request.uri())?;
+    // A `Host` naming another authority would reach one origin while cached under another.
+    crate::cache::check_host(request.headers(), request.uri())?;
     let size = request.body().len();
     if size > max_body {
         return Err(RequestError::BodyTooLarge {
@@ -529,5 +549,5 @@ fn validate_request(request: &Request, max_body: usize) -> Result<&str, RequestE
             limit: max_body,
         });
     }
-    Ok(authority.as_str())
+    Ok(authority)
 }

@@ -15,7 +15,7 @@ use super::trace::{CacheTrace, DecisionTrace, RejectReason};
 use crate::breaker::BreakerState;
 use crate::cache::{Fill, Lookup};
 use crate::metrics::CacheOutcome;
-use crate::{Request, Timestamp, TransportError, TransportErrorKind, WallClock};
+use crate::{Request, Timestamp, WallClock};
 
 impl Engine {
     /// The tracked call `id`; the caller knows it is live.
@@ -105,11 +105,8 @@ impl Engine {
         if timeout == Some(Duration::ZERO) {
             // The overall deadline has passed (a late timer, a follower woken late): do not
             // send an attempt that could only time out and count against the breaker.
-            let timed_out = FinalResult::Transport(TransportError::new(
-                TransportErrorKind::Timeout,
-                "the overall deadline passed before the next attempt",
-            ));
-            return Decision::Done(self.end_without_sending(now, wall, id, request, timed_out));
+            let why = "the overall deadline passed before the next attempt";
+            return Decision::Done(self.time_out(now, wall, id, request, why));
         }
         let call = self.calls.get_mut(id.0).expect("admit runs on a live call");
         let breaker = self.breakers.get_or_create(now, &call.breaker_key);
@@ -211,7 +208,7 @@ impl Engine {
         );
         self.outputs
             .push_back(Output::Background(Box::new(BackgroundFetch {
-                request: crate::clone_request(request),
+                request: crate::message::clone_request(request),
                 permit: Permit {
                     id,
                     attempt: 1,

@@ -126,6 +126,41 @@ fn a_full_engine_refuses_even_hits() {
     assert_eq!(&*f.service, "h");
 }
 
+#[test]
+fn an_expired_follower_finishes_as_a_timeout_with_its_trace() {
+    let mut e = engine(16);
+    let t0 = Timestamp::from_secs(1);
+    let doc = get("http://h/doc");
+    let Ok(Decision::Send(leader)) = e.begin(t0, wall(), &doc, Some("svc")) else {
+        panic!("the first request leads")
+    };
+    let Ok(Decision::Wait(follower)) = e.begin(t0, wall(), &doc, Some("svc")) else {
+        panic!("an identical request follows")
+    };
+    let t1 = t0.saturating_add(Duration::from_millis(500));
+    let f = e.expire(t1, wall(), follower, &doc).expect("in flight");
+    assert!(matches!(
+        &f.result,
+        FinalResult::Transport(err) if err.kind == crate::TransportErrorKind::Timeout
+    ));
+    assert_eq!(f.trace.cache, CacheTrace::Coalesced);
+    assert_eq!(f.trace.total, Duration::from_millis(500));
+    assert_eq!(
+        e.expire(t1, wall(), follower, &doc).unwrap_err(),
+        EngineError::UnknownRequest { id: follower },
+        "only once"
+    );
+    // The leader is untouched and completes; nothing is left behind.
+    let Ok(Next::Done(done)) = e.on_response(t1, wall(), leader, &doc, Ok(ok("max-age=60"))) else {
+        panic!("200 is final")
+    };
+    assert!(matches!(done.result, FinalResult::Response(_)));
+    while e.poll_output().is_some() {}
+    assert_eq!(e.in_flight(), 0);
+    let svc = e.metrics().service_snapshot("svc").unwrap();
+    assert_eq!((svc.total_requests, svc.failed_requests), (2, 1));
+}
+
 impl Finished {
     fn result_is_cached(&self) -> bool {
         matches!(&self.result, FinalResult::Response(r) if r.is_cached())

@@ -37,7 +37,8 @@ pub enum LongRetryAfter {
 pub struct RetryConfig {
     /// Total attempts including the first; `>= 1`. Default 4 (the original's `max_retries = 3`).
     pub max_attempts: u32,
-    /// Backoff preset. Default: Polly's decorrelated jitter, 1 s first median, 30 s cap.
+    /// Backoff preset. Default: Polly's decorrelated jitter, 250 ms first median, 5 s cap
+    /// (see [`Backoff::default`]).
     pub backoff: Backoff,
     /// Cap on any backoff delay (not on a server's `Retry-After`). Default 30 s.
     pub max_delay: Duration,
@@ -221,6 +222,9 @@ pub struct RetryState {
     attempts: u32,
     idempotent: bool,
     backoff: BackoffState,
+    /// The request's own deadline ([`crate::Deadline`]), if it carried one.
+    #[serde(default)]
+    deadline: Option<Timestamp>,
 }
 
 impl RetryState {
@@ -232,7 +236,16 @@ impl RetryState {
             attempts: 0,
             idempotent: has_idempotency_key || is_idempotent(method),
             backoff: BackoffState::default(),
+            deadline: None,
         }
+    }
+
+    /// The same state with the request's own deadline: no retry starts at or after it (in
+    /// addition to [`RetryConfig::deadline`], whichever comes first).
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Option<Timestamp>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Attempts finished so far (each `decide` counts one).
@@ -299,8 +312,9 @@ pub fn is_idempotent(method: &Method) -> bool {
 ///    becomes `max(backoff, retry_after)`: jitter never schedules a retry before the server's
 ///    instant, and `max_delay` never shortens a server-requested wait. Malformed values are
 ///    ignored (normal backoff).
-/// 5. `deadline`: if the retry would start more than `deadline` after `state.started_at()`,
-///    `GiveUp(DeadlineExceeded)`.
+/// 5. `deadline`: if the retry would start at or after the deadline — `deadline` after
+///    `state.started_at()`, or the request's own [`Deadline`](crate::Deadline), whichever is
+///    earlier — `GiveUp(DeadlineExceeded)`.
 /// 6. Budget (if one is passed): `try_withdraw(now)` must succeed, else `GiveUp(BudgetExhausted)`.
 ///    It is consulted last, so only retries that are actually scheduled spend it.
 ///
@@ -341,18 +355,27 @@ impl RetryPolicy {
             .map(|b| RetryBudget::new(b).expect("invariant: validated in RetryPolicy::new"))
     }
 
-    /// Starts the retry state of a logical request (reads its method and idempotency header).
-    /// The engine should also `budget.deposit(now)` once per logical request.
+    /// Starts the retry state of a logical request (reads its method, its idempotency header
+    /// and its [`Deadline`](crate::Deadline) extension). The engine should also
+    /// `budget.deposit(now)` once per logical request.
     pub fn begin(&self, now: Timestamp, request: &Request) -> RetryState {
         let has_key = crate::message::has_header(request.headers(), &self.idempotency_header);
-        RetryState::new(now, request.method(), has_key)
+        let deadline = request.extensions().get::<crate::Deadline>().map(|d| d.0);
+        RetryState::new(now, request.method(), has_key).with_deadline(deadline)
     }
 
-    /// The instant after which no retry starts, if a deadline is configured.
+    /// The instant at and after which no attempt starts: the earlier of the configured
+    /// [`deadline`](RetryConfig::deadline) (from the request's start) and the request's own
+    /// [`Deadline`](crate::Deadline), if either is set.
     pub fn deadline(&self, state: &RetryState) -> Option<Timestamp> {
-        self.config
+        let configured = self
+            .config
             .deadline
-            .map(|d| state.started_at.saturating_add(d))
+            .map(|d| state.started_at.saturating_add(d));
+        match (configured, state.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Whether `status` is configured as retryable.
@@ -439,8 +462,8 @@ impl RetryPolicy {
         let at = now.saturating_add(delay);
 
         // 5. Deadline.
-        if let Some(d) = cfg.deadline
-            && at.saturating_duration_since(state.started_at) >= d
+        if let Some(deadline) = self.deadline(state)
+            && at >= deadline
         {
             // At the deadline itself an attempt would have no time left: give up.
             return RetryDecision::GiveUp(GiveUpReason::DeadlineExceeded);

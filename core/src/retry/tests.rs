@@ -64,6 +64,77 @@ fn defaults() {
     assert!(c.validate().is_ok());
 }
 
+/// The defaults give up on a dead upstream (every attempt refused at once) 0.7–1.5 s after
+/// the first failure, whatever the jitter draws; the original's backoff took 7–10 s.
+#[test]
+fn default_retries_give_up_on_a_dead_upstream_within_a_second_and_a_half() {
+    let give_up_after = |config: RetryConfig, seed: u64| {
+        let p = RetryPolicy::new(config).unwrap();
+        let mut rng = Rng::new(seed);
+        let mut state = p.begin(t(0), &req(Method::GET, false));
+        let mut now = t(0);
+        loop {
+            let refused = err(TransportErrorKind::Connect);
+            match p.decide(now, WALL, &mut state, &mut rng, &refused, None) {
+                RetryDecision::Retry { at, .. } => now = at,
+                RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted) => break now,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let (mut fastest, mut slowest) = (Duration::MAX, Duration::ZERO);
+    for seed in 0..2_000 {
+        let total = give_up_after(RetryConfig::default(), seed).saturating_duration_since(t(0));
+        fastest = fastest.min(total);
+        slowest = slowest.max(total);
+    }
+    assert!(fastest >= Duration::from_millis(700), "{fastest:?}");
+    assert!(slowest <= Duration::from_millis(1_500), "{slowest:?}");
+    // The original's timings stay available, by name.
+    let original = RetryConfig {
+        backoff: Backoff::Original,
+        budget: None,
+        ..RetryConfig::default()
+    };
+    let original = give_up_after(original, 1).saturating_duration_since(t(0));
+    assert!(original >= Duration::from_secs(7), "{original:?}");
+}
+
+#[test]
+fn a_request_deadline_stops_retries_and_combines_with_the_configured_one() {
+    let p = RetryPolicy::new(RetryConfig {
+        deadline: Some(Duration::from_secs(10)),
+        budget: None,
+        ..RetryConfig::default()
+    })
+    .unwrap();
+    let mut request = req(Method::GET, false);
+    // No deadline of its own: the configured one, from the request's start.
+    let state = p.begin(t(1_000), &request);
+    assert_eq!(p.deadline(&state), Some(t(11_000)));
+    // An earlier deadline of its own wins; a later one does not.
+    request.extensions_mut().insert(crate::Deadline(t(1_200)));
+    let mut state = p.begin(t(1_000), &request);
+    assert_eq!(p.deadline(&state), Some(t(1_200)));
+    let later = p.begin(t(1_000), &{
+        let mut r = req(Method::GET, false);
+        r.extensions_mut().insert(crate::Deadline(t(60_000)));
+        r
+    });
+    assert_eq!(p.deadline(&later), Some(t(11_000)));
+    // A retry that would start at or after it is not scheduled.
+    let mut rng = Rng::new(1);
+    let d = p.decide(
+        t(1_100),
+        WALL,
+        &mut state,
+        &mut rng,
+        &resp(503, Some("1")),
+        None,
+    );
+    assert_eq!(d, RetryDecision::GiveUp(GiveUpReason::DeadlineExceeded));
+}
+
 #[test]
 fn status_503_retried_then_attempts_exhausted() {
     let p = constant(100);

@@ -1,15 +1,17 @@
 //! The only code of the vector runner that knows the client API. Everything else works on
-//! [`Observed`] and [`EngineSnapshot`]; switching the runner to another client type (say, the
-//! user-facing `HttpClient`) means rewriting these four functions.
+//! [`Observed`] and [`EngineSnapshot`]; another frontend's runner rewrites these four
+//! functions for its own client.
 
 use bytes::Bytes;
 use http::HeaderMap;
-use tether_core::{Client, DecisionTrace, EngineConfig, EngineSnapshot, Request, Runtime as _};
+use tether_core::client::{HttpClient, HttpClientBuilder, LocalHooks};
+use tether_core::{DecisionTrace, EngineConfig, EngineSnapshot, Request};
 
 use crate::virtual_rt::{ScriptedTransport, VirtualRuntime};
 
-/// The client under test.
-pub(crate) type VectorClient = Client<ScriptedTransport, VirtualRuntime>;
+/// The client under test: the user-facing client layer over the scripted transport and the
+/// virtual runtime.
+pub(crate) type VectorClient = HttpClient<ScriptedTransport, VirtualRuntime, LocalHooks>;
 
 /// What one request ended with, in the runner's own terms.
 #[derive(Debug)]
@@ -34,7 +36,12 @@ pub(crate) fn build(
     transport: ScriptedTransport,
     runtime: VirtualRuntime,
 ) -> Result<VectorClient, String> {
-    Client::new(config, transport, runtime).map_err(|e| e.to_string())
+    // No default headers: a vector's requests reach the upstream exactly as it wrote them.
+    HttpClientBuilder::new(transport, runtime)
+        .engine_config(config)
+        .default_headers(HeaderMap::new())
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// Sends one request and reports how it ended.
@@ -43,18 +50,26 @@ pub(crate) async fn send(
     request: Request,
     service: Option<&str>,
 ) -> Observed {
-    match client.send(request, service).await {
+    match client.execute(request, service).await {
         Ok(r) => Observed {
-            status: Some(r.response.status().as_u16()),
+            status: Some(r.status().as_u16()),
             error: None,
-            headers: r.response.headers().clone(),
-            body: r.response.body().clone(),
-            from_cache: r.from_cache,
-            trace: Some(r.trace),
+            headers: r.headers().clone(),
+            body: r.bytes().clone(),
+            from_cache: r.from_cache(),
+            trace: Some(r.trace().clone()),
         },
         Err(e) => Observed {
             status: None,
-            error: Some(e.kind().to_owned()),
+            // The format names every refusal of the caller's input `invalid_request`.
+            error: Some(
+                if e.is_request() {
+                    "invalid_request"
+                } else {
+                    e.kind()
+                }
+                .to_owned(),
+            ),
             headers: HeaderMap::new(),
             body: Bytes::new(),
             from_cache: false,
@@ -65,8 +80,7 @@ pub(crate) async fn send(
 
 /// Everything observable about the client now.
 pub(crate) fn snapshot(client: &VectorClient) -> EngineSnapshot {
-    let (now, wall) = (client.runtime().now(), client.runtime().wall());
-    client.with_engine(|e| e.snapshot(now, wall))
+    client.engine_snapshot()
 }
 
 /// The client's background driver (runs until dropped).
