@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,15 @@ def _chaos_binary() -> str:
     )
 
 
+def _dying_with_us(command: list[str]) -> list[str]:
+    """The command, made to stop when the test process dies (Linux `setpriv --pdeathsig`),
+    even if the test process is killed before its fixtures clean up."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return command
+    return [setpriv, "--pdeathsig", "TERM", "--", *command]
+
+
 @dataclass
 class Chaos:
     base: str
@@ -37,7 +47,7 @@ class Chaos:
 def chaos() -> Iterator[Chaos]:
     """The chaos upstream, started once per session and stopped at the end."""
     process = subprocess.Popen(
-        [_chaos_binary(), "--port", "0"],
+        _dying_with_us([_chaos_binary(), "--port", "0"]),
         stdout=subprocess.PIPE,
         text=True,
     )
