@@ -3,8 +3,11 @@
 //! A resilient, observable HTTP client for native Rust programs. Every decision — serve from
 //! the cache or not, let the call through the circuit breaker or not, retry when and how
 //! often, count, alert — is made by the sans-IO [`tether_core`] engine; this crate does the
-//! I/O: a [`UreqTransport`] (a pooled ureq agent on tokio's blocking pool) and a
-//! [`TokioRuntime`] (clock, timers, seed), and the public API on top of them:
+//! I/O: two transports — [`HyperTransport`] (hyper 1 and hyper-util's pooled client, async)
+//! and [`UreqTransport`] (a pooled ureq agent on tokio's blocking pool) — sharing one
+//! [`NativeConfig`] and the same framing, limit, decoding, redirect, proxy and per-host
+//! isolation rules, a [`TokioRuntime`] (clock, timers, seed), and the public API on top of
+//! them:
 //!
 //! | type | what | original (spec §1) |
 //! |---|---|---|
@@ -69,23 +72,35 @@
 
 mod agent;
 mod batcher;
+mod bulkhead;
 mod clock;
+mod config;
+mod decode;
 mod error;
+mod failure;
+mod framing;
 mod hooks;
 mod http_client;
+mod hyper_transport;
+mod proxy;
+mod redirect;
 mod registry;
+mod rt;
 mod runtime;
 mod service_client;
 mod task;
 mod transport;
 
 pub use batcher::{BatchError, JobHandle, RequestBatcher};
+pub use config::{NativeConfig, Proxy};
 pub use error::{BODY_EXCERPT_CHARS, Error};
+pub use framing::{FramingError, check_framing};
 pub use hooks::{Interceptors, TARGET as LOG_TARGET};
 pub use http_client::{
     CircuitBreakerState, ClientMetrics, CoreClient, DEFAULT_USER_AGENT, HttpClient,
     HttpClientBuilder, RequestBuilder, Response,
 };
+pub use hyper_transport::HyperTransport;
 pub use registry::{
     AllMetrics, DEFAULT_REGISTRY_SIZE, Registry, close_all_service_clients, default_registry,
     get_service_client,
@@ -94,7 +109,7 @@ pub use runtime::TokioRuntime;
 pub use service_client::{
     HealthCheck, ServiceClient, ServiceClientBuilder, ServiceMetrics, ServiceRequest,
 };
-pub use transport::{NativeConfig, SendFuture, UreqTransport};
+pub use transport::{SendFuture, UreqTransport};
 
 /// The README's Rust examples ("Rust in 30 seconds", "The core in 30 seconds"), compiled as
 /// doctests.
