@@ -149,6 +149,10 @@ mod tests {
         assert!(error.message.contains("GET http://"), "{}", error.message);
     }
 
+    #[derive(Debug, thiserror::Error)]
+    #[error("wrapper")]
+    struct Wrapper(#[source] io::Error);
+
     #[test]
     fn sources_are_found_through_the_chain() {
         let inner = io::Error::new(io::ErrorKind::ConnectionReset, "reset");
@@ -156,11 +160,9 @@ mod tests {
         let found = find_source::<io::Error>(&outer).unwrap();
         // The outer error is an io::Error too: the first match wins.
         assert_eq!(found.kind(), io::ErrorKind::Other);
-        #[derive(Debug, thiserror::Error)]
-        #[error("wrapper")]
-        struct Wrapper(#[source] io::Error);
         let wrapped = Wrapper(io::Error::new(io::ErrorKind::TimedOut, "slow"));
         let found = find_source::<io::Error>(&wrapped).unwrap();
         assert_eq!(found.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(describe(&wrapped), "wrapper: slow");
     }
 }

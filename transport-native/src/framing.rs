@@ -124,6 +124,22 @@ pub(crate) fn prepare(mut request: Request, defaults: &Defaults) -> Result<Reque
     Ok(request)
 }
 
+/// Whether an empty body is still announced (as `Content-Length: 0`) for this method: the
+/// methods that define a meaning for enclosed content (RFC 9110 says a user agent should then
+/// send a length, and some servers answer 411 without one).
+pub(crate) fn expects_body(method: &http::Method) -> bool {
+    use http::Method;
+    !matches!(
+        *method,
+        Method::GET
+            | Method::HEAD
+            | Method::DELETE
+            | Method::OPTIONS
+            | Method::TRACE
+            | Method::CONNECT
+    )
+}
+
 /// The scheme is `http` or `https` and there is a host.
 fn target(uri: &Uri) -> Result<(), FramingError> {
     let scheme_ok = uri

@@ -385,7 +385,13 @@ impl Inner {
                 .insert(PROXY_AUTHORIZATION, auth.clone());
         }
 
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        if body.is_empty() && framing::expects_body(&parts.method) {
+            // hyper announces no length for an empty body; the ureq transport does.
+            parts
+                .headers
+                .insert(CONTENT_LENGTH, http::HeaderValue::from_static("0"));
+        }
         let response = timers
             .wait(
                 self.client

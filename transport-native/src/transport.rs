@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::Uri;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
-use http::{Method, Uri};
 use tether_core::{ConfigError, Outcome, Request, Response, Transport, TransportErrorKind};
 use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -37,7 +37,7 @@ use crate::bulkhead::{Bulkhead, Origin, Slot};
 use crate::config::{NativeConfig, clamp};
 use crate::decode::{BodySink, Coding};
 use crate::failure::{Failure, body_too_large, io_error_kind};
-use crate::framing::{self, Defaults};
+use crate::framing::{self, Defaults, expects_body};
 use crate::proxy::ProxyRules;
 use crate::redirect::{self, Redirects};
 use crate::{clock, rt};
@@ -252,17 +252,16 @@ impl Inner {
                 wait_for(semaphore, deadline, "a free slot of the host").await?
             }
         };
-        let pool = match Arc::clone(&self.blocking).try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                waited = true;
-                wait_for(
-                    Arc::clone(&self.blocking),
-                    deadline,
-                    "a free transport slot",
-                )
-                .await?
-            }
+        let pool = if let Ok(permit) = Arc::clone(&self.blocking).try_acquire_owned() {
+            permit
+        } else {
+            waited = true;
+            wait_for(
+                Arc::clone(&self.blocking),
+                deadline,
+                "a free transport slot",
+            )
+            .await?
         };
         // What ureq gets as its overall limit: `None` leaves the agent's own in force.
         let limit = if agent_limit && !waited {
@@ -400,19 +399,6 @@ async fn wait_for(
     };
     // The semaphores are never closed; map it anyway rather than panic.
     acquired.map_err(|_| Failure::invalid("transport closed"))
-}
-
-/// Whether an empty body should still be sent (as `Content-Length: 0`) for this method.
-fn expects_body(method: &Method) -> bool {
-    !matches!(
-        *method,
-        Method::GET
-            | Method::HEAD
-            | Method::DELETE
-            | Method::OPTIONS
-            | Method::TRACE
-            | Method::CONNECT
-    )
 }
 
 /// The failure behind a ureq error.
