@@ -95,11 +95,13 @@ impl Defaults {
 /// Applies the framing rules to `request` and readies it for the wire: refused headers are an
 /// error; the caller's (equal) `Host` and `Content-Length` are removed so that the transport
 /// writes its own; userinfo moves out of the URL; defaults are added.
-pub(crate) fn prepare(mut request: Request, defaults: &Defaults) -> Result<Request, Failure> {
-    target(request.uri())?;
-    let found = scan(&request)?;
+///
+/// The URL itself is checked by the caller, which reads the origin from it anyway
+/// ([`Origin::of`](crate::bulkhead::Origin::of); `None` is [`FramingError::InvalidUrl`]).
+pub(crate) fn prepare(request: &mut Request, defaults: &Defaults) -> Result<(), Failure> {
+    let found = scan(request)?;
     if found.userinfo {
-        strip_userinfo(&mut request, found.authorization);
+        strip_userinfo(request, found.authorization);
     }
     let headers = request.headers_mut();
     if found.host {
@@ -121,7 +123,7 @@ pub(crate) fn prepare(mut request: Request, defaults: &Defaults) -> Result<Reque
     if !matches!(request.version(), Version::HTTP_10 | Version::HTTP_11) {
         *request.version_mut() = Version::HTTP_11;
     }
-    Ok(request)
+    Ok(())
 }
 
 /// Whether an empty body is still announced (as `Content-Length: 0`) for this method: the
@@ -142,10 +144,7 @@ pub(crate) fn expects_body(method: &http::Method) -> bool {
 
 /// The scheme is `http` or `https` and there is a host.
 fn target(uri: &Uri) -> Result<(), FramingError> {
-    let scheme_ok = uri
-        .scheme()
-        .is_some_and(|s| *s == Scheme::HTTP || *s == Scheme::HTTPS);
-    if !scheme_ok || uri.host().is_none_or(str::is_empty) {
+    if crate::bulkhead::Origin::of(uri).is_none() {
         return Err(FramingError::InvalidUrl);
     }
     Ok(())
@@ -300,6 +299,11 @@ mod tests {
         builder.body(Bytes::from_static(body)).unwrap()
     }
 
+    /// `prepare`, returning the readied request.
+    fn ready(mut request: Request, defaults: &Defaults) -> Result<Request, Failure> {
+        prepare(&mut request, defaults).map(|()| request)
+    }
+
     fn defaults() -> Defaults {
         Defaults::new("tether/test", true)
     }
@@ -337,7 +341,7 @@ mod tests {
         ] {
             let req = request("POST", "http://h/x", &[(name, value)], b"body");
             assert_eq!(check_framing(&req), Err(expected.clone()), "{name}");
-            let failure = prepare(req, &defaults()).unwrap_err();
+            let failure = ready(req, &defaults()).unwrap_err();
             assert_eq!(failure.kind, tether_core::TransportErrorKind::Other);
             assert!(
                 failure.detail.starts_with("request refused"),
@@ -350,8 +354,8 @@ mod tests {
     #[test]
     fn content_length_must_match_the_body_and_is_then_rewritten() {
         let ok = request("POST", "http://h/x", &[("content-length", " 4 ")], b"body");
-        let ready = prepare(ok, &defaults()).unwrap();
-        assert!(!ready.headers().contains_key(CONTENT_LENGTH));
+        let readied = ready(ok, &defaults()).unwrap();
+        assert!(!readied.headers().contains_key(CONTENT_LENGTH));
         for value in ["5", "3", "-4", "4, 4", "four", ""] {
             let bad = request("POST", "http://h/x", &[("content-length", value)], b"body");
             assert_eq!(
@@ -385,9 +389,9 @@ mod tests {
         for (url, host) in same {
             let req = request("GET", url, &[("host", host)], b"");
             assert_eq!(check_framing(&req), Ok(()), "{url} {host}");
-            let ready = prepare(req, &defaults()).unwrap();
+            let readied = ready(req, &defaults()).unwrap();
             assert!(
-                !ready.headers().contains_key(HOST),
+                !readied.headers().contains_key(HOST),
                 "written by the transport"
             );
         }
@@ -425,22 +429,22 @@ mod tests {
 
     #[test]
     fn defaults_are_added_only_when_absent() {
-        let ready = prepare(request("GET", "http://h/", &[], b""), &defaults()).unwrap();
-        assert_eq!(ready.headers()[USER_AGENT], "tether/test");
-        assert_eq!(ready.headers()[ACCEPT_ENCODING], "gzip, deflate");
+        let readied = ready(request("GET", "http://h/", &[], b""), &defaults()).unwrap();
+        assert_eq!(readied.headers()[USER_AGENT], "tether/test");
+        assert_eq!(readied.headers()[ACCEPT_ENCODING], "gzip, deflate");
         let own = request(
             "GET",
             "http://h/",
             &[("user-agent", "mine"), ("accept-encoding", "identity")],
             b"",
         );
-        let ready = prepare(own, &defaults()).unwrap();
-        assert_eq!(ready.headers()[USER_AGENT], "mine");
-        assert_eq!(ready.headers()[ACCEPT_ENCODING], "identity");
+        let readied = ready(own, &defaults()).unwrap();
+        assert_eq!(readied.headers()[USER_AGENT], "mine");
+        assert_eq!(readied.headers()[ACCEPT_ENCODING], "identity");
         let bare = Defaults::new("", false);
-        let ready = prepare(request("GET", "http://h/", &[], b""), &bare).unwrap();
-        assert!(!ready.headers().contains_key(USER_AGENT));
-        assert!(!ready.headers().contains_key(ACCEPT_ENCODING));
+        let readied = ready(request("GET", "http://h/", &[], b""), &bare).unwrap();
+        assert!(!readied.headers().contains_key(USER_AGENT));
+        assert!(!readied.headers().contains_key(ACCEPT_ENCODING));
         // A user agent that is not a header value is never sent (validation refuses it).
         assert!(Defaults::new("bad\r\nvalue", true).user_agent.is_none());
     }
@@ -448,11 +452,11 @@ mod tests {
     #[test]
     fn userinfo_becomes_basic_auth_and_leaves_the_url() {
         let req = request("GET", "http://al%20ice:p%40ss@h:8080/x?q=1", &[], b"");
-        let ready = prepare(req, &defaults()).unwrap();
-        assert_eq!(ready.uri(), "http://h:8080/x?q=1");
+        let readied = ready(req, &defaults()).unwrap();
+        assert_eq!(readied.uri(), "http://h:8080/x?q=1");
         let expected = format!("Basic {}", BASE64.encode("al ice:p@ss"));
-        assert_eq!(ready.headers()[AUTHORIZATION], expected.as_str());
-        assert!(ready.headers()[AUTHORIZATION].is_sensitive());
+        assert_eq!(readied.headers()[AUTHORIZATION], expected.as_str());
+        assert!(readied.headers()[AUTHORIZATION].is_sensitive());
         // The caller's own Authorization wins.
         let req = request(
             "GET",
@@ -460,24 +464,18 @@ mod tests {
             &[("authorization", "Bearer t")],
             b"",
         );
-        let ready = prepare(req, &defaults()).unwrap();
-        assert_eq!(ready.uri(), "http://h/");
-        assert_eq!(ready.headers()[AUTHORIZATION], "Bearer t");
+        let readied = ready(req, &defaults()).unwrap();
+        assert_eq!(readied.uri(), "http://h/");
+        assert_eq!(readied.headers()[AUTHORIZATION], "Bearer t");
     }
 
     #[test]
     fn versions_other_than_http1_become_http11() {
         let mut req = request("GET", "http://h/", &[], b"");
         *req.version_mut() = Version::HTTP_2;
-        assert_eq!(
-            prepare(req, &defaults()).unwrap().version(),
-            Version::HTTP_11
-        );
+        assert_eq!(ready(req, &defaults()).unwrap().version(), Version::HTTP_11);
         let mut req = request("GET", "http://h/", &[], b"");
         *req.version_mut() = Version::HTTP_10;
-        assert_eq!(
-            prepare(req, &defaults()).unwrap().version(),
-            Version::HTTP_10
-        );
+        assert_eq!(ready(req, &defaults()).unwrap().version(), Version::HTTP_10);
     }
 }

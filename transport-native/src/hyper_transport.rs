@@ -85,7 +85,7 @@ use self::connect::{ConnectFailure, Connector};
 use crate::bulkhead::{Bulkhead, Origin, Slot};
 use crate::config::{NativeConfig, clamp};
 use crate::failure::{Failure, body_too_large, describe, find_source, io_error_kind};
-use crate::framing::{self, Defaults};
+use crate::framing::{self, Defaults, FramingError};
 use crate::proxy::ProxyRules;
 use crate::redirect::{self, Redirects};
 use crate::rt::{self, Fired, race};
@@ -226,13 +226,13 @@ impl HyperTransport {
     /// How many more attempts to the origin of `url` could start right now (see
     /// [`NativeConfig::max_attempts_per_host`]); `None` when `url` is not an absolute URL.
     pub fn available_attempt_slots(&self, url: &http::Uri) -> Option<usize> {
-        Origin::of(url).map(|origin| self.inner.attempts.available(&origin))
+        Origin::of(url).map(|origin| self.inner.attempts.available(origin))
     }
 
     /// How many more connections to the origin of `url` could open right now (see
     /// [`NativeConfig::max_connections_per_host`]); `None` when `url` is not absolute.
     pub fn available_connection_slots(&self, url: &http::Uri) -> Option<usize> {
-        Origin::of(url).map(|origin| self.inner.connections.available(&origin))
+        Origin::of(url).map(|origin| self.inner.connections.available(origin))
     }
 }
 
@@ -322,7 +322,7 @@ impl Inner {
 
     async fn attempt(
         &self,
-        request: Request,
+        mut request: Request,
         timeout: Option<Duration>,
     ) -> Result<Response, Failure> {
         if let Some(problem) = &self.invalid {
@@ -341,7 +341,7 @@ impl Inner {
             read_timer: None,
         };
 
-        let mut request = framing::prepare(request, &self.defaults)?;
+        framing::prepare(&mut request, &self.defaults)?;
         let mut hops = 0;
         loop {
             let kept = (hops < self.redirects.max()).then(|| redirect::copy(&request));
@@ -366,8 +366,8 @@ impl Inner {
         mut request: Request,
         timers: &mut Timers<'_>,
     ) -> Result<Response, Failure> {
-        let origin = Origin::of(request.uri()).ok_or_else(|| Failure::invalid("invalid URL"))?;
-        let _slot = match self.attempts.try_take(&origin) {
+        let origin = Origin::of(request.uri()).ok_or(FramingError::InvalidUrl)?;
+        let _slot = match self.attempts.try_take(origin) {
             Slot::Taken(permit) => permit,
             Slot::Full(semaphore) => timers
                 .wait(semaphore.acquire_owned(), Phase::Slot)

@@ -37,7 +37,7 @@ use crate::bulkhead::{Bulkhead, Origin, Slot};
 use crate::config::{NativeConfig, clamp};
 use crate::decode::{BodySink, Coding};
 use crate::failure::{Failure, body_too_large, io_error_kind};
-use crate::framing::{self, Defaults, expects_body};
+use crate::framing::{self, Defaults, FramingError, expects_body};
 use crate::proxy::ProxyRules;
 use crate::redirect::{self, Redirects};
 use crate::{clock, rt};
@@ -162,7 +162,7 @@ impl UreqTransport {
     /// How many more attempts to the origin of `url` could start right now; `None` when `url`
     /// is not an absolute URL.
     pub fn available_attempt_slots(&self, url: &Uri) -> Option<usize> {
-        Origin::of(url).map(|origin| self.inner.attempts.available(&origin))
+        Origin::of(url).map(|origin| self.inner.attempts.available(origin))
     }
 }
 
@@ -204,7 +204,7 @@ impl Inner {
 
     async fn attempt(
         self: &Arc<Self>,
-        request: Request,
+        mut request: Request,
         timeout: Option<Duration>,
     ) -> Result<Response, Failure> {
         if let Some(problem) = &self.invalid {
@@ -213,7 +213,7 @@ impl Inner {
         let runtime = rt::handle("UreqTransport")?;
         let budget = timeout.map(clamp).or(self.timeout);
         let deadline = budget.and_then(|b| clock::monotonic().checked_add(b));
-        let mut request = framing::prepare(request, &self.defaults)?;
+        framing::prepare(&mut request, &self.defaults)?;
         let mut hops = 0;
         loop {
             let kept = (hops < self.redirects.max()).then(|| redirect::copy(&request));
@@ -243,9 +243,9 @@ impl Inner {
         deadline: Option<Instant>,
         agent_limit: bool,
     ) -> Result<Response, Failure> {
-        let origin = Origin::of(request.uri()).ok_or_else(|| Failure::invalid("invalid URL"))?;
+        let origin = Origin::of(request.uri()).ok_or(FramingError::InvalidUrl)?;
         let mut waited = false;
-        let host = match self.attempts.try_take(&origin) {
+        let host = match self.attempts.try_take(origin) {
             Slot::Taken(permit) => permit,
             Slot::Full(semaphore) => {
                 waited = true;
@@ -310,6 +310,7 @@ impl Inner {
         proxy: Option<ureq::Proxy>,
     ) -> Result<Response, Failure> {
         let (parts, body) = request.into_parts();
+        let head = parts.method == http::Method::HEAD;
         let response = if body.is_empty() && !expects_body(&parts.method) {
             // No body at all, rather than `Content-Length: 0` on a GET.
             self.run(http::Request::from_parts(parts, ()), limit, proxy)
@@ -320,9 +321,12 @@ impl Inner {
 
         let max = self.max_body_bytes;
         let (mut parts, body) = response.into_parts();
+        // A HEAD answer, a 204 or a 304 announces a length it does not send.
+        let bodiless = head || matches!(parts.status.as_u16(), 100..=199 | 204 | 304);
         let declared = parts
             .headers
             .get(CONTENT_LENGTH)
+            .filter(|_| !bodiless)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         if declared.is_some_and(|n| n > max) {

@@ -29,6 +29,7 @@ both!(
     dropped_connections_are_reset,
     slow_bodies_arrive_whole,
     body_over_the_limit_is_body_too_large,
+    only_absolute_http_urls_are_sent,
     redirects_are_returned_by_default_and_followed_when_asked,
     redirects_never_carry_credentials_to_another_origin,
     sequential_requests_reuse_one_connection,
@@ -266,6 +267,29 @@ async fn body_over_the_limit_is_body_too_large(k: Kind) {
     let outcome = t.send(get(&slow), None).await;
     assert_eq!(kind(&outcome), TransportErrorKind::BodyTooLarge);
     assert!(clock.now().saturating_duration_since(started) < Duration::from_secs(5));
+    // A HEAD answer announces the length of a body it does not send: no limit applies.
+    let head = http::Request::head(
+        server.url("/slow-body?chunks=10&interval_ms=0&chunk_size=1024&content_length=1"),
+    )
+    .body(Bytes::new())
+    .unwrap();
+    let response = t.send(head, None).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-length"], "10240");
+    assert!(response.body().is_empty());
+}
+
+async fn only_absolute_http_urls_are_sent(k: Kind) {
+    let t = k.default_transport();
+    for url in [
+        "/relative/path",
+        "ftp://127.0.0.1/file",
+        "ws://127.0.0.1/socket",
+    ] {
+        let error = t.send(get(url), None).await.unwrap_err();
+        assert_eq!(error.kind, TransportErrorKind::Other, "{url}");
+        assert!(error.message.contains("absolute"), "{url}: {error}");
+    }
 }
 
 async fn redirects_are_returned_by_default_and_followed_when_asked(k: Kind) {

@@ -62,8 +62,7 @@ impl Connector {
         }
     }
 
-    /// Whether `https://` can work (always without the `rustls` feature: it cannot, but
-    /// nothing is misconfigured).
+    /// Whether `https://` can work: rustls accepted its configuration.
     #[cfg(feature = "rustls")]
     pub(crate) fn tls_ready(&self) -> bool {
         self.tls.is_some()
@@ -84,7 +83,7 @@ impl Connector {
         };
         let mut timer = pin!(timer);
         let origin = Origin::of(&dst).ok_or_else(|| Failure::invalid("invalid URL"))?;
-        let slot = match self.slots.try_take(&origin) {
+        let slot = match self.slots.try_take(origin) {
             Slot::Taken(permit) => permit,
             Slot::Full(semaphore) => {
                 race(semaphore.acquire_owned(), timer.as_mut().as_pin_mut(), None)
