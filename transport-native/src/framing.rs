@@ -1,28 +1,6 @@
 //! Message framing belongs to the transport: the caller never decides how a request is
 //! delimited on the wire, which connection carries it, or which host it claims to be for.
-//!
-//! The rules, per header (the same for both transports):
-//!
-//! | header | rule |
-//! |---|---|
-//! | `Content-Length` | accepted only when it equals the body's length (then the transport writes its own); a different, repeated or malformed value is refused |
-//! | `Transfer-Encoding` | refused: every body is a complete buffer, framed by `Content-Length` |
-//! | `Host` | accepted only when it names the URL's authority (host and port, case-insensitively; the default port may be spelled out), then written by the transport from the URL; a different or repeated one is refused — the cache keys on the URL, so a request must go where its URL says |
-//! | `Connection`, `Keep-Alive`, `Proxy-Connection`, `Upgrade`, `TE` | refused: connection reuse and protocol switching are the transport's |
-//!
-//! So `Content-Length` and `Transfer-Encoding` never both reach the wire. Refusals are typed
-//! ([`FramingError`]); the transports report them as
-//! [`TransportErrorKind::Other`](tether_core::TransportErrorKind::Other) and send nothing.
-//! A client layer can call [`check_framing`] itself before a request enters its engine, so a
-//! caller's mistake is not counted as an upstream failure.
-//!
-//! Besides, the transports:
-//! - send only absolute `http`/`https` URLs, always as HTTP/1.1 (or 1.0 when asked);
-//! - take userinfo out of the URL (`http://user:pw@host/`): it becomes
-//!   `Authorization: Basic …` when the request has no `Authorization`, and never appears in
-//!   a request line or a `Host` header;
-//! - add `User-Agent` and `Accept-Encoding` from [`NativeConfig`](crate::NativeConfig) when
-//!   the request has none.
+//! The rules are documented on [`check_framing`].
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -67,8 +45,31 @@ impl From<FramingError> for Failure {
     }
 }
 
-/// Checks `request` against the framing rules without changing it: `Ok` when the transports
-/// would send it (their `send` runs the same check).
+/// Checks `request` against the framing rules without changing it: `Ok` when the native
+/// transports would send it (their `send` runs the same check).
+///
+/// The rules, per header (the same for both transports):
+///
+/// | header | rule |
+/// |---|---|
+/// | `Content-Length` | accepted only when it equals the body's length (then the transport writes its own); a different, repeated or malformed value is refused |
+/// | `Transfer-Encoding` | refused: every body is a complete buffer, framed by `Content-Length` |
+/// | `Host` | accepted only when it names the URL's authority (host and port, case-insensitively; the default port may be spelled out), then written by the transport from the URL; a different or repeated one is refused — the cache keys on the URL, so a request must go where its URL says |
+/// | `Connection`, `Keep-Alive`, `Proxy-Connection`, `Upgrade`, `TE` | refused: connection reuse and protocol switching are the transport's |
+///
+/// So `Content-Length` and `Transfer-Encoding` never both reach the wire. Refusals are typed
+/// ([`FramingError`]); the transports report them as
+/// [`TransportErrorKind::Other`](tether_core::TransportErrorKind::Other) and send nothing.
+/// A client layer can call this function itself before a request enters its engine, so a
+/// caller's mistake is not counted as an upstream failure.
+///
+/// Besides, the transports:
+/// - send only absolute `http`/`https` URLs, always as HTTP/1.1 (or 1.0 when asked);
+/// - take userinfo out of the URL (`http://user:pw@host/`): it becomes
+///   `Authorization: Basic …` when the request has no `Authorization`, and never appears in
+///   a request line or a `Host` header;
+/// - add `User-Agent` and `Accept-Encoding` from [`NativeConfig`](crate::NativeConfig) when
+///   the request has none.
 pub fn check_framing(request: &Request) -> Result<(), FramingError> {
     target(request.uri())?;
     scan(request).map(|_| ())

@@ -1,67 +1,5 @@
-//! [`HyperTransport`]: one HTTP attempt over hyper 1 and hyper-util's pooled client, on tokio.
-//!
-//! # What it does
-//!
-//! Each [`send`](tether_core::Transport::send) is one attempt: the engine above it decides
-//! retries, caching and breaking. The attempt
-//!
-//! 1. checks the request against the framing rules (see below) and readies it: userinfo out
-//!    of the URL, `User-Agent` and `Accept-Encoding` added when absent, HTTP/1.1;
-//! 2. takes a slot of the target origin (`NativeConfig::max_attempts_per_host`), waiting
-//!    within the attempt timeout when all are taken;
-//! 3. sends the request on a pooled keep-alive connection, or a new one (see
-//!    `connect`): at most `NativeConfig::max_connections_per_host` per origin, opened
-//!    under `NativeConfig::connect_timeout`, through the proxy when one applies, TLS by
-//!    rustls (feature `rustls`: ring, the webpki roots — the ureq transport's trust);
-//! 4. streams the body in under `NativeConfig::max_body_bytes`, decoding gzip and deflate on
-//!    the fly against the same limit (a decompression bomb fails after at most `limit` bytes
-//!    of output, never buffering past it);
-//! 5. follows redirects only when `NativeConfig::max_redirects` > 0, never carrying
-//!    credentials to another origin.
-//!
-//! The whole attempt — slot wait, connect, every redirect, the last body byte — runs under one
-//! timer: the caller's `timeout`, else `NativeConfig::timeout`. `NativeConfig::read_timeout`
-//! bounds the wait for the response head and each wait for more body (only set up when it is
-//! shorter than the attempt's time limit).
-//!
-//! Dropping the attempt's future cancels it at once: its slot is given back, and its
-//! connection, which can no longer be reused safely, is closed by hyper. A connection
-//! finished cleanly goes back to the pool (`NativeConfig::pool_size` idle per host,
-//! `NativeConfig::idle_timeout`).
-//!
-//! # Framing
-//!
-//! The transport owns message framing (module `framing`, shared with [`UreqTransport`](crate::UreqTransport)): a
-//! caller's `Content-Length` must equal the body's length, `Transfer-Encoding`, `Connection`,
-//! `Keep-Alive`, `Proxy-Connection`, `Upgrade` and `TE` are refused, and a `Host` that names
-//! another authority than the URL is refused (the cache keys on the URL). A body is always
-//! sent whole with `Content-Length` (none for an empty `GET`, `HEAD`, `DELETE`, `OPTIONS`),
-//! so `Content-Length` and `Transfer-Encoding` never both go on the wire.
-//!
-//! # Proxies
-//!
-//! None unless configured: [`Proxy::Direct`](crate::Proxy::Direct) (the default) never reads
-//! the environment, and hyper-util's client does not read it by itself.
-//! [`Proxy::Http`](crate::Proxy::Http) sends every request through one HTTP proxy (minus
-//! `no_proxy` hosts); [`Proxy::FromEnv`](crate::Proxy::FromEnv) is the explicit opt-in to
-//! `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY`, read when the transport is built.
-//!
-//! # Errors
-//!
-//! Every status comes back as a response (4xx and 5xx included); only failures below HTTP
-//! are [`TransportError`](tether_core::TransportError)s, classified like the ureq transport's:
-//!
-//! | kind | when |
-//! |---|---|
-//! | `Connect` | refused, unreachable, DNS failure, proxy failure, TLS handshake — anything before the request is written |
-//! | `Timeout` | the attempt's limit (`timed out (attempt)`), connect (`timed out (connect)`), a read (`timed out (read…)`), or no slot of the host in time |
-//! | `Reset` | the connection closed or was reset before the response was complete |
-//! | `BodyTooLarge` | the body, as received or decoded, exceeds `NativeConfig::max_body_bytes` |
-//! | `Protocol` | the peer's bytes are not valid HTTP/1.x, or its gzip/deflate is corrupt or truncated |
-//! | `Other` | a refused request (framing, URL), an invalid configuration, or no usable tokio runtime |
-//!
-//! Messages name the method and the URL with secrets redacted; they never include header
-//! values.
+//! [`HyperTransport`]: one HTTP attempt over hyper 1 and hyper-util's pooled client, on tokio
+//! (everything it does is documented on the type).
 
 mod connect;
 
@@ -91,10 +29,72 @@ use crate::redirect::{self, Redirects};
 use crate::rt::{self, Fired, race};
 use crate::{SendFuture, clock};
 
-/// A [`Transport`] over hyper 1 and hyper-util's pooled client: HTTP/1.1 with keep-alive,
-/// per-host bulkheads, streaming bodies with gzip/deflate decoding under a byte limit, HTTPS
-/// through rustls (feature `rustls`, on by default). See the [module docs](self) for the
-/// framing, proxy and error rules.
+/// A [`Transport`]: one HTTP attempt over hyper 1 and hyper-util's pooled client, on tokio —
+/// HTTP/1.1 with keep-alive, per-host bulkheads, streaming bodies with gzip/deflate decoding
+/// under a byte limit, HTTPS through rustls (feature `rustls`, on by default).
+///
+/// # What an attempt does
+///
+/// Each [`send`](tether_core::Transport::send) is one attempt: the engine above it decides
+/// retries, caching and breaking. The attempt
+///
+/// 1. checks the request against the framing rules (see below) and readies it: userinfo out
+///    of the URL, `User-Agent` and `Accept-Encoding` added when absent, HTTP/1.1;
+/// 2. takes a slot of the target origin ([`NativeConfig::max_attempts_per_host`]), waiting
+///    within the attempt timeout when all are taken;
+/// 3. sends the request on a pooled keep-alive connection, or a new one: at most [`NativeConfig::max_connections_per_host`] per origin, opened
+///    under [`NativeConfig::connect_timeout`], through the proxy when one applies, TLS by
+///    rustls (feature `rustls`: ring, the webpki roots — the ureq transport's trust);
+/// 4. streams the body in under [`NativeConfig::max_body_bytes`], decoding gzip and deflate on
+///    the fly against the same limit (a decompression bomb fails after at most `limit` bytes
+///    of output, never buffering past it);
+/// 5. follows redirects only when [`NativeConfig::max_redirects`] > 0, never carrying
+///    credentials to another origin.
+///
+/// The whole attempt — slot wait, connect, every redirect, the last body byte — runs under one
+/// timer: the caller's `timeout`, else [`NativeConfig::timeout`]. [`NativeConfig::read_timeout`]
+/// bounds the wait for the response head and each wait for more body (only set up when it is
+/// shorter than the attempt's time limit).
+///
+/// Dropping the attempt's future cancels it at once: its slot is given back, and its
+/// connection, which can no longer be reused safely, is closed by hyper. A connection
+/// finished cleanly goes back to the pool ([`NativeConfig::pool_size`] idle per host,
+/// [`NativeConfig::idle_timeout`]).
+///
+/// # Framing
+///
+/// The transport owns message framing, with the same rules as
+/// [`UreqTransport`](crate::UreqTransport) (see [`check_framing`](crate::check_framing)): a
+/// caller's `Content-Length` must equal the body's length, `Transfer-Encoding`, `Connection`,
+/// `Keep-Alive`, `Proxy-Connection`, `Upgrade` and `TE` are refused, and a `Host` that names
+/// another authority than the URL is refused (the cache keys on the URL). A body is always
+/// sent whole with `Content-Length` (none for an empty `GET`, `HEAD`, `DELETE`, `OPTIONS`),
+/// so `Content-Length` and `Transfer-Encoding` never both go on the wire.
+///
+/// # Proxies
+///
+/// None unless configured: [`Proxy::Direct`](crate::Proxy::Direct) (the default) never reads
+/// the environment, and hyper-util's client does not read it by itself.
+/// [`Proxy::Http`](crate::Proxy::Http) sends every request through one HTTP proxy (minus
+/// `no_proxy` hosts); [`Proxy::FromEnv`](crate::Proxy::FromEnv) is the explicit opt-in to
+/// `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY`, read when the transport is built.
+///
+/// # Errors
+///
+/// Every status comes back as a response (4xx and 5xx included); only failures below HTTP
+/// are [`TransportError`](tether_core::TransportError)s, classified like the ureq transport's:
+///
+/// | kind | when |
+/// |---|---|
+/// | `Connect` | refused, unreachable, DNS failure, proxy failure, TLS handshake — anything before the request is written |
+/// | `Timeout` | the attempt's limit (`timed out (attempt)`), connect (`timed out (connect)`), a read (`timed out (read…)`), or no slot of the host in time |
+/// | `Reset` | the connection closed or was reset before the response was complete |
+/// | `BodyTooLarge` | the body, as received or decoded, exceeds [`NativeConfig::max_body_bytes`] |
+/// | `Protocol` | the peer's bytes are not valid HTTP/1.x, or its gzip/deflate is corrupt or truncated |
+/// | `Other` | a refused request (framing, URL), an invalid configuration, or no usable tokio runtime |
+///
+/// Messages name the method and the URL with secrets redacted; they never include header
+/// values.
 ///
 /// Clones share the pool and the per-host slots. Attempts must be polled inside a tokio
 /// runtime with its time and I/O drivers (`#[tokio::main]`, or `enable_all`); elsewhere they

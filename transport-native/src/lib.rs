@@ -45,16 +45,21 @@
 //!
 //! ## The transport alone
 //!
+//! [`HyperTransport`] and [`UreqTransport`] take the same [`NativeConfig`]; invalid settings
+//! (a `User-Agent` with a line break, a zero timeout, an unparsable proxy) are a
+//! [`ConfigError`](tether_core::ConfigError) from `try_new`, never a panic.
+//!
 //! ```no_run
-//! # async fn demo() {
+//! # async fn demo() -> Result<(), tether_core::ConfigError> {
 //! use std::time::Duration;
 //! use tether_core::{Runtime, Transport};
-//! use tether_native::{NativeConfig, TokioRuntime, UreqTransport};
+//! use tether_native::{HyperTransport, NativeConfig, TokioRuntime};
 //!
-//! let transport = UreqTransport::new(NativeConfig {
+//! let transport = HyperTransport::try_new(NativeConfig {
 //!     pool_size: 16,
+//!     max_attempts_per_host: 32,
 //!     ..NativeConfig::default()
-//! });
+//! })?;
 //! let runtime = TokioRuntime::new();
 //!
 //! let request = http::Request::get("http://127.0.0.1:8080/get")
@@ -65,7 +70,7 @@
 //!     Ok(response) => println!("{} in {:?}", response.status(), runtime.now().saturating_duration_since(started)),
 //!     Err(error) => println!("{} failure: {}", error.kind, error.message),
 //! }
-//! # }
+//! # Ok(()) }
 //! ```
 
 #![forbid(unsafe_code)]
