@@ -342,22 +342,11 @@ impl Inner {
         };
 
         framing::prepare(&mut request, &self.defaults)?;
-        let mut hops = 0;
-        loop {
-            let kept = (hops < self.redirects.max()).then(|| redirect::copy(&request));
-            let response = self.hop(request, &mut timers).await?;
-            let next = kept.and_then(|current| {
-                self.redirects
-                    .next(&current, response.status(), response.headers())
-            });
-            match next {
-                Some(next) => {
-                    hops += 1;
-                    request = next;
-                }
-                None => return Ok(response),
-            }
-        }
+        let mut hop = HyperHop {
+            inner: self,
+            timers: &mut timers,
+        };
+        redirect::follow(&self.redirects, request, &mut hop).await
     }
 
     /// One request and its response, under a slot of its origin.
@@ -426,6 +415,18 @@ impl Inner {
         }
         let body = sink.finish()?;
         Ok(Response::from_parts(parts, body))
+    }
+}
+
+/// One hop of an attempt: the transport and the attempt's timers.
+struct HyperHop<'a, 't> {
+    inner: &'a Inner,
+    timers: &'a mut Timers<'t>,
+}
+
+impl redirect::Hop for HyperHop<'_, '_> {
+    async fn send(&mut self, request: Request, _hop: u32) -> Result<Response, Failure> {
+        self.inner.hop(request, self.timers).await
     }
 }
 

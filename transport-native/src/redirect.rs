@@ -21,9 +21,10 @@ use http::header::{
     CONTENT_TYPE, COOKIE, HeaderName, LOCATION, PROXY_AUTHORIZATION,
 };
 use http::{HeaderMap, Method, StatusCode, Uri};
-use tether_core::Request;
+use tether_core::{Request, Response};
 
 use crate::bulkhead::Origin;
+use crate::failure::Failure;
 
 /// The redirect policy of a transport.
 #[derive(Clone, Debug)]
@@ -46,11 +47,6 @@ impl Redirects {
             }
         }
         Redirects { max, credentials }
-    }
-
-    /// How many hops may be followed.
-    pub(crate) fn max(&self) -> u32 {
-        self.max
     }
 
     /// The request that follows `response_status`/`response_headers` received for `current`,
@@ -110,8 +106,37 @@ impl Redirects {
     }
 }
 
+/// Sends one request (one hop of a redirect chain) and reads its whole response.
+pub(crate) trait Hop {
+    /// Sends `request`, the `hop`-th of its chain (0 for the caller's own request).
+    async fn send(&mut self, request: Request, hop: u32) -> Result<Response, Failure>;
+}
+
+/// Sends `request` through `hop`, then follows the redirects the policy allows; the response
+/// that ends the chain is returned.
+pub(crate) async fn follow(
+    redirects: &Redirects,
+    mut request: Request,
+    hop: &mut impl Hop,
+) -> Result<Response, Failure> {
+    let mut hops = 0;
+    loop {
+        let kept = (hops < redirects.max).then(|| copy(&request));
+        let response = hop.send(request, hops).await?;
+        match kept
+            .and_then(|current| redirects.next(&current, response.status(), response.headers()))
+        {
+            Some(next) => {
+                hops += 1;
+                request = next;
+            }
+            None => return Ok(response),
+        }
+    }
+}
+
 /// A copy of `request` (its extensions excepted), kept to build the next hop from.
-pub(crate) fn copy(request: &Request) -> Request {
+fn copy(request: &Request) -> Request {
     let mut copy = http::Request::new(request.body().clone());
     *copy.method_mut() = request.method().clone();
     *copy.uri_mut() = request.uri().clone();

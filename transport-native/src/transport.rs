@@ -214,24 +214,13 @@ impl Inner {
         let budget = timeout.map(clamp).or(self.timeout);
         let deadline = budget.and_then(|b| clock::monotonic().checked_add(b));
         framing::prepare(&mut request, &self.defaults)?;
-        let mut hops = 0;
-        loop {
-            let kept = (hops < self.redirects.max()).then(|| redirect::copy(&request));
-            // The first hop with the agent's own limit needs no per-request ureq config.
-            let agent_limit = hops == 0 && budget == self.timeout;
-            let response = self.hop(&runtime, request, deadline, agent_limit).await?;
-            let next = kept.and_then(|current| {
-                self.redirects
-                    .next(&current, response.status(), response.headers())
-            });
-            match next {
-                Some(next) => {
-                    hops += 1;
-                    request = next;
-                }
-                None => return Ok(response),
-            }
-        }
+        let mut hop = UreqHop {
+            inner: self,
+            runtime: &runtime,
+            deadline,
+            agent_limit: budget == self.timeout,
+        };
+        redirect::follow(&self.redirects, request, &mut hop).await
     }
 
     /// One request and its response, on the blocking pool, holding a slot of its origin and
@@ -378,6 +367,25 @@ impl Inner {
             configured = configured.proxy(proxy);
         }
         self.agent.run(configured.build())
+    }
+}
+
+/// One hop of an attempt: the transport, the runtime and the attempt's deadline.
+struct UreqHop<'a> {
+    inner: &'a Arc<Inner>,
+    runtime: &'a Handle,
+    deadline: Option<Instant>,
+    /// Whether the attempt's limit is the agent's own.
+    agent_limit: bool,
+}
+
+impl redirect::Hop for UreqHop<'_> {
+    async fn send(&mut self, request: Request, hop: u32) -> Result<Response, Failure> {
+        // The first hop with the agent's own limit needs no per-request ureq config.
+        let agent_limit = hop == 0 && self.agent_limit;
+        self.inner
+            .hop(self.runtime, request, self.deadline, agent_limit)
+            .await
     }
 }
 

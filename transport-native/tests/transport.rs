@@ -619,13 +619,7 @@ async fn a_slow_host_never_delays_a_healthy_one(k: Kind) {
     let clock = TokioRuntime::new();
     // 100 attempts at a host that trickles one byte per second, each allowed 3 s.
     let trickle = slow.url("/slow-body?chunks=600&interval_ms=1000&chunk_size=1");
-    let stuck: Vec<_> = (0..100)
-        .map(|_| {
-            let t = t.clone();
-            let request = get(&trickle);
-            tokio::spawn(async move { t.send(request, Some(Duration::from_secs(3))).await })
-        })
-        .collect();
+    let stuck = t.spawn_gets(&trickle, 100, Duration::from_secs(3));
     // Let them all get going, then ask the healthy host.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = clock.now();
@@ -653,13 +647,7 @@ async fn per_host_slots_bound_attempts_and_timeouts_give_them_back(k: Kind) {
     });
     let delayed = slow.url("/delay/1500");
     assert_eq!(t.attempt_slots(&delayed), 2);
-    let busy: Vec<_> = (0..2)
-        .map(|_| {
-            let t = t.clone();
-            let request = get(&delayed);
-            tokio::spawn(async move { t.send(request, Some(Duration::from_secs(5))).await })
-        })
-        .collect();
+    let busy = t.spawn_gets(&delayed, 2, Duration::from_secs(5));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(t.attempt_slots(&delayed), 0);
     // A third attempt at the slow host waits for a slot, within its own time limit.

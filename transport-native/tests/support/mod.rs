@@ -40,6 +40,22 @@ impl Transport for AnyTransport {
 }
 
 impl AnyTransport {
+    /// Starts `n` GETs of `url` as tasks, each with `timeout`.
+    pub fn spawn_gets(
+        &self,
+        url: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<tokio::task::JoinHandle<Outcome>> {
+        (0..n)
+            .map(|_| {
+                let t = self.clone();
+                let request = get(url);
+                tokio::spawn(async move { t.send(request, Some(timeout)).await })
+            })
+            .collect()
+    }
+
     /// Free attempt slots of the origin of `url`.
     pub fn attempt_slots(&self, url: &str) -> usize {
         let uri = url.parse().unwrap();
