@@ -32,6 +32,26 @@ impl TokioRuntime {
     }
 }
 
+impl TokioRuntime {
+    /// Whether the calling context can use this runtime: inside a tokio runtime with its time
+    /// driver. [`Runtime::sleep`] panics otherwise (tokio's rule), so a client built on this
+    /// runtime should check first and report the error instead. (A missing I/O driver cannot
+    /// be detected without opening a socket; `HyperTransport` reports it when it connects.)
+    pub fn check_context() -> Result<(), tether_core::TransportError> {
+        let failure = match crate::rt::handle("TokioRuntime") {
+            Ok(_) => match crate::rt::sleep(Duration::ZERO) {
+                Ok(_) => return Ok(()),
+                Err(failure) => failure,
+            },
+            Err(failure) => failure,
+        };
+        Err(tether_core::TransportError::new(
+            failure.kind,
+            failure.detail,
+        ))
+    }
+}
+
 impl Default for TokioRuntime {
     fn default() -> Self {
         Self::new()
@@ -79,6 +99,24 @@ mod tests {
     #[test]
     fn fallback_seeds_differ() {
         assert_ne!(fallback_seed(), fallback_seed());
+    }
+
+    #[test]
+    fn the_context_is_checked_not_assumed() {
+        assert!(TokioRuntime::check_context().is_err(), "outside a runtime");
+        let no_time = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let error = no_time
+            .block_on(async { TokioRuntime::check_context() })
+            .unwrap_err();
+        assert!(error.message.contains("enable_time"), "{error}");
+        let full = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        full.block_on(async { TokioRuntime::check_context() })
+            .unwrap();
     }
 
     #[test]
