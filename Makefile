@@ -3,13 +3,15 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup test test-rust lint fmt-check clippy wasm-check demo bench bench-native fuzz-smoke clean help
+.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check readme-examples demo bench bench-native fuzz-smoke clean help
 
 all: test
 
 help:
 	@echo "make demo        - run the engine through a simulated flaky upstream (virtual time)"
-	@echo "make test        - setup, fmt check, clippy -D warnings, all tests, wasm build of tether-core"
+	@echo "make test        - setup, fmt check, clippy -D warnings, all tests, docs (warnings denied), wasm build"
+	@echo "                   of tether-core, README examples compiled in a fresh crate"
+	@echo "make doc         - cargo doc of the workspace with warnings denied"
 	@echo "make bench       - criterion benchmarks of the core decisions"
 	@echo "make bench-native - Tether native vs bare ureq vs reqwest+middleware, side by side"
 	@echo "make fuzz-smoke  - run every cargo-fuzz target for a bounded time"
@@ -21,7 +23,7 @@ setup:
 demo:
 	$(CARGO) run --quiet --release -p tether-tests --example simulate
 
-test: setup fmt-check clippy test-rust wasm-check
+test: setup fmt-check refs clippy test-rust doc wasm-check readme-examples
 	@echo "make test: all green"
 
 fmt-check:
@@ -33,8 +35,17 @@ clippy:
 test-rust:
 	$(CARGO) test --workspace
 
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+
+refs:
+	@bash scripts/check-refs.sh
+
 wasm-check:
 	@bash scripts/wasm-check.sh
+
+readme-examples:
+	@bash scripts/readme-examples.sh
 
 bench:
 	$(CARGO) bench -p tether-core

@@ -17,16 +17,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use tether_core::breaker::{Breaker, BreakerConfig, CallResult};
-use tether_core::cache::{Cache, CacheConfig, Lookup, StoreResult};
-use tether_core::export::{
-    BreakerInfo, CacheInfo, ExportSnapshot, Format, HealthInfo, NetworkIo, SystemSample, export,
-};
-use tether_core::metrics::{
+use tether_core::{
     AttemptRecord, CacheOutcome, FailureCategory, Metrics, MetricsConfig, RequestRecord,
 };
-use tether_core::retry::{RetryConfig, RetryDecision, RetryPolicy};
+use tether_core::{Breaker, BreakerConfig, CallResult};
+use tether_core::{
+    BreakerInfo, CacheInfo, ExportSnapshot, Format, HealthInfo, NetworkIo, SystemSample, export,
+};
+use tether_core::{Cache, CacheConfig, Lookup, StoreResult};
 use tether_core::{Outcome, Request, Rng, Timestamp, WallClock};
+use tether_core::{RetryConfig, RetryDecision, RetryPolicy};
 
 const NOW: Timestamp = Timestamp::from_secs(10);
 const WALL: WallClock = WallClock::from_unix_secs(1_700_000_000);
@@ -96,11 +96,84 @@ fn metrics_record(c: &mut Criterion) {
     };
     c.bench_function("metrics_record", |b| {
         b.iter(|| {
-            metrics.on_request_start(black_box("users-api"), NOW);
+            metrics.on_request_start(black_box("users-api"));
             metrics.on_attempt("users-api", black_box(&attempt));
             metrics.on_request_end("users-api", black_box(&end));
         });
     });
+}
+
+/// One request of the realistic mix for `name`: its attempts and its end.
+fn one_request(metrics: &mut Metrics, rng: &mut Rng, name: &str) {
+    // Log-uniform latency between 1 ms and ~10 s.
+    let latency = Duration::from_micros((1_000.0 * 10f64.powf(4.0 * rng.next_f64())) as u64);
+    metrics.on_request_start(name);
+    let roll = rng.below(100);
+    let (success, failure, retries, cache) = match roll {
+        0..=19 => (true, None, 0, CacheOutcome::Hit),
+        20..=24 => (true, None, 0, CacheOutcome::Stale),
+        25..=29 => (true, None, 0, CacheOutcome::Revalidated),
+        30..=79 => (true, None, 0, CacheOutcome::Miss),
+        80..=87 => (true, None, 1, CacheOutcome::Miss),
+        88..=92 => (
+            false,
+            Some(FailureCategory::Status5xx),
+            2,
+            CacheOutcome::Bypass,
+        ),
+        93..=95 => (
+            false,
+            Some(FailureCategory::Timeout),
+            1,
+            CacheOutcome::Bypass,
+        ),
+        96..=97 => (
+            false,
+            Some(FailureCategory::Connect),
+            0,
+            CacheOutcome::Bypass,
+        ),
+        _ => (
+            false,
+            Some(FailureCategory::Status4xx),
+            0,
+            CacheOutcome::Miss,
+        ),
+    };
+    if cache != CacheOutcome::Hit && cache != CacheOutcome::Stale {
+        for _ in 0..retries {
+            let failed = match failure {
+                Some(FailureCategory::Timeout) => {
+                    AttemptRecord::failure(FailureCategory::Timeout, latency, None)
+                        .with_error_name("ReadTimeout")
+                }
+                _ => AttemptRecord::failure(FailureCategory::Status5xx, latency, Some(503)),
+            };
+            metrics.on_attempt(name, &failed);
+        }
+        let last = match failure {
+            None => AttemptRecord::success(latency, Some(200)),
+            Some(FailureCategory::Status5xx) => {
+                AttemptRecord::failure(FailureCategory::Status5xx, latency, Some(502))
+            }
+            Some(FailureCategory::Status4xx) => {
+                AttemptRecord::failure(FailureCategory::Status4xx, latency, Some(404))
+            }
+            Some(category) => AttemptRecord::failure(category, latency, None),
+        };
+        metrics.on_attempt(name, &last);
+    }
+    metrics.on_request_end(
+        name,
+        &RequestRecord {
+            success,
+            latency,
+            failure,
+            retries,
+            cache,
+            wall: WALL,
+        },
+    );
 }
 
 /// ≈50 requests for each of 100 services, in a realistic mix, then the full export snapshot.
@@ -110,76 +183,7 @@ fn snapshot_100_services() -> ExportSnapshot {
     let names: Vec<String> = (0..100).map(|i| format!("service-{i:03}")).collect();
     for name in &names {
         for _ in 0..50 {
-            // Log-uniform latency between 1 ms and ~10 s.
-            let latency =
-                Duration::from_micros((1_000.0 * 10f64.powf(4.0 * rng.next_f64())) as u64);
-            metrics.on_request_start(name, NOW);
-            let roll = rng.below(100);
-            let (success, failure, retries, cache) = match roll {
-                0..=19 => (true, None, 0, CacheOutcome::Hit),
-                20..=24 => (true, None, 0, CacheOutcome::Stale),
-                25..=29 => (true, None, 0, CacheOutcome::Revalidated),
-                30..=79 => (true, None, 0, CacheOutcome::Miss),
-                80..=87 => (true, None, 1, CacheOutcome::Miss),
-                88..=92 => (
-                    false,
-                    Some(FailureCategory::Status5xx),
-                    2,
-                    CacheOutcome::Bypass,
-                ),
-                93..=95 => (
-                    false,
-                    Some(FailureCategory::Timeout),
-                    1,
-                    CacheOutcome::Bypass,
-                ),
-                96..=97 => (
-                    false,
-                    Some(FailureCategory::Connect),
-                    0,
-                    CacheOutcome::Bypass,
-                ),
-                _ => (
-                    false,
-                    Some(FailureCategory::Status4xx),
-                    0,
-                    CacheOutcome::Miss,
-                ),
-            };
-            if cache != CacheOutcome::Hit && cache != CacheOutcome::Stale {
-                for _ in 0..retries {
-                    let failed = match failure {
-                        Some(FailureCategory::Timeout) => {
-                            AttemptRecord::failure(FailureCategory::Timeout, latency, None)
-                                .with_error_name("ReadTimeout")
-                        }
-                        _ => AttemptRecord::failure(FailureCategory::Status5xx, latency, Some(503)),
-                    };
-                    metrics.on_attempt(name, &failed);
-                }
-                let last = match failure {
-                    None => AttemptRecord::success(latency, Some(200)),
-                    Some(FailureCategory::Status5xx) => {
-                        AttemptRecord::failure(FailureCategory::Status5xx, latency, Some(502))
-                    }
-                    Some(FailureCategory::Status4xx) => {
-                        AttemptRecord::failure(FailureCategory::Status4xx, latency, Some(404))
-                    }
-                    Some(category) => AttemptRecord::failure(category, latency, None),
-                };
-                metrics.on_attempt(name, &last);
-            }
-            metrics.on_request_end(
-                name,
-                &RequestRecord {
-                    success,
-                    latency,
-                    failure,
-                    retries,
-                    cache,
-                    wall: WALL,
-                },
-            );
+            one_request(&mut metrics, &mut rng, name);
         }
     }
     let states = ["closed", "closed", "closed", "open", "half_open"];
@@ -253,7 +257,7 @@ fn retry_decide(c: &mut Criterion) {
     let setup = || (policy.begin(NOW, &req), budget.clone());
     {
         let (mut state, mut budget) = setup();
-        let d = policy.decide(&mut state, &mut rng, &outcome, NOW, WALL, Some(&mut budget));
+        let d = policy.decide(NOW, WALL, &mut state, &mut rng, &outcome, Some(&mut budget));
         assert!(matches!(d, RetryDecision::Retry { .. }), "{d:?}");
     }
     c.bench_function("retry_decide", |b| {
@@ -261,11 +265,11 @@ fn retry_decide(c: &mut Criterion) {
             setup,
             |(state, budget)| {
                 policy.decide(
+                    NOW,
+                    WALL,
                     state,
                     &mut rng,
                     black_box(&outcome),
-                    NOW,
-                    WALL,
                     Some(budget),
                 )
             },

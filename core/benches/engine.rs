@@ -51,7 +51,10 @@ fn miss_pipeline(c: &mut Criterion) {
             else {
                 panic!("a no-store miss sends")
             };
-            match e.on_response(now, wall, permit, &req, Ok(resp.clone())) {
+            match e
+                .on_response(now, wall, permit, &req, Ok(resp.clone()))
+                .expect("a live permit")
+            {
                 Next::Done(f) => black_box(f),
                 Next::RetryAt { .. } => panic!("200 is final"),
             };

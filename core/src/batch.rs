@@ -2,35 +2,7 @@
 //! once. The core says *when* a batch is ready; the frontend runs its items (in parallel) and
 //! reports back.
 //!
-//! Semantics:
-//! * A batch is cut when the queue holds `max_batch_size` items (**size**), when the oldest
-//!   queued item has waited `max_wait` (**time**), or for every item queued before a
-//!   [`Batcher::flush`] (**flush**) — and only while fewer than `max_in_flight_batches` batches
-//!   are cut but unfinished. Batches take items from the front of the queue, so each batch is a
-//!   contiguous run of items in input order, and batches come out in input order.
-//! * While all slots are taken, items keep queuing (up to `max_queued_items`, after which
-//!   [`Batcher::push`] hands the item back in [`BatchError::QueueFull`]); when a slot frees, the
-//!   next batch is cut with as many items as are then waiting (up to `max_batch_size`).
-//! * A slot frees when the frontend reports the batch finished ([`Batcher::on_batch_done`]) or
-//!   every item of it finished ([`Batcher::on_item_done`]).
-//! * Results in input order: the frontend either keeps one channel/future per [`ItemId`] (the
-//!   original's `add_request` futures, gathered in order), or feeds results into an
-//!   [`OrderedResults`], which releases them strictly in input order.
-//!
-//! Difference from the original `RequestBatcher` (spec §1.10): there, `max_wait_time` was a pause
-//! *between* batches and, through defect D17, every job ran at once. Here `max_wait` is the
-//! longest an item waits for companions, and the in-flight bound really bounds concurrency.
-//!
-//! ```text
-//!  push ─► Queued ── size | max_wait | flush, and a free slot ──► Ready ── poll_batch ──► InFlight
-//!            │        (cut in input order, ≤ max_batch_size)                               │
-//!            └─ queue full: Err(QueueFull(item))        slot freed ◄── on_batch_done / last on_item_done
-//! ```
-//!
-//! Timers: [`Batcher::poll_timeout`] is the moment the oldest queued item becomes due, or `None`
-//! when nothing is queued or every slot is taken (then only an `on_*` input can make progress).
-//! Every input, [`Batcher::handle_timeout`] included, cuts all batches that are due and have a
-//! slot, so afterwards the reported deadline is always later than the latest `now`.
+//! The design notes are on [`Batcher`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -187,6 +159,39 @@ struct InFlight {
 }
 
 /// The batching state machine. See the module docs.
+///
+/// # Design
+///
+/// Semantics:
+/// * A batch is cut when the queue holds `max_batch_size` items (**size**), when the oldest
+///   queued item has waited `max_wait` (**time**), or for every item queued before a
+///   [`Batcher::flush`] (**flush**) — and only while fewer than `max_in_flight_batches` batches
+///   are cut but unfinished. Batches take items from the front of the queue, so each batch is a
+///   contiguous run of items in input order, and batches come out in input order.
+/// * While all slots are taken, items keep queuing (up to `max_queued_items`, after which
+///   [`Batcher::push`] hands the item back in [`BatchError::QueueFull`]); when a slot frees, the
+///   next batch is cut with as many items as are then waiting (up to `max_batch_size`).
+/// * A slot frees when the frontend reports the batch finished ([`Batcher::on_batch_done`]) or
+///   every item of it finished ([`Batcher::on_item_done`]).
+/// * Results in input order: the frontend either keeps one channel/future per [`ItemId`] (the
+///   original's `add_request` futures, gathered in order), or feeds results into an
+///   [`OrderedResults`], which releases them strictly in input order.
+///
+/// Difference from the original `RequestBatcher`: there, `max_wait_time` was a pause *between*
+/// batches, and because its "processing" flag was set only inside the task it started, the usual
+/// loop of adds started one processor per job, so every job ran at once. Here `max_wait` is the
+/// longest an item waits for companions, and the in-flight bound really bounds concurrency.
+///
+/// ```text
+///  push ─► Queued ── size | max_wait | flush, and a free slot ──► Ready ── poll_batch ──► InFlight
+///            │        (cut in input order, ≤ max_batch_size)                               │
+///            └─ queue full: Err(QueueFull(item))        slot freed ◄── on_batch_done / last on_item_done
+/// ```
+///
+/// Timers: [`Batcher::poll_timeout`] is the moment the oldest queued item becomes due, or `None`
+/// when nothing is queued or every slot is taken (then only an `on_*` input can make progress).
+/// Every input, [`Batcher::handle_timeout`] included, cuts all batches that are due and have a
+/// slot, so afterwards the reported deadline is always later than the latest `now`.
 #[derive(Debug)]
 pub struct Batcher<T> {
     config: BatchConfig,

@@ -1,6 +1,6 @@
 //! The I/O boundary: the [`Transport`] and [`Runtime`] traits a frontend implements, and the
-//! runtime-agnostic async [`Client`](crate::Client) that drives the [`Engine`](crate::Engine)
-//! with them.
+//! [`Spawn`] trait through which the client layer ([`crate::client`]) hands its background work
+//! to the runtime.
 //!
 //! A frontend is exactly one `Transport` (how bytes reach a server: ureq, `fetch`, …) plus one
 //! `Runtime` (a clock, a timer and a seed: tokio, the browser, a virtual clock in tests).
@@ -74,4 +74,37 @@ pub trait Runtime {
 
     /// A seed for the engine's PRNG (OS entropy in production, fixed in tests).
     fn seed(&self) -> u64;
+}
+
+/// Starts background work on the frontend's executor.
+///
+/// The client layer's long-lived work is a plain future it hands to its runtime: the client's
+/// [`Background`](crate::client::Background) driver (stale-while-revalidate refreshes, active
+/// health checks, engine timers) and a batcher's [`BatchDriver`](crate::client::BatchDriver).
+/// `F` is that future's type, so each runtime states in its implementation what it needs: a
+/// multithreaded executor adds `Send` (`impl<F: Future<Output = ()> + Send + 'static> Spawn<F>
+/// for TokioRuntime`), a browser accepts any `F: 'static`.
+///
+/// A runtime that cannot run background work returns `false`. The client then skips
+/// refreshes (a stale entry simply expires), takes health from traffic alone, and tries again
+/// with its next request; a frontend may also drive
+/// [`HttpClient::run_background`](crate::client::HttpClient::run_background) itself.
+///
+/// ```
+/// use std::future::Future;
+/// use tether_core::Spawn;
+///
+/// /// Runs nothing in the background (a blocking or test runtime).
+/// struct Inline;
+///
+/// impl<F: Future<Output = ()>> Spawn<F> for Inline {
+///     fn spawn(&self, _task: F) -> bool {
+///         false
+///     }
+/// }
+/// ```
+pub trait Spawn<F> {
+    /// Starts `task` and lets it run to completion; `false` when there is no executor to run
+    /// it on now (the task is dropped).
+    fn spawn(&self, task: F) -> bool;
 }

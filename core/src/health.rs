@@ -1,51 +1,7 @@
 //! Health of each service, from active checks, the circuit breaker and the recent error rate,
 //! and when the next active check is due.
 //!
-//! The original (`HealthMonitor`, spec §1.12, §2.6) ran every check one after another, with no
-//! timeout and no schedule, produced only `healthy` / `unhealthy`, and never filled in
-//! `error_count` or `success_rate` (defects D18, D20). This tracker:
-//!
-//! * schedules one check per service every [`HealthConfig::check_interval`] (30 s, the original's
-//!   `health_check_interval`), with a per-service override, and bounds each check by a timeout;
-//! * damps flapping with `unhealthy_after` / `healthy_after` consecutive results;
-//! * folds in passive signals: breaker open → unhealthy, half-open → degraded, recent error rate
-//!   above `degraded_error_rate` / `unhealthy_error_rate` → degraded / unhealthy;
-//! * keeps real counters (checks, failures, success rate over the last checks) per service.
-//!
-//! The tracker runs no checks itself: it says *which* service is due ([`HealthTracker::poll_check_due`]),
-//! the frontend runs the check and reports [`HealthTracker::on_check_result`].
-//!
-//! # State machines (per service)
-//!
-//! ```text
-//!  Scheduling (active services; passive ones stay in `Passive` and are never due):
-//!
-//!   register ─► Idle{next_check} ──next_check ≤ now──► Due ──poll_check_due──► InFlight{deadline}
-//!                  ▲     (handle_timeout / poll_check_due)                          │
-//!                  │                                                                │
-//!                  └──── on_check_result, or handle_timeout past the deadline ──────┘
-//!                        (a timeout counts as a failed check; the late result is ignored)
-//!
-//!  Check verdict (hysteresis):
-//!
-//!              first ok                       unhealthy_after consecutive failures
-//!   Unknown ─────────────► Healthy ────────────────────────────────────────► Unhealthy
-//!      │                      ▲                                                  │
-//!      │                      └────────── healthy_after consecutive successes ───┘
-//!      └──────── unhealthy_after consecutive failures ─────────────────────────► Unhealthy
-//!
-//!  Overall status = the worst of: check verdict, breaker (Open → Unhealthy, HalfOpen → Degraded),
-//!  error rate (with ≥ min_requests: > unhealthy_error_rate → Unhealthy, > degraded_error_rate →
-//!  Degraded, else Healthy). `Unknown` when none of them has data.
-//! ```
-//!
-//! # Driving it
-//!
-//! After any input, drain [`HealthTracker::poll_check_due`] (start those checks) and
-//! [`HealthTracker::poll_event`]; arm a timer at [`HealthTracker::poll_timeout`] and call
-//! [`HealthTracker::handle_timeout`] when it fires. After `handle_timeout(now)`, `poll_timeout`
-//! is always later than `now` (or `None`): due checks wait in a queue for `poll_check_due` instead
-//! of keeping a deadline in the past.
+//! The design notes are on [`HealthTracker`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -59,8 +15,8 @@ use crate::{ConfigError, Timestamp, WallClock};
 /// `health_check_interval` and its gateway loop period.
 pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Default time a check may take before it counts as failed: 10 s. The original had no timeout
-/// (D18); its checks took about 8.5 s against an unreachable host (5 s client timeout and retries).
+/// Default time a check may take before it counts as failed: 10 s. The original had no timeout;
+/// its checks took about 8.5 s against an unreachable host (5 s client timeout and retries).
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Longest check `detail` kept, in bytes (longer texts are cut at a character boundary).
@@ -485,7 +441,55 @@ impl ServiceState {
     }
 }
 
-/// Health of every registered service. A `&mut self` state machine; see the module docs.
+/// Health of every registered service. A `&mut self` state machine.
+///
+/// # Design
+///
+/// The original (`HealthMonitor`) ran every check one after another, with no timeout and no
+/// schedule (a sweep over unreachable hosts took about 40 s), produced only `healthy` /
+/// `unhealthy`, and never filled in `error_count` or `success_rate`. This tracker:
+///
+/// * schedules one check per service every [`HealthConfig::check_interval`] (30 s, the original's
+///   `health_check_interval`), with a per-service override, and bounds each check by a timeout;
+/// * damps flapping with `unhealthy_after` / `healthy_after` consecutive results;
+/// * folds in passive signals: breaker open → unhealthy, half-open → degraded, recent error rate
+///   above `degraded_error_rate` / `unhealthy_error_rate` → degraded / unhealthy;
+/// * keeps real counters (checks, failures, success rate over the last checks) per service.
+///
+/// The tracker runs no checks itself: it says *which* service is due ([`HealthTracker::poll_check_due`]),
+/// the frontend runs the check and reports [`HealthTracker::on_check_result`].
+///
+/// # State machines (per service)
+///
+/// ```text
+///  Scheduling (active services; passive ones stay in `Passive` and are never due):
+///
+///   register ─► Idle{next_check} ──next_check ≤ now──► Due ──poll_check_due──► InFlight{deadline}
+///                  ▲     (handle_timeout / poll_check_due)                          │
+///                  │                                                                │
+///                  └──── on_check_result, or handle_timeout past the deadline ──────┘
+///                        (a timeout counts as a failed check; the late result is ignored)
+///
+///  Check verdict (hysteresis):
+///
+///              first ok                       unhealthy_after consecutive failures
+///   Unknown ─────────────► Healthy ────────────────────────────────────────► Unhealthy
+///      │                      ▲                                                  │
+///      │                      └────────── healthy_after consecutive successes ───┘
+///      └──────── unhealthy_after consecutive failures ─────────────────────────► Unhealthy
+///
+///  Overall status = the worst of: check verdict, breaker (Open → Unhealthy, HalfOpen → Degraded),
+///  error rate (with ≥ min_requests: > unhealthy_error_rate → Unhealthy, > degraded_error_rate →
+///  Degraded, else Healthy). `Unknown` when none of them has data.
+/// ```
+///
+/// # Driving it
+///
+/// After any input, drain [`HealthTracker::poll_check_due`] (start those checks) and
+/// [`HealthTracker::poll_event`]; arm a timer at [`HealthTracker::poll_timeout`] and call
+/// [`HealthTracker::handle_timeout`] when it fires. After `handle_timeout(now)`, `poll_timeout`
+/// is always later than `now` (or `None`): due checks wait in a queue for `poll_check_due` instead
+/// of keeping a deadline in the past.
 #[derive(Clone, Debug)]
 pub struct HealthTracker {
     config: HealthConfig,
@@ -519,7 +523,7 @@ impl HealthTracker {
     /// Starts tracking `service`. Unless its configuration says otherwise, it gets active checks,
     /// the first one due at once. Registering a known service is a no-op, except that a passive
     /// service becomes active if its configuration allows.
-    pub fn register(&mut self, service: &str, now: Timestamp) -> Result<(), TooManyServices> {
+    pub fn register(&mut self, now: Timestamp, service: &str) -> Result<(), TooManyServices> {
         let active = self.config.active_for(service);
         if let Some(st) = self.services.get_mut(service) {
             if active && st.schedule == Schedule::Passive {
@@ -580,9 +584,9 @@ impl HealthTracker {
     /// `poll_check_due`) are accepted. Returns whether the result was recorded.
     pub fn on_check_result(
         &mut self,
-        service: &str,
         now: Timestamp,
         wall: WallClock,
+        service: &str,
         result: CheckResult,
     ) -> bool {
         self.wall_anchor = Some((now, wall));
@@ -611,7 +615,7 @@ impl HealthTracker {
     }
 
     /// Reports the breaker state of `service` (ignored for unknown services).
-    pub fn on_breaker_state(&mut self, service: &str, now: Timestamp, state: BreakerStateKind) {
+    pub fn on_breaker_state(&mut self, now: Timestamp, service: &str, state: BreakerStateKind) {
         let Some(st) = self.services.get_mut(service) else {
             return;
         };
@@ -622,7 +626,7 @@ impl HealthTracker {
     /// Reports the error rate over the recent requests of `service` (the engine computes it).
     /// A NaN rate is ignored; other values are clamped to `[0, 1]`. With fewer than
     /// `min_requests` requests the rate does not affect health.
-    pub fn on_error_rate(&mut self, service: &str, now: Timestamp, error_rate: f64, requests: u64) {
+    pub fn on_error_rate(&mut self, now: Timestamp, service: &str, error_rate: f64, requests: u64) {
         if error_rate.is_nan() {
             return;
         }
@@ -636,7 +640,7 @@ impl HealthTracker {
 
     /// Makes the next check of `service` (or of every active service, with `None`) due at `now`,
     /// for an on-demand sweep. Services with a check running are left alone.
-    pub fn check_now(&mut self, service: Option<&str>, now: Timestamp) {
+    pub fn check_now(&mut self, now: Timestamp, service: Option<&str>) {
         for (name, st) in &mut self.services {
             if service.is_some_and(|s| s != name) {
                 continue;
@@ -1056,16 +1060,16 @@ mod tests {
     #[test]
     fn first_check_is_due_at_once_then_every_interval() {
         let mut h = tracker(HealthConfig::default());
-        h.register("api", t(0)).unwrap();
-        h.register("db", t(0)).unwrap();
+        h.register(t(0), "api").unwrap();
+        h.register(t(0), "db").unwrap();
         assert_eq!(h.poll_timeout(), Some(t(0)));
         assert_eq!(h.poll_check_due(t(0)).as_deref(), Some("api"));
         assert_eq!(h.poll_check_due(t(0)).as_deref(), Some("db"));
         assert_eq!(h.poll_check_due(t(0)), None);
         // Both in flight: the deadline is the check timeout.
         assert_eq!(h.poll_timeout(), Some(t(10)));
-        assert!(h.on_check_result("api", t(1), wall(1), ok()));
-        assert!(h.on_check_result("db", t(2), wall(2), ok()));
+        assert!(h.on_check_result(t(1), wall(1), "api", ok()));
+        assert!(h.on_check_result(t(2), wall(2), "db", ok()));
         assert_eq!(h.poll_timeout(), Some(t(31)));
         assert_eq!(h.poll_check_due(t(30)), None);
         assert_eq!(h.poll_check_due(t(31)).as_deref(), Some("api"));
@@ -1100,18 +1104,18 @@ mod tests {
             ..HealthConfig::default()
         };
         let mut h = tracker(cfg);
-        h.register("fast", t(0)).unwrap();
-        h.register("quiet", t(0)).unwrap();
+        h.register(t(0), "fast").unwrap();
+        h.register(t(0), "quiet").unwrap();
         h.register_passive("other").unwrap();
         assert_eq!(h.poll_check_due(t(0)).as_deref(), Some("fast"));
         assert_eq!(h.poll_check_due(t(0)), None);
         assert_eq!(h.poll_timeout(), Some(t(1)));
-        h.on_check_result("fast", t(0), wall(0), ok());
+        h.on_check_result(t(0), wall(0), "fast", ok());
         assert_eq!(h.poll_timeout(), Some(t(5)));
         assert!(!h.snapshot("quiet").unwrap().active_checks);
         assert!(!h.snapshot("other").unwrap().active_checks);
         // A passive service still accepts results the frontend reports on its own.
-        assert!(h.on_check_result("other", t(1), wall(1), fail()));
+        assert!(h.on_check_result(t(1), wall(1), "other", fail()));
         assert_eq!(h.status("other"), HealthStatus::Unhealthy);
         assert_eq!(h.poll_timeout(), Some(t(5)));
     }
@@ -1123,9 +1127,9 @@ mod tests {
             healthy_after: 2,
             ..HealthConfig::default()
         });
-        h.register("api", t(0)).unwrap();
+        h.register(t(0), "api").unwrap();
         assert_eq!(h.status("api"), HealthStatus::Unknown);
-        h.on_check_result("api", t(0), wall(0), ok());
+        h.on_check_result(t(0), wall(0), "api", ok());
         assert_eq!(h.status("api"), HealthStatus::Healthy);
         assert_eq!(
             events(&mut h),
@@ -1135,7 +1139,7 @@ mod tests {
                 HealthStatus::Healthy
             )]
         );
-        h.on_check_result("api", t(30), wall(30), fail());
+        h.on_check_result(t(30), wall(30), "api", fail());
         assert_eq!(h.status("api"), HealthStatus::Healthy);
         assert_eq!(
             h.snapshot("api").unwrap().reason,
@@ -1143,9 +1147,9 @@ mod tests {
                 consecutive_failures: 1
             }
         );
-        h.on_check_result("api", t(60), wall(60), fail());
+        h.on_check_result(t(60), wall(60), "api", fail());
         assert_eq!(h.status("api"), HealthStatus::Unhealthy);
-        h.on_check_result("api", t(90), wall(90), ok());
+        h.on_check_result(t(90), wall(90), "api", ok());
         assert_eq!(h.status("api"), HealthStatus::Unhealthy);
         assert_eq!(
             h.snapshot("api").unwrap().reason,
@@ -1154,7 +1158,7 @@ mod tests {
                 needed: 2
             }
         );
-        h.on_check_result("api", t(120), wall(120), ok());
+        h.on_check_result(t(120), wall(120), "api", ok());
         assert_eq!(h.status("api"), HealthStatus::Healthy);
         assert_eq!(
             events(&mut h),
@@ -1183,8 +1187,8 @@ mod tests {
     #[test]
     fn default_one_failed_check_is_unhealthy_like_the_original() {
         let mut h = tracker(HealthConfig::default());
-        h.register("data-service", t(0)).unwrap();
-        h.on_check_result("data-service", t(0), wall(0), fail());
+        h.register(t(0), "data-service").unwrap();
+        h.on_check_result(t(0), wall(0), "data-service", fail());
         assert_eq!(h.status("data-service"), HealthStatus::Unhealthy);
         let s = h.snapshot("data-service").unwrap();
         assert_eq!(s.detail.as_deref(), Some("connection refused"));
@@ -1195,17 +1199,17 @@ mod tests {
     #[test]
     fn breaker_open_is_unhealthy_and_half_open_degraded() {
         let mut h = tracker(HealthConfig::default());
-        h.register("api", t(0)).unwrap();
-        h.on_check_result("api", t(0), wall(0), ok());
+        h.register(t(0), "api").unwrap();
+        h.on_check_result(t(0), wall(0), "api", ok());
         let _ = events(&mut h);
-        h.on_breaker_state("api", t(1), BreakerStateKind::Open);
+        h.on_breaker_state(t(1), "api", BreakerStateKind::Open);
         assert_eq!(h.status("api"), HealthStatus::Unhealthy);
         assert_eq!(h.snapshot("api").unwrap().reason, HealthReason::BreakerOpen);
-        h.on_breaker_state("api", t(2), BreakerStateKind::HalfOpen);
+        h.on_breaker_state(t(2), "api", BreakerStateKind::HalfOpen);
         assert_eq!(h.status("api"), HealthStatus::Degraded);
-        h.on_breaker_state("api", t(3), BreakerStateKind::Closed);
+        h.on_breaker_state(t(3), "api", BreakerStateKind::Closed);
         assert_eq!(h.status("api"), HealthStatus::Healthy);
-        h.on_breaker_state("api", t(4), BreakerStateKind::Other);
+        h.on_breaker_state(t(4), "api", BreakerStateKind::Other);
         assert_eq!(h.status("api"), HealthStatus::Healthy);
         assert_eq!(
             events(&mut h),
@@ -1233,7 +1237,7 @@ mod tests {
     fn breaker_open_without_checks_is_unhealthy() {
         let mut h = tracker(HealthConfig::default());
         h.register_passive("api").unwrap();
-        h.on_breaker_state("api", t(1), BreakerStateKind::Open);
+        h.on_breaker_state(t(1), "api", BreakerStateKind::Open);
         assert_eq!(h.status("api"), HealthStatus::Unhealthy);
     }
 
@@ -1241,13 +1245,13 @@ mod tests {
     fn error_rate_degrades_only_with_enough_requests() {
         let mut h = tracker(HealthConfig::default());
         h.register_passive("api").unwrap();
-        h.on_error_rate("api", t(1), 1.0, 3);
+        h.on_error_rate(t(1), "api", 1.0, 3);
         assert_eq!(h.status("api"), HealthStatus::Unknown);
-        h.on_error_rate("api", t(2), 0.05, 100);
+        h.on_error_rate(t(2), "api", 0.05, 100);
         assert_eq!(h.status("api"), HealthStatus::Healthy);
-        h.on_error_rate("api", t(3), 0.1, 100);
+        h.on_error_rate(t(3), "api", 0.1, 100);
         assert_eq!(h.status("api"), HealthStatus::Healthy, "strictly above");
-        h.on_error_rate("api", t(4), 0.2, 100);
+        h.on_error_rate(t(4), "api", 0.2, 100);
         assert_eq!(h.status("api"), HealthStatus::Degraded);
         assert_eq!(
             h.snapshot("api").unwrap().reason,
@@ -1256,25 +1260,25 @@ mod tests {
                 requests: 100
             }
         );
-        h.on_error_rate("api", t(5), 0.75, 100);
+        h.on_error_rate(t(5), "api", 0.75, 100);
         assert_eq!(h.status("api"), HealthStatus::Unhealthy);
-        h.on_error_rate("api", t(6), f64::NAN, 100);
+        h.on_error_rate(t(6), "api", f64::NAN, 100);
         assert_eq!(h.status("api"), HealthStatus::Unhealthy, "NaN ignored");
-        h.on_error_rate("api", t(7), 7.0, 100);
+        h.on_error_rate(t(7), "api", 7.0, 100);
         assert_eq!(h.snapshot("api").unwrap().error_rate, Some(1.0));
         // Traffic stops: the rate no longer counts.
-        h.on_error_rate("api", t(8), 0.0, 0);
+        h.on_error_rate(t(8), "api", 0.0, 0);
         assert_eq!(h.status("api"), HealthStatus::Unknown);
     }
 
     #[test]
     fn worst_signal_wins() {
         let mut h = tracker(HealthConfig::default());
-        h.register("api", t(0)).unwrap();
-        h.on_check_result("api", t(0), wall(0), ok());
-        h.on_error_rate("api", t(1), 0.3, 50);
+        h.register(t(0), "api").unwrap();
+        h.on_check_result(t(0), wall(0), "api", ok());
+        h.on_error_rate(t(1), "api", 0.3, 50);
         assert_eq!(h.status("api"), HealthStatus::Degraded);
-        h.on_check_result("api", t(30), wall(30), fail());
+        h.on_check_result(t(30), wall(30), "api", fail());
         assert_eq!(h.status("api"), HealthStatus::Unhealthy);
         assert!(matches!(
             h.snapshot("api").unwrap().reason,
@@ -1285,9 +1289,9 @@ mod tests {
     #[test]
     fn check_timeout_counts_as_failure_and_late_result_is_ignored() {
         let mut h = tracker(HealthConfig::default());
-        h.register("api", t(0)).unwrap();
+        h.register(t(0), "api").unwrap();
         assert_eq!(h.poll_check_due(t(0)).as_deref(), Some("api"));
-        h.on_check_result("api", t(0), wall(0), ok());
+        h.on_check_result(t(0), wall(0), "api", ok());
         assert_eq!(h.poll_check_due(t(30)).as_deref(), Some("api"));
         assert_eq!(h.poll_timeout(), Some(t(40)));
         h.handle_timeout(t(40));
@@ -1303,11 +1307,11 @@ mod tests {
         assert_eq!(s.last_check, Some(wall(40)));
         assert_eq!(s.next_check, Some(t(70)));
         // The late answer of the timed-out check is dropped once.
-        assert!(!h.on_check_result("api", t(41), wall(41), ok()));
+        assert!(!h.on_check_result(t(41), wall(41), "api", ok()));
         assert_eq!(h.status("api"), HealthStatus::Unhealthy);
         assert_eq!(h.snapshot("api").unwrap().total_checks, 2);
         // A later on-demand result counts again.
-        assert!(h.on_check_result("api", t(42), wall(42), ok()));
+        assert!(h.on_check_result(t(42), wall(42), "api", ok()));
         assert_eq!(h.status("api"), HealthStatus::Healthy);
     }
 
@@ -1315,7 +1319,7 @@ mod tests {
     fn deadlines_never_stuck_in_the_past() {
         let mut h = tracker(HealthConfig::default());
         for name in ["a", "b", "c"] {
-            h.register(name, t(0)).unwrap();
+            h.register(t(0), name).unwrap();
         }
         let mut now = t(0);
         for step in 0..200u64 {
@@ -1326,7 +1330,7 @@ mod tests {
             // Answer only some checks; others time out.
             while let Some(s) = h.poll_check_due(now) {
                 if step % 3 != 0 {
-                    h.on_check_result(&s, now, wall(now.as_micros() / 1_000_000), ok());
+                    h.on_check_result(now, wall(now.as_micros() / 1_000_000), &s, ok());
                 }
             }
             if let Some(d) = h.poll_timeout() {
@@ -1342,22 +1346,22 @@ mod tests {
     #[test]
     fn check_now_and_unregister() {
         let mut h = tracker(HealthConfig::default());
-        h.register("a", t(0)).unwrap();
-        h.register("b", t(0)).unwrap();
+        h.register(t(0), "a").unwrap();
+        h.register(t(0), "b").unwrap();
         while let Some(s) = h.poll_check_due(t(0)) {
-            h.on_check_result(&s, t(0), wall(0), ok());
+            h.on_check_result(t(0), wall(0), &s, ok());
         }
         assert_eq!(h.poll_check_due(t(5)), None);
-        h.check_now(Some("b"), t(5));
+        h.check_now(t(5), Some("b"));
         assert_eq!(h.poll_timeout(), Some(t(5)));
         assert_eq!(h.poll_check_due(t(5)).as_deref(), Some("b"));
-        h.check_now(None, t(6));
+        h.check_now(t(6), None);
         h.handle_timeout(t(6));
         assert!(h.unregister("a"));
         assert!(!h.unregister("a"));
         assert_eq!(h.poll_check_due(t(6)), None, "a was queued, then removed");
         assert_eq!(h.status("a"), HealthStatus::Unknown);
-        assert!(!h.on_check_result("a", t(7), wall(7), ok()));
+        assert!(!h.on_check_result(t(7), wall(7), "a", ok()));
         assert_eq!(h.services().collect::<Vec<_>>(), vec!["b"]);
     }
 
@@ -1367,10 +1371,10 @@ mod tests {
             max_services: 2,
             ..HealthConfig::default()
         });
-        h.register("a", t(0)).unwrap();
-        h.register("b", t(0)).unwrap();
-        h.register("a", t(0)).unwrap();
-        assert_eq!(h.register("c", t(0)), Err(TooManyServices { limit: 2 }));
+        h.register(t(0), "a").unwrap();
+        h.register(t(0), "b").unwrap();
+        h.register(t(0), "a").unwrap();
+        assert_eq!(h.register(t(0), "c"), Err(TooManyServices { limit: 2 }));
         assert_eq!(h.register_passive("c"), Err(TooManyServices { limit: 2 }));
         for i in 0..(MAX_PENDING_EVENTS as u64 + 10) {
             let state = if i % 2 == 0 {
@@ -1378,7 +1382,7 @@ mod tests {
             } else {
                 BreakerStateKind::Closed
             };
-            h.on_breaker_state("a", t(i), state);
+            h.on_breaker_state(t(i), "a", state);
         }
         assert_eq!(h.dropped_events(), 10);
         assert_eq!(events(&mut h).len(), MAX_PENDING_EVENTS);
@@ -1387,12 +1391,12 @@ mod tests {
     #[test]
     fn long_detail_is_truncated_on_a_char_boundary() {
         let mut h = tracker(HealthConfig::default());
-        h.register("a", t(0)).unwrap();
+        h.register(t(0), "a").unwrap();
         let detail = "é".repeat(MAX_DETAIL_LEN);
         h.on_check_result(
-            "a",
             t(0),
             wall(0),
+            "a",
             CheckResult::failed(Duration::ZERO, detail),
         );
         let d = h.snapshot("a").unwrap().detail.unwrap();
@@ -1411,8 +1415,8 @@ mod tests {
             "\"half_open\""
         );
         let mut h = tracker(HealthConfig::default());
-        h.register("api", t(0)).unwrap();
-        h.on_check_result("api", t(0), wall(0), ok());
+        h.register(t(0), "api").unwrap();
+        h.on_check_result(t(0), wall(0), "api", ok());
         let v = serde_json::to_value(h.snapshot("api").unwrap()).unwrap();
         assert_eq!(v["status"], "healthy");
         assert_eq!(v["reason"]["kind"], "checks_passing");

@@ -1,10 +1,11 @@
 //! # tether-core — the sans-IO brain of Tether
 //!
-//! Everything that makes an HTTP call resilient and observable, as pure state machines:
-//! response cache ([`cache`]), circuit breaker ([`breaker`]), retry with backoff, Retry-After
-//! and budget ([`retry`]), batching ([`batch`]), metrics with percentiles ([`metrics`]),
-//! health ([`health`]), alerts ([`alerts`]) and exports ([`export`]: JSON, Prometheus, InfluxDB
-//! line protocol). An [`Engine`] routes each request through them.
+//! Everything that makes an HTTP call resilient and observable, as pure state machines: a
+//! response [`Cache`] (RFC 9111 freshness and revalidation, LRU, single-flight), circuit
+//! [`Breaker`]s, retries with backoff, `Retry-After` and a budget ([`RetryPolicy`]), batching
+//! ([`Batcher`]), [`Metrics`] with percentiles, health ([`HealthTracker`]), alerts
+//! ([`AlertEngine`]) and exports ([`export`]: JSON, Prometheus, InfluxDB line protocol). An
+//! [`Engine`] routes each request through them.
 //!
 //! **In scope:** every decision — serve from cache or not, admit through the breaker or not,
 //! retry when and how often, what to count, when to alert — and the decision trace that
@@ -15,8 +16,10 @@
 //! ## The loop
 //!
 //! A frontend is a [`Transport`] (how an attempt reaches a server) plus a [`Runtime`] (clock,
-//! timer, seed). [`Client`] runs the loop below for any such pair; a frontend that wants its own
-//! loop drives the [`Engine`] directly:
+//! timer, seed). The [`client`] layer — [`HttpClient`](client::HttpClient), its request builder,
+//! typed errors, service clients, hooks — runs the loop below for any such pair; a frontend that
+//! wants its own loop drives the [`Engine`] directly (its documentation states the contract:
+//! which methods are inputs, commands, getters and pollers, and what to drain when):
 //!
 //! ```no_run
 //! use tether_core::{Decision, Engine, EngineConfig, Next, Output, Request, Timestamp, WallClock};
@@ -35,22 +38,22 @@
 //!         Decision::Done(finished) => break finished,
 //!         // Send one attempt (with the engine's conditional headers), report the outcome.
 //!         Decision::Send(permit) => {
-//!             let mut attempt = tether_core::clone_request(&request);
+//!             let mut attempt = request.clone();
 //!             permit.apply(&mut attempt);
 //!             let outcome = send(&attempt); // honour permit.timeout()
 //!             let (now, wall) = clock();
-//!             match engine.on_response(now, wall, permit, &request, outcome) {
+//!             match engine.on_response(now, wall, permit, &request, outcome)? {
 //!                 Next::Done(finished) => break finished,
 //!                 Next::RetryAt { at, token } => {
 //!                     sleep_until(at);
 //!                     let (now, wall) = clock();
-//!                     decision = engine.resume(now, wall, token, &request);
+//!                     decision = engine.resume(now, wall, token, &request)?;
 //!                 }
 //!             }
 //!         }
 //!         // An identical request is in flight (single-flight): wait for Output::Resolved
 //!         // or Output::Proceed with this id while draining poll_output.
-//!         Decision::Wait(_id) => unimplemented!("see Client for the waiting side"),
+//!         Decision::Wait(_id) => unimplemented!("see the client layer for the waiting side"),
 //!     }
 //! };
 //! println!("{}", finished.trace.summary());
@@ -59,7 +62,7 @@
 //! while let Some(output) = engine.poll_output() {
 //!     match output {
 //!         Output::Event(event) => println!("{event:?}"),
-//!         _ => { /* Resolved / Proceed / Background / CheckDue: see Client */ }
+//!         _ => { /* Resolved / Proceed / Background / CheckDue: see the client layer */ }
 //!     }
 //! }
 //! if let Some(deadline) = engine.poll_timeout() {
@@ -70,52 +73,129 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## The machines
+//!
+//! Each concern is one small machine with the same verbs as the engine (`now` first, events
+//! and deadlines polled); each can be used on its own, and each documents its design on its
+//! type:
+//!
+//! | machine | decides | configured by |
+//! |---|---|---|
+//! | [`Cache`] | fresh / stale / revalidate / miss, what to store, who waits for whom | [`CacheConfig`] |
+//! | [`Breaker`], [`BreakerRegistry`] | whether a call may go out; when to open, probe, close | [`BreakerConfig`], [`RegistryConfig`] |
+//! | [`RetryPolicy`], [`RetryBudget`] | whether and when to try again | [`RetryConfig`] |
+//! | [`Batcher`] | when a batch is cut, how many run at once | [`BatchConfig`] |
+//! | [`Metrics`] | nothing: it counts | [`MetricsConfig`] |
+//! | [`HealthTracker`] | each service's health, when a check is due | [`HealthConfig`] |
+//! | [`AlertEngine`] | which alerts fire and resolve | [`AlertConfig`] |
+//!
+//! Exports write one [`ExportSnapshot`] as JSON, Prometheus text or InfluxDB lines
+//! ([`export()`], [`Exporter`]). The original Python system's shapes and formats, for the
+//! Python layer only, are in [`compat`].
+//!
 //! ## Rules the core keeps
 //!
-//! * **Time is an argument** — every input takes `now`; every machine reports its next
+//! * **Time is an argument** — every input takes `now` first; every machine reports its next
 //!   deadline, and `handle_timeout` always moves it forward.
 //! * **Decisions are data** — a breaker rejection or an exhausted retry budget is a
 //!   [`Decision`] or a [`FinalResult`], never an `Err`.
-//! * **`&mut self` only** — no locks, tasks or globals inside the engine; [`Client`] holds it
+//! * **`&mut self` only** — no locks, tasks or globals inside the engine; the client layer holds it
 //!   behind a mutex that is never held across an `.await`.
 //! * **Typed errors by who is at fault** — [`ConfigError`] (the caller's configuration),
-//!   [`RequestError`] (the caller's request), [`TransportError`] (below HTTP). The core never
-//!   panics on input.
+//!   [`RequestError`] (the caller's request), [`EngineError`] (the driver handed the engine a
+//!   handle that does not fit), [`TransportError`] (below HTTP). The core never panics on
+//!   input.
 //! * **Secrets stay secret** — credentials partition the cache by a keyed hash and are never
-//!   stored; [`redact`] masks them in everything meant for humans.
+//!   stored; [`redact_url`] and [`redact_headers`] mask them in everything meant for humans.
 
 #![forbid(unsafe_code)]
 
-pub mod alerts;
-pub mod batch;
-pub mod breaker;
-pub mod cache;
+mod alerts;
+mod batch;
+mod breaker;
+mod cache;
+pub mod compat;
 mod engine;
-pub mod export;
-pub mod health;
-pub mod metrics;
-pub mod retry;
+mod export;
+mod health;
+mod metrics;
+mod retry;
 
-mod client;
+pub mod client;
 mod driver;
 mod error;
 mod message;
-pub mod redact;
+mod redact;
 mod rng;
-pub mod serde_util;
+mod serde_util;
 mod time;
+pub mod uri;
 
-pub use client::{
-    Client, ClientError, ClientResponse, ErrorEvent, HookFailure, Hooks, RequestEvent,
-    ResponseEvent, clone_request, panic_message,
+pub use alerts::{
+    Alert, AlertConfig, AlertEngine, AlertEvent, AlertInput, AlertRule, AlertsSnapshot,
+    LatencyStat, RuleKind, ServiceSignals, Severity, SystemSignals, default_rules,
 };
-pub use driver::{Runtime, Transport};
+pub use batch::{
+    Batch, BatchConfig, BatchError, BatchId, BatchTrigger, Batcher, BatcherSnapshot, ItemId,
+    OrderedResults,
+};
+pub use breaker::{
+    BreakDuration, Breaker, BreakerConfig, BreakerEvent, BreakerPermit, BreakerRegistry,
+    BreakerRejection, BreakerSnapshot, BreakerState, BreakerWindow, CallKind, CallResult,
+    Classifier, NamedBreakerEvent, RatioTrigger, RegistryConfig, SlowCall, StatusRange,
+    TransitionReason, WindowTotals,
+};
+pub use cache::{
+    Cache, CacheConfig, CacheKey, CacheStats, CachedResponse, Fill, FlightEvent, FlightId,
+    Freshness, FreshnessMode, LifetimeSource, Lookup, NotStoredReason, StoreResult,
+};
+pub use driver::{Runtime, Spawn, Transport};
 pub use engine::{
     AttemptNext, AttemptResult, AttemptTrace, BackgroundFetch, BreakerScope, CacheTrace, Decision,
-    DecisionTrace, Engine, EngineConfig, EngineEvent, EngineSnapshot, FinalResult, Finished, Next,
-    Output, Permit, RejectReason, Reply, RequestId, RetryToken,
+    DecisionTrace, Engine, EngineConfig, EngineError, EngineEvent, EngineSnapshot, FinalResult,
+    Finished, Next, Output, Permit, RejectReason, Reply, RequestId, RequestPhase, RetryToken,
 };
 pub use error::{ConfigError, RequestError};
-pub use message::{Outcome, Request, Response, TransportError, TransportErrorKind};
+pub use export::{
+    BreakerInfo, CacheInfo, ExportError, ExportSnapshot, Exporter, Format, HealthInfo,
+    InfluxExporter, JsonExporter, NetworkIo, PrometheusExporter, SystemSample, export,
+};
+pub use health::{
+    BreakerStateKind, CheckResult, HealthConfig, HealthEvent, HealthReason, HealthStatus,
+    HealthTracker, ServiceHealthOverride, ServiceHealthSnapshot, TooManyServices,
+};
+pub use message::{Deadline, Outcome, Request, Response, TransportError, TransportErrorKind};
+pub use metrics::{
+    AttemptRecord, CacheCounts, CacheOutcome, CountMap, FailureCategory, Histogram, Metrics,
+    MetricsConfig, MetricsSnapshot, OVERFLOW_NAME, OVERFLOW_SERVICE, OutcomeClass, RequestRecord,
+    ServiceSnapshot,
+};
+pub use redact::{
+    REDACTED, SECRET_HEADERS, SECRET_QUERY_PARAMS, is_secret_header, is_secret_param,
+    redact_headers, redact_url,
+};
+pub use retry::{
+    Backoff, BackoffState, BudgetConfig, GiveUpReason, LongRetryAfter, RetryBudget, RetryConfig,
+    RetryDecision, RetryPolicy, RetryReason, RetryState, is_idempotent,
+};
 pub use rng::Rng;
 pub use time::{Timestamp, WallClock};
+
+/// **Not part of the API.** Header parsers and tuning constants, exposed only for the fuzz
+/// targets, the benchmarks and the allocation tests. Anything here may change or disappear in
+/// any release.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::alerts::{DEFAULT_HISTORY_CAPACITY, DEFAULT_HYSTERESIS, DEFAULT_RETENTION};
+    pub use crate::breaker::{MAX_COUNT_WINDOW, MAX_HALF_OPEN_PROBES, MAX_TIME_BUCKETS};
+    pub use crate::cache::{
+        CacheControl, DELTA_SECONDS_CAP, ENTRY_OVERHEAD, HEADER_OVERHEAD, STACK_PARAMS, Vary,
+        parse_cache_control, parse_delta_seconds, parse_http_date, parse_vary,
+    };
+    pub use crate::export::{DEFAULT_BUCKETS, PROMETHEUS_CONTENT_TYPE, sample_snapshot};
+    pub use crate::health::{
+        DEFAULT_CHECK_INTERVAL, DEFAULT_CHECK_TIMEOUT, MAX_DETAIL_LEN, MAX_PENDING_EVENTS,
+    };
+    pub use crate::metrics::{BUCKET_COUNT, MAX_ERROR_NAME_LEN, MAX_TRACKABLE_MICROS};
+    pub use crate::retry::{BUCKETS, UNITS_PER_RETRY, parse_retry_after};
+}

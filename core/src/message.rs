@@ -12,6 +12,35 @@ pub type Request = http::Request<Bytes>;
 /// A response as the core sees it.
 pub type Response = http::Response<Bytes>;
 
+/// The instant by which a whole logical request must be finished, on the frontend's monotonic
+/// clock: put it in a request's extensions before [`Engine::begin`](crate::Engine::begin).
+///
+/// The engine then starts no attempt at or after it (the request ends with a
+/// [`TransportErrorKind::Timeout`] and its decision trace), schedules no retry that would start
+/// after it (`GiveUp(DeadlineExceeded)` in the trace), and cuts each attempt's time limit to
+/// what is left. It combines with [`RetryConfig::deadline`](crate::retry::RetryConfig::deadline):
+/// the earlier wins. A frontend that waits on a single-flight leader past it ends the wait with
+/// [`Engine::expire`](crate::Engine::expire).
+///
+/// ```
+/// use tether_core::{Deadline, Timestamp};
+///
+/// let mut request = http::Request::get("https://api.example.com/x").body(bytes::Bytes::new()).unwrap();
+/// request.extensions_mut().insert(Deadline(Timestamp::from_secs(12)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Deadline(pub crate::Timestamp);
+
+/// A copy of `request` (the body is shared, not copied; extensions are not copied).
+pub(crate) fn clone_request(request: &Request) -> Request {
+    let mut copy = Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
 /// Whether `headers` has a field `name`. Requests carry few fields: for a small map, walking
 /// the names (mostly one-byte compares of standard names) is cheaper than hashing `name`.
 pub(crate) fn has_header(headers: &http::HeaderMap, name: &http::header::HeaderName) -> bool {

@@ -1,4 +1,4 @@
-//! Fuzzes `tether_core::cache::parse_cache_control` on arbitrary bytes (converted to UTF-8
+//! Fuzzes `tether_core::internals::parse_cache_control` on arbitrary bytes (converted to UTF-8
 //! lossily). Checks: no panic; every delta-seconds argument respects `DELTA_SECONDS_CAP`
 //! (`max-stale` may also be `Duration::MAX`, its bare form); and when the text is a valid header
 //! value, `CacheControl::from_headers` on a single `Cache-Control` line agrees with it.
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, header::CACHE_CONTROL};
 use libfuzzer_sys::fuzz_target;
-use tether_core::cache::{CacheControl, DELTA_SECONDS_CAP, parse_cache_control};
+use tether_core::{internals::CacheControl, internals::DELTA_SECONDS_CAP, internals::parse_cache_control};
 
 fuzz_target!(|data: &[u8]| {
     let s = String::from_utf8_lossy(data);

@@ -1,11 +1,11 @@
-//! Fuzzes `tether_core::cache::parse_http_date` on arbitrary bytes (converted to UTF-8 lossily).
+//! Fuzzes `tether_core::internals::parse_http_date` on arbitrary bytes (converted to UTF-8 lossily).
 //! Checks: no panic; a parsed date is no later than 9999-12-31T23:59:59Z (the largest
 //! HTTP-date year is four digits) and formatting it back (`WallClock::to_rfc3339`) does not
 //! panic; the result does not depend on surrounding spaces/tabs.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tether_core::cache::parse_http_date;
+use tether_core::internals::parse_http_date;
 
 /// 9999-12-31T23:59:59Z in Unix seconds.
 const YEAR_9999_END: u64 = 253_402_300_799;

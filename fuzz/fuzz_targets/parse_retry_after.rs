@@ -1,4 +1,4 @@
-//! Fuzzes `tether_core::retry::parse_retry_after(&str, WallClock)` with arbitrary text (UTF-8,
+//! Fuzzes `tether_core::internals::parse_retry_after(&str, WallClock)` with arbitrary text (UTF-8,
 //! lossy) and an arbitrary wall clock. Checks: no panic; all-digit values give exactly that
 //! many seconds (saturating at `u64::MAX`); any other `Some` comes from an HTTP-date and equals
 //! the time from `wall_now` to that date, which is zero for a date in the past and never more
@@ -10,8 +10,8 @@ use std::time::Duration;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use tether_core::WallClock;
-use tether_core::cache::parse_http_date;
-use tether_core::retry::parse_retry_after;
+use tether_core::internals::parse_http_date;
+use tether_core::internals::parse_retry_after;
 
 /// 9999-12-31T23:59:59Z in Unix seconds.
 const YEAR_9999_END: u64 = 253_402_300_799;

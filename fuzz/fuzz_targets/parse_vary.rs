@@ -1,4 +1,4 @@
-//! Fuzzes `tether_core::cache::parse_vary` on arbitrary bytes (converted to UTF-8 lossily).
+//! Fuzzes `tether_core::internals::parse_vary` on arbitrary bytes (converted to UTF-8 lossily).
 //! Checks: no panic; `Vary::Fields` holds non-empty, lower-case, de-duplicated field names made
 //! of RFC 9110 `tchar`s only (each a valid `http::HeaderName`); `Vary::Any` exactly when some
 //! comma-separated member is `*`.
@@ -6,7 +6,7 @@
 
 use http::HeaderName;
 use libfuzzer_sys::fuzz_target;
-use tether_core::cache::{Vary, parse_vary};
+use tether_core::{internals::Vary, internals::parse_vary};
 
 fn is_tchar(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)

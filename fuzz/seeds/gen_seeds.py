@@ -1,242 +1,150 @@
 #!/usr/bin/env python3
 """Writes hand-made seed inputs for the fuzz targets into `fuzz/seeds/<target>/` (run from
 anywhere; no arguments). `scripts/fuzz-smoke.sh` adds these directories to each run's corpus, so
-even a 15-second smoke run starts from inputs that reach the deep states.
+even a short smoke run starts from inputs that reach the deep states.
 
-For engine_sequence the byte layout mirrors the decoder in `fuzz_targets/engine_sequence.rs` (front to back,
-little-endian integers, one-byte enum tags, one-byte length prefixes); the lists of known
-methods, paths, header names, values and statuses are read from that file, so seeds pick by
-name. Keep the encoders below in sync with the `Arbitrary` impls there.
+For engine_sequence the byte layout mirrors the decoder in `fuzz_targets/engine_sequence.rs`
+(front to back, little-endian integers, one-byte tags, one-byte length prefixes); the lists of
+known methods, origins, paths, header names, values and statuses are read from the model in
+`tests/src/lifecycle.rs`, so seeds pick by name. Keep the encoders below in sync with both.
 """
-import ast
 import pathlib
-import re
-import struct
+
+from seedlib import boolean, option, rust_list, u8, u16, u32, u64
 
 HERE = pathlib.Path(__file__).resolve().parent
-SRC = (HERE.parent / "fuzz_targets" / "engine_sequence.rs").read_text()
+LIFECYCLE = (HERE.parent.parent / "tests" / "src" / "lifecycle.rs").read_text()
+METHODS, PATHS = rust_list(LIFECYCLE, "METHODS"), rust_list(LIFECYCLE, "PATHS")
+REQUEST_HEADERS = rust_list(LIFECYCLE, "REQUEST_HEADERS")
+RESPONSE_HEADERS = rust_list(LIFECYCLE, "RESPONSE_HEADERS")
+VALUES, STATUSES = rust_list(LIFECYCLE, "VALUES"), [int(x) for x in rust_list(LIFECYCLE, "STATUSES")]
 
 
-def rust_list(name):
-    body = re.search(r"const %s: &\[[^\]]*\] = &\[(.*?)\];" % name, SRC, re.S).group(1)
-    return [ast.literal_eval(x.strip()) for x in re.findall(r'"(?:[^"\\]|\\.)*"|\d+', body)]
+def setup(seed=7, max_in_flight=7, cache_entries=7, default_ttl=0, sie=None, failures=4,
+          break_ms=999, probes=1, attempts=2, backoff_ms=10, budget=False, deadline_ms=None,
+          attempt_timeout_ms=None, alert_ms=None, health=0):
+    """Values as `Setup` stores them (see `Setup::config` for how each maps)."""
+    return (u64(seed) + u8(max_in_flight) + u8(cache_entries) + u8(default_ttl) + option(sie, u8)
+            + u8(failures) + u16(break_ms) + u8(probes) + u8(attempts) + u16(backoff_ms)
+            + boolean(budget) + option(deadline_ms, u16) + option(attempt_timeout_ms, u16)
+            + option(alert_ms, u16) + u8(health))
 
 
-METHODS, PATHS, HOSTS = rust_list("METHODS"), rust_list("PATHS"), rust_list("HOSTS")
-REQ_HEADERS, RESP_HEADERS = rust_list("REQ_HEADERS"), rust_list("RESP_HEADERS")
-VALUES, STATUSES = rust_list("VALUES"), [int(x) for x in rust_list("STATUSES")]
-
-u8 = lambda v: struct.pack("<B", v)
-u16 = lambda v: struct.pack("<H", v)
-u32 = lambda v: struct.pack("<I", v)
-u64 = lambda v: struct.pack("<Q", v)
-boolean = lambda v: u8(1 if v else 0)
-
-
-def option(v, enc):
-    return boolean(False) if v is None else boolean(True) + enc(v)
-
-
-def blob(b):
-    assert len(b) < 256
-    return u8(len(b)) + b
-
-
-def pick(table, v):
-    """Known element of `table` by value, or raw bytes."""
+def value(v):
+    """A known value by text, or raw bytes."""
     if isinstance(v, bytes):
-        return u8(255) + blob(v)
-    return u8(table.index(v))
+        assert len(v) < 16
+        return u8(224) + u8(len(v)) + v
+    return u8(VALUES.index(v))
 
 
-def fields(table, items):
-    assert len(items) <= 5
-    return u8(len(items)) + b"".join(pick(table, n) + pick(VALUES, v) for n, v in items)
+def headers(table, items, max_n):
+    assert len(items) <= max_n
+    return u8(len(items)) + b"".join(u8(table.index(n)) + value(v) for n, v in items)
 
 
-def status(s):
-    return u8(STATUSES.index(s)) if s in STATUSES else u8(255) + u16(s)
-
-
-def breaker_setup(consecutive=3, break_us=1000, probes=2, probe_timeout_us=4000, ratio=None):
-    # ratio: None or (count_window, failure_ratio_u8, min_throughput)
-    r = b""
-    if ratio is None:
-        r = boolean(False)
-    else:
-        window, fr, mt = ratio
-        r = boolean(True) + option(window, u8) + u32(1_000_000) + u8(10) + u8(fr) + u8(mt)
-        r += option(None, None)
-    return (u8(consecutive) + r + u16(break_us) + option(None, None) + u8(probes - 1)
-            + u16(probe_timeout_us // 16) + u8(16))
-
-
-def cache_setup(max_entries=4, max_bytes=8192, ttl_only=False, default_ttl=300, sie=None,
-                key_accept=False, cache_post=False):
-    return (u8(max_entries - 1) + u16(max_bytes - 1024) + u16(0) + boolean(ttl_only)
-            + u16(default_ttl) + u16(86_400 % 65_536) + option(sie, u16) + boolean(False)
-            + boolean(True) + boolean(key_accept) + boolean(cache_post) + boolean(True)
-            + u64(0x5EED))
-
-
-def header(start_us=1_000_000, wall_secs=1_700_000_000):
-    return u32(start_us) + u32(wall_secs)
-
-
-# ----- operations -----
-def adv_us(us):
+# ----- operations (tag bytes as decoded: tag % 32) -----
+def advance_us(us):
     return u8(0) + u16(us)
 
 
-def adv_s(s):
-    return u8(2) + u8(s)
+def advance_s(s):
+    return u8(4) + u16(s)
 
 
-def brk(tag, rest=b""):
-    return u8(5) + u8(tag) + rest
+RUN_TIMERS, HANDLE_TIMEOUT, EVALUATE_ALERTS = u8(5), u8(6), u8(28)
 
 
-ACQUIRE = brk(0)
-HANDLE_TIMEOUT = brk(5)
-ISOLATE, RESET, DISABLE, ENABLE = brk(7), brk(8), brk(9), brk(10)
+def begin(path="/items", origin=0, method=0, hdrs=(), service=1):
+    p = PATHS.index(path) if isinstance(path, str) else path
+    return u8(7) + u8(method) + u8(origin) + u8(p) + headers(REQUEST_HEADERS, list(hdrs), 2) + u8(service)
 
 
-def report(idx, kind, dur_us=100, wall=True):
-    return brk(2, u8(idx) + u8(kind) + u32(dur_us) + boolean(wall))
+def respond(status=200, hdrs=(), pick=0, body_len=3):
+    return u8(13) + u8(pick) + u8(STATUSES.index(status) * 6) + headers(RESPONSE_HEADERS, list(hdrs), 4) + u8(body_len)
 
 
-def drop(idx):
-    return brk(4, u8(idx))
+def fail(kind=0, pick=0):
+    return u8(13) + u8(pick) + u8(5) + u8(kind)
 
 
-def call(kind, dur_us=100):  # kind: 0 success, 1 failure, 2 ignored
-    return brk(11, u8(kind) + u16(dur_us))
+def resume(pick=0):
+    return u8(19) + u8(pick)
 
 
-def cache(tag, rest=b""):
-    return u8(10) + u8(tag) + rest
+def proceed(pick=0):
+    return u8(21) + u8(pick)
 
 
-def req(method="GET", host=0, path="/v1/items?b=2&a=1", headers=(), body=b""):
-    return pick(METHODS, method) + u8(host) + pick(PATHS, path) + fields(REQ_HEADERS, list(headers)) + blob(body)
+def cancel(pick=0):
+    return u8(23) + u8(pick)
 
 
-def resp(s=200, headers=(), body_len=4):
-    return status(s) + fields(RESP_HEADERS, list(headers)) + u8(body_len)
+def misuse_proceed(pick=0):
+    return u8(24) + u8(pick)
 
 
-def lookup(r, bypass=None):
-    return cache(0, r + (bypass if bypass is not None else resp()))
+def use_stale(pick=0):
+    return u8(25) + u8(pick)
 
 
-def again(i):
-    return cache(5, u8(i))
+def check_result(service=0, ok=True):
+    return u8(26) + u8(service) + boolean(ok)
 
 
-def respond(idx, rs):
-    return cache(8, u8(idx) + u8(0) + rs)
+def system_sample(cpu, memory):
+    return u8(27) + u8(cpu) + u8(memory)
 
 
-def error(idx):
-    return cache(8, u8(idx) + u8(2))
+def command(kind, target=0):
+    return u8(29) + u8(kind) + u8(target)
 
 
-def abandon(idx):
-    return cache(8, u8(idx) + u8(3))
-
-
-def leave(i):
-    return cache(12, u8(i))
-
-
-def invalidate_url(i):
-    return cache(13, u8(i))
-
-
-INVALIDATE_ALL = cache(14, u8(0))
-PURGE = cache(14, u8(3))
-
-
-def invalidate_key(i):
-    return cache(14, u8(1) + u8(i))
-
-
-def invalidate_prefix(p):
-    return cache(14, u8(2) + blob(p))
-
-
-BASE = header() + breaker_setup() + cache_setup()
-CC, ETAG, VARY, EXPIRES, LM, DATE, AGE, LOCATION = (
-    "cache-control", "etag", "vary", "expires", "last-modified", "date", "age", "location")
+CC, ETAG, RETRY_AFTER, AGE, VARY = "cache-control", "etag", "retry-after", "age", "vary"
 
 SEEDS = {
-    # miss -> store -> fresh hit -> stale -> conditional revalidation (304) -> hit again
-    "hit_and_revalidate": BASE + b"".join([
-        lookup(req(headers=[("accept", "application/json"), ("authorization", "Bearer a")])),
-        respond(0, resp(200, [(CC, "max-age=60"), (ETAG, '"v1"'), (LM, "Sun, 06 Nov 1994 08:49:37 GMT")])),
-        again(0), adv_s(30), again(0), adv_s(60), again(0),
-        respond(0, resp(304, [(ETAG, '"v1"'), (CC, "max-age=60")])),
-        again(0), adv_s(90), again(0),
-        respond(0, resp(304, [(ETAG, '"v2"')])),
-        again(0), respond(0, resp(200, [(CC, "max-age=60")])), again(0), PURGE, INVALIDATE_ALL,
+    # miss stored (max-age=1, stale-while-revalidate, ETag), fresh hit, stale hit with a
+    # background refresh answered 304, then a conditional revalidation
+    "cache_swr_revalidate": setup() + b"".join([
+        begin(), respond(200, [(CC, "max-age=1, stale-while-revalidate=30"), (ETAG, '"v1"')]),
+        begin(), advance_s(2), begin(), respond(304, [(ETAG, '"v1"')]),
+        advance_s(40), begin(), respond(304, [(ETAG, 'W/"v1"'), (AGE, "120")]), begin(),
     ]),
-    # single flight: followers, one leaves, leader stores a Vary response -> Relookup
-    "followers_vary": header() + breaker_setup() + cache_setup(key_accept=False) + b"".join([
-        lookup(req(headers=[("accept", "application/json")])), again(0), again(0), again(0),
-        leave(1),
-        respond(0, resp(200, [(CC, "max-age=60"), (VARY, "accept")])),
-        lookup(req(headers=[("accept", "*")])), again(1), again(0),
-        respond(0, resp(200, [(CC, "max-age=60"), (VARY, "accept, accept-language")])),
-        again(1), again(0),
+    # single flight: three identical GETs; the leader's 503 is retried, its no-store 200 sends
+    # the followers off on their own; one follower is cancelled, the other proceeds
+    "followers_retry_proceed": setup() + b"".join([
+        begin(), begin(), begin(), respond(503, [(RETRY_AFTER, "2")]), advance_s(2), resume(),
+        respond(200, [(CC, "no-store")]), proceed(), cancel(0), respond(200, [(CC, "max-age=60")]),
+        begin(), begin(),
     ]),
-    # leader fails -> followers FetchYourself; leader cancelled -> first follower promoted
-    "followers_error_abandon": BASE + b"".join([
-        lookup(req(path="/v1/items/1")), again(0), again(0),
-        error(0), respond(0, resp(500)), abandon(0),
-        lookup(req(path="/")), again(1), again(1), abandon(0), again(1), abandon(0),
-        respond(0, resp(200, [(CC, "max-age=60")])), again(1),
+    # the breaker opens after one failure, refuses, half-opens on the timer, probes close it
+    "breaker_cycle": setup(failures=0, attempts=0, break_ms=5, probes=1) + b"".join([
+        begin(service=1), fail(0), begin(service=1), begin(service=1), RUN_TIMERS, begin(service=1),
+        begin(service=1), respond(200), begin(service=1), respond(500), advance_us(7000), RUN_TIMERS,
+        begin(service=1), fail(1), HANDLE_TIMEOUT,
     ]),
-    # stale-while-revalidate and stale-if-error
-    "stale_windows": header() + breaker_setup() + cache_setup(sie=120) + b"".join([
-        lookup(req(path="/v1/items/1")),
-        respond(0, resp(200, [(CC, "max-age=1, stale-while-revalidate=30"), (ETAG, '"v1"')])),
-        adv_s(2), again(0), again(0), respond(0, resp(304, [(ETAG, 'W/"v1"')])), again(0),
-        lookup(req(path="/")),
-        respond(0, resp(200, [(CC, "max-age=1, stale-if-error=60")])),
-        adv_s(5), again(1), respond(0, resp(503)), again(1), error(0), again(1), adv_s(200), again(1), error(0),
+    # misuse: proceed with an attempt out, cancel twice, report a cancelled request's permit
+    "misuse": setup() + b"".join([
+        begin(), misuse_proceed(), begin("/other"), cancel(1), use_stale(), cancel(200),
+        respond(429, [(RETRY_AFTER, "1.5")]), misuse_proceed(), cancel(0), use_stale(),
+        misuse_proceed(200),
     ]),
-    # request directives, bypasses, unsafe invalidation, Expires/Date/Age
-    "directives_and_unsafe": header() + breaker_setup() + cache_setup(max_entries=3, max_bytes=2048) + b"".join([
-        lookup(req(path="/v1/items/1")),
-        respond(0, resp(200, [(EXPIRES, "Fri, 31 Dec 9999 23:59:59 GMT"), (DATE, "Sun, 06 Nov 1994 08:49:37 GMT"), (AGE, "3600")])),
-        lookup(req(path="/v1/items/1", headers=[("cache-control", "only-if-cached")])),
-        lookup(req(path="/v1/other#frag", headers=[("cache-control", "only-if-cached")])),
-        lookup(req(path="/v1/items/1", headers=[("cache-control", "no-cache")])),
-        respond(0, resp(200, [(CC, "no-store")])),
-        lookup(req(path="/v1/items/1", headers=[("range", "bytes=0-1")])),
-        lookup(req(path="/v1/items/1", headers=[("cache-control", "max-stale"), ("pragma", "no-cache")])),
-        lookup(req("POST", path="/v1/items/1", body=b"{}"), resp(201, [(LOCATION, "/v1/items/1")])),
-        lookup(req(path="/v1/items?api_key=s3cret&a=1", host=2)), respond(0, resp(200, [(CC, "private, max-age=600")], 200)),
-        lookup(req(path="/", host=1)), respond(0, resp(200, [(CC, "public, max-age=31536000, immutable")], 200)),
-        lookup(req(path="/v1/items?a=1&b=2", host=3)), respond(0, resp(200, [], 200)),
-        lookup(req(path="/v1/other#frag")), respond(0, resp(200, [(CC, "max-age=60")], 255)),
-        invalidate_url(0), invalidate_key(1), invalidate_prefix(b"https://api.example.com/v1"),
-        lookup(req(path=b"/raw%20path?x=\xff", headers=[(b"x-raw", b"\x01value")])),
-        respond(0, resp(299, [(b"cache-control", b"max-age=\"7\""), (VARY, "*")])),
+    # health checks and alerts on timers, a hot host, breaker and cache commands
+    "health_alerts_commands": setup(health=2, alert_ms=999) + b"".join([
+        RUN_TIMERS, check_result(0, False), check_result(1, True), system_sample(99, 90),
+        begin(service=1), respond(503), resume(), respond(503), advance_s(1), RUN_TIMERS,
+        EVALUATE_ALERTS, command(0, 0), begin(service=1), command(1, 0), command(2, 1),
+        command(3, 1), command(4), command(5, 2), command(6), command(7), command(8, 200),
+        RUN_TIMERS, advance_s(60), RUN_TIMERS,
     ]),
-    # breaker: trip, reject, half-open probes (success, failure, ignored, dropped, timed out)
-    "breaker_cycle": header() + breaker_setup(consecutive=2, break_us=1000, probes=3, probe_timeout_us=4000) + cache_setup() + b"".join([
-        call(1), call(1), ACQUIRE, adv_us(1500), ACQUIRE, ACQUIRE, ACQUIRE, ACQUIRE,
-        report(0, 0), report(0, 2), ACQUIRE, report(0, 0), report(0, 0),
-        call(1), call(1), adv_us(1500), ACQUIRE, report(0, 1), adv_us(1500), ACQUIRE, ACQUIRE,
-        drop(0), adv_us(5000), HANDLE_TIMEOUT, adv_us(2000), HANDLE_TIMEOUT, ACQUIRE,
-        report(0, 0), report(0, 0), ISOLATE, ACQUIRE, RESET, DISABLE, call(1), call(1), call(1),
-        ENABLE, call(1), RESET, ACQUIRE, RESET, report(0, 1),
-    ]),
-    # breaker with a ratio window and a slow-call result
-    "breaker_ratio": header() + breaker_setup(consecutive=0, ratio=(10, 128, 4), probes=1) + cache_setup() + b"".join([
-        call(0), call(1), call(0), call(1), call(1), adv_us(2000), ACQUIRE, adv_us(10000), HANDLE_TIMEOUT,
-        ACQUIRE, report(0, 0, 10_000_000), call(0),
+    # garbage directives, raw header bytes, Vary, stale-if-error, deadlines, huge time jumps
+    "garbage_and_deadlines": setup(sie=30, default_ttl=3, deadline_ms=50, attempt_timeout_ms=20, budget=True) + b"".join([
+        begin(hdrs=[("cache-control", "max-stale"), ("authorization", "Bearer a")]),
+        respond(200, [(CC, "max-age=99999999999999999999"), (VARY, "authorization, accept"), (CC, b"max-age=\"7\"")]),
+        begin(hdrs=[("authorization", "Bearer b")]), respond(200, [(CC, ",,;=,"), (AGE, "-5")]),
+        begin("/items/1", hdrs=[("cache-control", "only-if-cached")]), begin("/items/1"),
+        respond(502, [(RETRY_AFTER, "Fri, 31 Dec 9999 23:59:59 GMT")]), advance_us(60000), resume(),
+        u8(3) + u32(4_000_000_000), begin(), fail(1), advance_s(65535), begin(origin=3), begin(origin=4),
     ]),
 }
 
@@ -268,7 +176,10 @@ TEXT_SEEDS = {
 
 
 def main():
-    targets = dict(TEXT_SEEDS, engine_sequence=list(SEEDS.items()))
+    import machines_seeds
+
+    targets = dict(TEXT_SEEDS, engine_sequence=list(SEEDS.items()),
+                   machines_sequence=list(machines_seeds.SEEDS.items()))
     for target, seeds in targets.items():
         out = HERE / target
         out.mkdir(exist_ok=True)

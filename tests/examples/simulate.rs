@@ -11,10 +11,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tether_core::breaker::{BreakDuration, BreakerEvent};
-use tether_core::export::{Format, SystemSample, export};
-use tether_core::retry::Backoff;
+use tether_core::Backoff;
+use tether_core::{BreakDuration, BreakerEvent};
 use tether_core::{EngineConfig, EngineEvent, FinalResult, Timestamp};
+use tether_core::{Format, SystemSample, export};
 use tether_tests::{Sim, SimId, get, ok, respond};
 
 const MS: Duration = Duration::from_millis(1);
@@ -73,11 +73,11 @@ impl Printer {
                         to.as_str()
                     )
                 }
-                EngineEvent::Alert(tether_core::alerts::AlertEvent::Fired(a)) => format!(
+                EngineEvent::Alert(tether_core::AlertEvent::Fired(a)) => format!(
                     "ALERT    FIRED    [{:?}] {}: {}",
                     a.severity, a.alert_type, a.message
                 ),
-                EngineEvent::Alert(tether_core::alerts::AlertEvent::Resolved(a)) => {
+                EngineEvent::Alert(tether_core::AlertEvent::Resolved(a)) => {
                     format!("ALERT    RESOLVED {}: {}", a.alert_type, a.message)
                 }
                 EngineEvent::Health(h) => format!("HEALTH   {h:?}"),
@@ -93,7 +93,7 @@ fn fmt_t(t: Timestamp) -> String {
     format!("{:.3}s", t.as_duration().as_secs_f64())
 }
 
-fn main() {
+fn config() -> EngineConfig {
     let mut config = EngineConfig::default();
     config.retry.backoff = Backoff::Exponential {
         base: Duration::from_millis(200),
@@ -104,25 +104,28 @@ fn main() {
     config.breakers.default.consecutive_failures = Some(5);
     config.breakers.default.break_duration = BreakDuration::Constant(Duration::from_secs(10));
     config.breakers.default.half_open_probes = 2;
+    config
+}
 
-    let mode = Rc::new(RefCell::new(Mode::Healthy));
-    let flaky_calls = Rc::new(RefCell::new(0u32));
-    let (mode_in, calls_in) = (Rc::clone(&mode), Rc::clone(&flaky_calls));
-    let mut sim = Sim::new(config, move |req, _now| {
+/// The scripted upstream: payments fails while `mode` is `Outage`; `/flaky` answers 503 twice;
+/// the fourth counted call to `/limited` is a 429 with `Retry-After: 2`; `/items` is cacheable.
+fn upstream(mode: Rc<RefCell<Mode>>) -> Sim {
+    let calls = Rc::new(RefCell::new(0u32));
+    Sim::new(config(), move |req, _now| {
         let path = req.uri().path();
         let host = req.uri().host().unwrap_or("");
-        if host.starts_with("payments") && *mode_in.borrow() == Mode::Outage {
+        if host.starts_with("payments") && *mode.borrow() == Mode::Outage {
             return (80 * MS, ok(500, "{\"detail\":\"db down\"}"));
         }
         if path.starts_with("/flaky") {
-            *calls_in.borrow_mut() += 1;
-            if *calls_in.borrow() <= 2 {
+            *calls.borrow_mut() += 1;
+            if *calls.borrow() <= 2 {
                 return (30 * MS, ok(503, "try again"));
             }
         }
         if path.starts_with("/limited") {
-            *calls_in.borrow_mut() += 1;
-            if *calls_in.borrow() == 4 {
+            *calls.borrow_mut() += 1;
+            if *calls.borrow() == 4 {
                 return (5 * MS, respond(429, &[("retry-after", "2")], "slow down"));
             }
         }
@@ -137,10 +140,25 @@ fn main() {
             );
         }
         (25 * MS, ok(200, "{\"ok\":true}"))
-    });
+    })
+}
+
+fn main() {
+    let mode = Rc::new(RefCell::new(Mode::Healthy));
+    let mut sim = upstream(Rc::clone(&mode));
     let mut printer = Printer { shown_events: 0 };
 
     println!("Tether engine demo — a simulated upstream on virtual time (no sockets, no clock)\n");
+    cache_and_retries(&mut sim);
+    *mode.borrow_mut() = Mode::Outage;
+    outage(&mut sim, &mut printer);
+    *mode.borrow_mut() = Mode::Healthy;
+    recovery(&mut sim, &mut printer);
+    metrics(&sim);
+}
+
+/// Sections 1–3: cache hits and coalescing, retries with backoff, Retry-After.
+fn cache_and_retries(sim: &mut Sim) {
     println!("== 1. Cache: a miss, then hits (and 3 identical concurrent misses coalesced) ==");
     let a = sim.submit(get("http://catalog.test/items"), Some("catalog"));
     sim.run();
@@ -160,8 +178,8 @@ fn main() {
         })
         .collect();
     sim.run();
-    Printer::results(&sim, &[a, b], "GET catalog /items");
-    Printer::results(&sim, &c, "GET catalog /items?page=2");
+    Printer::results(sim, &[a, b], "GET catalog /items");
+    Printer::results(sim, &c, "GET catalog /items?page=2");
 
     println!("\n== 2. Retries: two 503s then 200, exponential backoff ==");
     let d = sim.submit_at(
@@ -170,7 +188,7 @@ fn main() {
         Some("orders"),
     );
     sim.run();
-    Printer::results(&sim, &[d], "GET orders /flaky");
+    Printer::results(sim, &[d], "GET orders /flaky");
 
     println!("\n== 3. Retry-After: a 429 asking for 2 s is honoured, never early ==");
     let e = sim.submit_at(
@@ -179,10 +197,12 @@ fn main() {
         Some("orders"),
     );
     sim.run();
-    Printer::results(&sim, &[e], "GET orders /limited");
+    Printer::results(sim, &[e], "GET orders /limited");
+}
 
+/// Section 4: the breaker opens under an outage and calls fail fast.
+fn outage(sim: &mut Sim, printer: &mut Printer) {
     println!("\n== 4. Outage: payments answers 500; the breaker opens, calls fail fast ==");
-    *mode.borrow_mut() = Mode::Outage;
     let mut outage = Vec::new();
     for i in 0..12u64 {
         outage.push(sim.submit_at(
@@ -192,12 +212,14 @@ fn main() {
         ));
     }
     sim.advance(Duration::from_secs(12));
-    Printer::results(&sim, &outage[..2], "GET payments /charge");
+    Printer::results(sim, &outage[..2], "GET payments /charge");
     println!("{:>13}… {} more", "", outage.len() - 2);
-    printer.events(&sim);
+    printer.events(sim);
+}
 
+/// Section 5: half-open probes close the breaker again.
+fn recovery(sim: &mut Sim, printer: &mut Printer) {
     println!("\n== 5. Recovery: after the break, 2 half-open probes close the breaker ==");
-    *mode.borrow_mut() = Mode::Healthy;
     let mut rec = Vec::new();
     for i in 0..4u64 {
         rec.push(sim.submit_at(
@@ -207,7 +229,7 @@ fn main() {
         ));
     }
     sim.run();
-    Printer::results(&sim, &rec, "GET payments /charge");
+    Printer::results(sim, &rec, "GET payments /charge");
     for i in 0..30u64 {
         sim.submit_at(
             Timestamp::from_secs(40) + Duration::from_secs(i),
@@ -216,8 +238,11 @@ fn main() {
         );
     }
     sim.advance(Duration::from_secs(40));
-    printer.events(&sim);
+    printer.events(sim);
+}
 
+/// Section 6: everything exported in the Prometheus text format.
+fn metrics(sim: &Sim) {
     println!("\n== 6. Metrics, exported in the Prometheus text format ==");
     let snap = sim.engine.export_snapshot(
         sim.now(),

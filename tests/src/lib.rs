@@ -22,6 +22,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::time::Duration;
 
+pub mod lifecycle;
+pub mod vectors;
 pub mod virtual_rt;
 
 use bytes::Bytes;
@@ -328,19 +330,22 @@ impl Sim {
             Ev::Complete(id, permit, outcome) => {
                 let req = &self.requests[id.0].0;
                 let next = self.engine.on_response(now, wall, permit, req, outcome);
-                match next {
+                match next.expect("the harness reports only live permits") {
                     Next::Done(f) => self.finish(id, f),
                     Next::RetryAt { at, token } => self.push(at, Ev::Resume(id, token)),
                 }
             }
             Ev::Background(req, permit, outcome) => {
-                // The result only updates the cache.
-                let _ = self.engine.on_response(now, wall, permit, &req, outcome);
+                // The result only updates the cache; its `Finished` answers nobody.
+                let _ = self
+                    .engine
+                    .on_response(now, wall, permit, &req, outcome)
+                    .expect("the harness reports only live permits");
             }
             Ev::Resume(id, token) => {
                 let req = &self.requests[id.0].0;
                 let d = self.engine.resume(now, wall, token, req);
-                self.on_decision(id, d);
+                self.on_decision(id, d.expect("the harness resumes only live requests"));
             }
         }
         self.drain();
@@ -358,7 +363,7 @@ impl Sim {
 
     fn send(&mut self, id: SimId, permit: Permit) {
         self.by_engine_id.insert(permit.id().as_u64(), id);
-        let mut req = tether_core::clone_request(&self.requests[id.0].0);
+        let mut req = self.requests[id.0].0.clone();
         permit.apply(&mut req);
         let (latency, outcome) = self.call_upstream(&req, permit.timeout());
         self.push(
@@ -413,11 +418,11 @@ impl Sim {
                     let id = self.by_engine_id[&eid.as_u64()];
                     let req = &self.requests[id.0].0;
                     let d = self.engine.proceed(now, wall_at(now), eid, req);
-                    self.on_decision(id, d);
+                    self.on_decision(id, d.expect("the engine asked this request to proceed"));
                 }
                 Output::Background(b) => {
                     let tether_core::BackgroundFetch { request, permit } = *b;
-                    let mut sent = tether_core::clone_request(&request);
+                    let mut sent = request.clone();
                     permit.apply(&mut sent);
                     let (latency, outcome) = self.call_upstream(&sent, permit.timeout());
                     self.push(

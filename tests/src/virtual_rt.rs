@@ -1,6 +1,9 @@
-//! A virtual runtime for the async [`Client`](tether_core::Client): a clock that only moves
+//! A virtual runtime for the client layer ([`tether_core::client`]): a clock that only moves
 //! when every task is blocked, jumping straight to the next timer, and a scripted transport
 //! whose latency is a virtual sleep. A test of minutes of retries runs in microseconds.
+//!
+//! Everything here is single-threaded (`Rc`), so a client over it uses
+//! [`LocalHooks`](tether_core::client::LocalHooks): the client layer asks for `Send` nowhere.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -13,7 +16,7 @@ use std::time::Duration;
 
 use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt as _;
-use tether_core::{Outcome, Request, Runtime, Timestamp, Transport, WallClock};
+use tether_core::{Outcome, Request, Runtime, Spawn, Timestamp, Transport, WallClock};
 
 use crate::wall_at;
 
@@ -37,7 +40,7 @@ impl VirtualClock {
 
     /// Jumps to the earliest timer and wakes every timer due by then. Returns `false` when
     /// no timer is pending.
-    fn advance(&self) -> bool {
+    pub(crate) fn advance(&self) -> bool {
         let mut st = self.0.borrow_mut();
         let Some(Reverse((at, _))) = st.timers.peek().copied() else {
             return false;
@@ -99,11 +102,29 @@ impl Future for Sleep {
     }
 }
 
-/// [`Runtime`] over the virtual clock (wall clock = [`crate::WALL_ORIGIN`] + now).
-#[derive(Clone, Default)]
+/// [`Runtime`] over the virtual clock (wall clock = [`crate::WALL_ORIGIN`] + now). The engine
+/// seed is 7 unless set with [`VirtualRuntime::with_seed`].
+#[derive(Clone)]
 pub struct VirtualRuntime {
     /// The clock.
     pub clock: VirtualClock,
+    seed: u64,
+}
+
+impl Default for VirtualRuntime {
+    fn default() -> Self {
+        VirtualRuntime::with_seed(7)
+    }
+}
+
+impl VirtualRuntime {
+    /// A runtime on a new clock whose [`Runtime::seed`] is `seed`.
+    pub fn with_seed(seed: u64) -> Self {
+        VirtualRuntime {
+            clock: VirtualClock::default(),
+            seed,
+        }
+    }
 }
 
 impl Runtime for VirtualRuntime {
@@ -122,7 +143,15 @@ impl Runtime for VirtualRuntime {
     }
 
     fn seed(&self) -> u64 {
-        7
+        self.seed
+    }
+}
+
+/// Spawns nothing: a test drives background work itself (`client.run_background()` as one of
+/// the tasks given to [`run_all`]), so that it decides when the driver runs and stops.
+impl<F> Spawn<F> for VirtualRuntime {
+    fn spawn(&self, _task: F) -> bool {
+        false
     }
 }
 
@@ -136,6 +165,8 @@ pub struct ScriptedTransport {
     script: Script,
     /// Every request sent, with its virtual send time.
     pub sent: Rc<RefCell<Vec<(Timestamp, Request)>>>,
+    /// The time limit each send was given, in order.
+    pub limits: Rc<RefCell<Vec<Option<Duration>>>>,
 }
 
 impl ScriptedTransport {
@@ -148,6 +179,7 @@ impl ScriptedTransport {
             clock: clock.clone(),
             script: Rc::new(RefCell::new(script)),
             sent: Rc::default(),
+            limits: Rc::default(),
         }
     }
 
@@ -160,10 +192,11 @@ impl ScriptedTransport {
 impl Transport for ScriptedTransport {
     type Send = Pin<Box<dyn Future<Output = Outcome>>>;
 
-    fn send(&self, request: Request, _timeout: Option<Duration>) -> Self::Send {
+    fn send(&self, request: Request, timeout: Option<Duration>) -> Self::Send {
         let now = self.clock.now();
         let (latency, outcome) = (self.script.borrow_mut())(&request, now);
         self.sent.borrow_mut().push((now, request));
+        self.limits.borrow_mut().push(timeout);
         let sleep = self.clock.sleep(latency);
         Box::pin(async move {
             sleep.await;

@@ -5,8 +5,8 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tether_core::export::{Format, SystemSample, export};
 use tether_core::{EngineConfig, Timestamp};
+use tether_core::{Format, SystemSample, export};
 use tether_tests::{Sim, get, ok, respond};
 
 fn promtool() -> Option<String> {
@@ -49,7 +49,7 @@ fn check(text: &str) -> (bool, String) {
 
 fn populated() -> String {
     let mut c = EngineConfig::default();
-    c.retry.backoff = tether_core::retry::Backoff::Constant(Duration::from_millis(50));
+    c.retry.backoff = tether_core::Backoff::Constant(Duration::from_millis(50));
     let mut n = 0u32;
     let mut sim = Sim::new(c, move |req, _| {
         n += 1;

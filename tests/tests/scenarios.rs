@@ -5,12 +5,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tether_core::breaker::{BreakDuration, BreakerConfig, BreakerState, RatioTrigger, Window};
-use tether_core::retry::{Backoff, GiveUpReason};
 use tether_core::{
     AttemptNext, CacheTrace, EngineConfig, EngineEvent, FinalResult, RejectReason, Timestamp,
     TransportErrorKind,
 };
+use tether_core::{Backoff, GiveUpReason};
+use tether_core::{BreakDuration, BreakerConfig, BreakerState, BreakerWindow, RatioTrigger};
 use tether_tests::{Sim, fail, get, ok, request, respond, wall_at};
 
 const MS: Duration = Duration::from_millis(1);
@@ -32,7 +32,7 @@ fn breaker_opened(sim: &Sim) -> usize {
         .iter()
         .filter(|(_, e)| {
             matches!(e, EngineEvent::Breaker(b)
-                if matches!(b.event, tether_core::breaker::BreakerEvent::StateChanged { to: BreakerState::Open, .. }))
+                if matches!(b.event, tether_core::BreakerEvent::StateChanged { to: BreakerState::Open, .. }))
         })
         .count()
 }
@@ -97,7 +97,7 @@ fn ratio_trigger_ignores_low_throughput() {
     c.breakers.default = BreakerConfig {
         consecutive_failures: None,
         ratio: Some(RatioTrigger {
-            window: Window::Count(20),
+            window: BreakerWindow::Count(20),
             failure_ratio: 0.5,
             min_throughput: 10,
             slow_call: None,
@@ -316,7 +316,7 @@ fn post_is_not_retried_without_idempotency_key() {
 fn budget_exhausted_stops_retries_under_a_failure_storm() {
     let mut c = base();
     c.retry.max_attempts = 4;
-    c.retry.budget = Some(tether_core::retry::BudgetConfig::default()); // 10 s, 10/s, 20 %
+    c.retry.budget = Some(tether_core::BudgetConfig::default()); // 10 s, 10/s, 20 %
     let mut sim = Sim::new(c, |_, _| (5 * MS, ok(503, "storm")));
     // 1000 requests over 10 s, every attempt failing.
     for i in 0..1000u64 {
@@ -593,10 +593,8 @@ fn alert_events(sim: &Sim, rule: &str, fired: bool) -> usize {
     sim.engine_events
         .iter()
         .filter(|(_, e)| match e {
-            EngineEvent::Alert(tether_core::alerts::AlertEvent::Fired(a)) => {
-                fired && a.alert_type == rule
-            }
-            EngineEvent::Alert(tether_core::alerts::AlertEvent::Resolved(a)) => {
+            EngineEvent::Alert(tether_core::AlertEvent::Fired(a)) => fired && a.alert_type == rule,
+            EngineEvent::Alert(tether_core::AlertEvent::Resolved(a)) => {
                 !fired && a.alert_type == rule
             }
             _ => false,
@@ -747,7 +745,11 @@ fn cancelled_leader_hands_the_fetch_to_a_follower() {
     let tether_core::Decision::Wait(fid) = follower else {
         panic!("follower waits")
     };
-    sim.engine.cancel(now, permit.id());
+    let cancelled = sim.engine.cancel(now, permit.id()).unwrap();
+    assert!(matches!(
+        cancelled.result,
+        tether_core::FinalResult::Rejected(tether_core::RejectReason::Cancelled)
+    ));
     drop(permit);
     let out = sim.engine.poll_output();
     assert!(
@@ -756,7 +758,7 @@ fn cancelled_leader_hands_the_fetch_to_a_follower() {
     );
     let d = sim.engine.proceed(now, wall, fid, &req);
     assert!(
-        matches!(d, tether_core::Decision::Send(_)),
+        matches!(d, Ok(tether_core::Decision::Send(_))),
         "the follower now fetches"
     );
 }

@@ -9,8 +9,7 @@
 
 use std::time::Duration;
 
-use tether_core::retry::Backoff;
-use tether_native::{Error, HttpClient, Response};
+use tether_native::{Backoff, Error, HttpClient, Response};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

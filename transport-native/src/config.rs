@@ -252,7 +252,7 @@ impl fmt::Debug for Proxy {
             Proxy::FromEnv => f.write_str("FromEnv"),
             Proxy::Http { url, no_proxy } => f
                 .debug_struct("Http")
-                .field("url", &tether_core::redact::redact_url(url))
+                .field("url", &tether_core::redact_url(url))
                 .field("no_proxy", no_proxy)
                 .finish(),
         }

@@ -6,7 +6,7 @@ use std::error::Error as StdError;
 use std::io;
 
 use http::{Method, Uri};
-use tether_core::redact::redact_url;
+use tether_core::redact_url;
 use tether_core::{TransportError, TransportErrorKind};
 
 /// A classified failure before the request context is added.

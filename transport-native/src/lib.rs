@@ -2,26 +2,29 @@
 //!
 //! A resilient, observable HTTP client for native Rust programs. Every decision — serve from
 //! the cache or not, let the call through the circuit breaker or not, retry when and how
-//! often, count, alert — is made by the sans-IO [`tether_core`] engine; this crate does the
-//! I/O: two transports — [`HyperTransport`] (hyper 1 and hyper-util's pooled client, async)
-//! and [`UreqTransport`] (a pooled ureq agent on tokio's blocking pool) — sharing one
-//! [`NativeConfig`] and the same framing, limit, decoding, redirect, proxy and per-host
-//! isolation rules, a [`TokioRuntime`] (clock, timers, seed), and the public API on top of
-//! them:
+//! often, count, alert — is made by the sans-IO [`tether_core`] engine, and the client API is
+//! [`tether_core::client`], written once for every runtime. This crate adds what is native:
 //!
-//! | type | what | original (spec §1) |
+//! * two transports sharing one [`NativeConfig`] and the same framing, limit, decoding,
+//!   redirect, proxy and per-host isolation rules: [`HyperTransport`] (hyper 1 and
+//!   hyper-util's pooled client, async) and [`UreqTransport`] (a pooled ureq agent on tokio's
+//!   blocking pool);
+//! * [`TokioRuntime`] — the clock, timers, seed and executor;
+//! * [`TracingHooks`] — a `tracing` span per request and a log line per response, retry,
+//!   error and breaker transition, secrets redacted;
+//! * type aliases that name the client over them — [`HttpClient`], [`ServiceClient`],
+//!   [`Registry`], [`RequestBatcher`], … — and the process-wide [`default_registry`];
+//! * re-exports of everything a program needs, so `tether-native` is the only Tether crate in
+//!   its `Cargo.toml`.
+//!
+//! | type | what | original Python name (`docs/compat.md`) |
 //! |---|---|---|
-//! | [`HttpClient`] | builder (timeout, retries, backoff, cache, pool, breaker, default headers), `request(method, url)` → [`RequestBuilder`] → [`Response`] with a [`DecisionTrace`](tether_core::DecisionTrace), [`metrics`](HttpClient::metrics), `close` | `HTTPClient` |
-//! | [`ServiceClient`] | base URL + service name, per-service breaker and metrics, `call_service(method, endpoint)` with an SSRF-proof endpoint check, 4xx/5xx as [`Error::Status`] | `ServiceClient` |
+//! | [`HttpClient`] | builder (timeouts, retries, backoff, cache, breakers, default headers), `request(method, url)` → [`RequestBuilder`] → [`Response`] with a [`DecisionTrace`], [`metrics`](HttpClient::metrics), [`prometheus`](HttpClient::prometheus), `close` | `HTTPClient` |
+//! | [`ServiceClient`] | base URL + service name, per-service breaker and metrics, `call_service(method, endpoint)` with endpoints confined to the base URL, 4xx/5xx as [`Error::Status`] | `ServiceClient` |
 //! | [`RequestBatcher`] | size/time-bounded batches, bounded concurrency, results in input order | `RequestBatcher` |
-//! | [`Interceptors`] | request / response / error hooks on the core's event records; failures are logged, never fatal | `RequestInterceptor` |
+//! | [`NativeHooks`] | request / response / error / event hooks, plain or `async`, on redacted event records; failures are logged, never fatal | `RequestInterceptor` |
 //! | [`Registry`], [`default_registry`], [`get_service_client`] | named service clients monitoring can enumerate, bounded | `_service_clients`, `get_service_client`, `close_all_service_clients` |
-//! | [`Error`] | typed errors with [`http_status`](Error::http_status) (502/503/504) and the decision trace | `ServiceError` family |
-//!
-//! Requests run inside `tracing` spans (`http_request`, with the method, the redacted URL and
-//! the service) on target `tether::http_client`; the default hooks log requests, responses,
-//! retries and breaker transitions. Secrets — `Authorization`, cookies, API keys in query
-//! strings — are redacted everywhere they could be logged.
+//! | [`Error`] | one typed error with [`http_status`](Error::http_status) (502/503/504) and the decision trace | `ServiceError` family |
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -40,8 +43,8 @@
 //! }
 //! ```
 //!
-//! Everything must run inside a tokio runtime with the time driver enabled (`#[tokio::main]`
-//! or `Builder::enable_time`).
+//! Everything runs inside a tokio runtime with the time driver enabled (`#[tokio::main]` or
+//! `Builder::enable_time`). Request futures are `Send` and `'static`, so they can be spawned.
 //!
 //! ## The transport alone
 //!
@@ -50,9 +53,9 @@
 //! [`ConfigError`](tether_core::ConfigError) from `try_new`, never a panic.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), tether_core::ConfigError> {
+//! # async fn demo() -> Result<(), tether_native::tether_core::ConfigError> {
 //! use std::time::Duration;
-//! use tether_core::{Runtime, Transport};
+//! use tether_native::tether_core::{Runtime, Transport};
 //! use tether_native::{HyperTransport, NativeConfig, TokioRuntime};
 //!
 //! let transport = HyperTransport::try_new(NativeConfig {
@@ -76,48 +79,135 @@
 #![forbid(unsafe_code)]
 
 mod agent;
-mod batcher;
 mod bulkhead;
 mod clock;
 mod config;
 mod decode;
-mod error;
 mod failure;
 mod framing;
-mod hooks;
-mod http_client;
 mod hyper_transport;
 mod proxy;
 mod redirect;
 mod registry;
 mod rt;
 mod runtime;
-mod service_client;
-mod task;
+mod tracing_hooks;
 mod transport;
 
-pub use batcher::{BatchError, JobHandle, RequestBatcher};
+use tether_core::client;
+
 pub use config::{NativeConfig, Proxy};
-pub use error::{BODY_EXCERPT_CHARS, Error};
 pub use framing::{FramingError, check_framing};
-pub use hooks::{Interceptors, TARGET as LOG_TARGET};
-pub use http_client::{
-    CircuitBreakerState, ClientMetrics, CoreClient, DEFAULT_USER_AGENT, HttpClient,
-    HttpClientBuilder, RequestBuilder, Response,
-};
 pub use hyper_transport::HyperTransport;
-pub use registry::{
-    AllMetrics, DEFAULT_REGISTRY_SIZE, Registry, close_all_service_clients, default_registry,
-    get_service_client,
-};
+pub use registry::{close_all_service_clients, default_registry, get_service_client};
 pub use runtime::TokioRuntime;
-pub use service_client::{
-    HealthCheck, ServiceClient, ServiceClientBuilder, ServiceMetrics, ServiceRequest,
-};
+pub use tracing_hooks::{TARGET as LOG_TARGET, TracingHooks};
 pub use transport::{SendFuture, UreqTransport};
 
-/// The README's Rust examples ("Rust in 30 seconds", "The core in 30 seconds"), compiled as
-/// doctests.
+/// The `http` crate's vocabulary (`Method`, `HeaderMap`, `StatusCode`, …).
+pub use http;
+pub use http::{HeaderMap, HeaderValue, Method, StatusCode};
+/// The core crate, for everything not re-exported here.
+pub use tether_core;
+
+pub use tether_core::client::{
+    AllMetrics, BODY_EXCERPT_CHARS, CircuitBreakerState, ClientMetrics, DEFAULT_REGISTRY_SIZE,
+    DEFAULT_USER_AGENT, Error, ErrorEvent, HealthCheck, HookFailure, HookResult, HookStage, Hooks,
+    JobError, JobHandle, RequestEvent, Response, ResponseEvent, SendJob, ServiceMetrics,
+};
+pub use tether_core::{
+    AttemptNext, AttemptResult, AttemptTrace, Backoff, BatchConfig, BreakDuration, BreakerConfig,
+    BreakerState, BudgetConfig, CacheConfig, CacheTrace, Deadline, DecisionTrace, EngineConfig,
+    EngineEvent, ExportError, Format, GiveUpReason, LongRetryAfter, RegistryConfig, RejectReason,
+    RetryConfig, SystemSample, Timestamp, TransportError, TransportErrorKind, WallClock,
+};
+
+/// The native client's hooks: a [`SharedHooks`](tether_core::client::SharedHooks) list
+/// (`Send + Sync` closures, plain or `async`) behind the [`TracingHooks`] logger.
+pub type NativeHooks = client::SharedHooks<TracingHooks>;
+
+/// The resilient client ([`tether_core::client::HttpClient`]) over [`UreqTransport`] and
+/// [`TokioRuntime`], with [`NativeHooks`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tether_native::Error> {
+/// use std::time::Duration;
+/// use tether_native::HttpClient;
+///
+/// let client = HttpClient::builder()
+///     .timeout(Duration::from_secs(5))
+///     .max_retries(2)
+///     .build()?;
+/// client.hooks().add_request_hook(|_event, headers| {
+///     headers.insert("x-request-id", tether_native::HeaderValue::from_static("abc123"));
+///     Ok(())
+/// });
+/// let response = client
+///     .get("http://127.0.0.1:8080/get")
+///     .query(&[("q", "rust & tether")])
+///     .send()
+///     .await?;
+/// println!("{} {}", response.status(), response.trace().summary());
+/// // Request futures are `Send + 'static`: spawn them.
+/// let task = tokio::spawn(client.get("http://127.0.0.1:8080/get").send());
+/// let _ = task.await;
+/// # Ok(()) }
+/// ```
+pub type HttpClient = client::HttpClient<UreqTransport, TokioRuntime, NativeHooks>;
+
+/// Configures an [`HttpClient`]; start from [`HttpClient::builder`]. The transport's own
+/// settings (pool size, connect and read limits, redirects, body limit) are a
+/// [`NativeConfig`]: `.transport(UreqTransport::new(NativeConfig { .. }))`.
+pub type HttpClientBuilder = client::HttpClientBuilder<UreqTransport, TokioRuntime, NativeHooks>;
+
+/// A request being built by an [`HttpClient`] or a [`ServiceClient`].
+pub type RequestBuilder = client::RequestBuilder<UreqTransport, TokioRuntime, NativeHooks>;
+
+/// A client for one upstream service ([`tether_core::client::ServiceClient`]).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tether_native::Error> {
+/// use tether_native::ServiceClient;
+///
+/// let users = ServiceClient::new("users", "http://127.0.0.1:8081/")?;
+/// let user: serde_json::Value = users.get("/users/42").send_json().await?;
+/// assert!(users.get("@evil.example/x").send().await.is_err());
+/// # Ok(()) }
+/// ```
+pub type ServiceClient = client::ServiceClient<UreqTransport, TokioRuntime, NativeHooks>;
+
+/// Configures a [`ServiceClient`]; start from [`ServiceClient::builder`].
+pub type ServiceClientBuilder =
+    client::ServiceClientBuilder<UreqTransport, TokioRuntime, NativeHooks>;
+
+/// Named, bounded service clients ([`tether_core::client::Registry`]).
+pub type Registry = client::Registry<UreqTransport, TokioRuntime, NativeHooks>;
+
+/// Runs jobs in size- and time-bounded batches on tokio
+/// ([`tether_core::client::RequestBatcher`]).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tether_native::Error> {
+/// use tether_native::{BatchConfig, HttpClient, RequestBatcher};
+///
+/// let client = HttpClient::new()?;
+/// let batcher = RequestBatcher::new(BatchConfig { max_batch_size: 5, ..BatchConfig::default() })?;
+/// let jobs = (0..20).map(|i| {
+///     let client = client.clone();
+///     move || async move { client.get(format!("http://127.0.0.1:8080/get?i={i}")).send().await }
+/// });
+/// let results = batcher.submit(jobs).await; // in input order
+/// assert_eq!(results.len(), 20);
+/// # Ok(()) }
+/// ```
+pub type RequestBatcher = client::RequestBatcher<TokioRuntime, SendJob>;
+
+/// The native client's background driver (refreshes, health checks, timers); started on
+/// tokio by the client itself.
+pub type Background = client::Background<UreqTransport, TokioRuntime, NativeHooks>;
+
+/// The README's Rust examples, compiled as doctests (`scripts/readme-examples.sh` also
+/// compiles them in a fresh crate, as a user would).
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeExamples;

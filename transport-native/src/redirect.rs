@@ -37,7 +37,7 @@ pub(crate) struct Redirects {
 impl Redirects {
     pub(crate) fn new(max: u32, credential_headers: &[String]) -> Self {
         let mut credentials = vec![AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION];
-        let secret = tether_core::redact::SECRET_HEADERS.iter().copied();
+        let secret = tether_core::SECRET_HEADERS.iter().copied();
         let configured = credential_headers.iter().map(String::as_str);
         for name in secret.chain(configured) {
             if let Ok(name) = HeaderName::from_str(&name.to_ascii_lowercase())

@@ -1,16 +1,18 @@
-//! [`TokioRuntime`]: the core's clock, timer and seed on tokio.
+//! [`TokioRuntime`]: the core's clock, timer, seed and executor on tokio.
 
 use std::collections::hash_map::RandomState;
+use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use tether_core::{Runtime, Timestamp, WallClock};
+use tether_core::{Runtime, Spawn, Timestamp, WallClock};
 
 use crate::clock;
 
 /// A [`Runtime`] over tokio: monotonic time from an origin taken at construction, the system
-/// wall clock, `tokio::time::sleep` timers and seeds from OS entropy.
+/// wall clock, `tokio::time::sleep` timers, seeds from OS entropy, and background work
+/// ([`Spawn`]) as tasks on the current tokio runtime.
 ///
 /// Clones share the origin, so timestamps from clones are comparable. [`Runtime::sleep`]
 /// needs a tokio runtime with the time driver enabled.
@@ -76,6 +78,25 @@ impl Runtime for TokioRuntime {
 
     fn seed(&self) -> u64 {
         getrandom::u64().unwrap_or_else(|_| fallback_seed())
+    }
+}
+
+/// Background work (the client's refreshes, health checks and timers; a batcher's scheduler)
+/// runs as a task on the current tokio runtime. Outside one, nothing is started (`false`):
+/// the client tries again with its next request.
+impl<F: Future<Output = ()> + Send + 'static> Spawn<F> for TokioRuntime {
+    fn spawn(&self, task: F) -> bool {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return false;
+        }
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the native frontend's one place that starts a task: background drivers, \
+                      which end by themselves when their client closes or batcher is dropped"
+        )]
+        let handle = tokio::spawn(task);
+        drop(handle);
+        true
     }
 }
 

@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{chaos, closed_port, fast, hits};
-use tether_core::breaker::{BreakDuration, BreakerConfig, BreakerState};
+use common::{chaos, closed_port, fast, hits, pooled};
+use tether_native::{BreakDuration, BreakerConfig, BreakerState};
 use tether_native::{Error, ServiceClient};
 
 fn breaker(threshold: u32, break_for: Duration, probes: u32) -> BreakerConfig {
@@ -35,14 +35,14 @@ async fn opens_on_consecutive_5xx() {
             .expect_err("503 is an error for a service client");
         assert!(matches!(e, Error::Status { .. }), "{e}");
         assert_eq!(e.http_status(), 503);
-        // A JSON object without `detail` adds nothing to the message (spec §1.9).
+        // A JSON object without `detail` adds nothing to the message (the original's rule).
         assert_eq!(e.to_string(), "Service orders returned 503");
-        let state = svc.get_circuit_breaker_state();
+        let state = svc.circuit_breaker_state();
         if i < 3 {
             assert_eq!((state.state, state.failure_count), ("CLOSED", i));
         }
     }
-    let state = svc.get_circuit_breaker_state();
+    let state = svc.circuit_breaker_state();
     assert_eq!(state.state, "OPEN", "{state:?}");
     assert_eq!(state.failure_threshold, Some(3));
     assert!(state.last_failure_time.is_some());
@@ -68,7 +68,7 @@ async fn opens_on_consecutive_5xx() {
     assert_eq!(e.retry_after(), Some(ra));
     assert!(e.trace().unwrap().attempts.is_empty());
     assert_eq!(hits(&server, "b5xx").await, 3, "nothing sent while open");
-    let m = svc.get_service_metrics();
+    let m = svc.metrics();
     assert_eq!(m.total_requests, 4);
     assert_eq!(m.failed_requests, 4);
     assert_eq!(m.error_counts.get("http_503"), 3);
@@ -94,7 +94,7 @@ async fn opens_on_connection_refused() {
     let e = svc.get("/x").send().await.unwrap_err();
     assert!(matches!(e, Error::CircuitOpen { .. }), "{e:?}");
     assert_eq!(e.http_status(), 503);
-    assert_eq!(svc.get_circuit_breaker_state().state, "OPEN");
+    assert_eq!(svc.circuit_breaker_state().state, "OPEN");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,7 +104,7 @@ async fn half_open_lets_exactly_n_of_200_through() {
     let client = fast()
         .max_retries(0)
         .no_cache()
-        .pool_size(64)
+        .transport(pooled(64))
         .breaker(breaker(2, Duration::from_millis(300), PROBES))
         .build()
         .unwrap();

@@ -194,7 +194,13 @@ async fn stale_while_revalidate_refreshes_in_the_background() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(refreshed, "no background refresh reached the upstream");
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The upstream counted it on arrival; wait for the refresh to land in the cache.
+    for _ in 0..250 {
+        if client.engine_snapshot().in_flight == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let fresh = client.get(&url).send().await.unwrap();
     assert_eq!(fresh.trace().cache, CacheTrace::Fresh);
     assert_eq!(fresh.json::<Value>().unwrap()["counter"], 2);
@@ -208,7 +214,7 @@ async fn an_open_service_breaker_stops_background_refreshes() {
     let url = server.url("/cache/swr/1/30?key=swr-open");
     client.get(&url).service("swrsvc").send().await.unwrap();
     // Open the service's breaker by hand.
-    client.with_engine(|e, now, _| e.breakers_mut().get_or_create("swrsvc", now).isolate(now));
+    client.with_engine(|e, now, _| e.isolate_breaker(now, "swrsvc"));
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let stale = client.get(&url).service("swrsvc").send().await.unwrap();
     assert!(stale.from_cache());

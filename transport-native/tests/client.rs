@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{chaos, closed_port, fast, hits, totals};
+use common::{chaos, closed_port, fast, hits, pooled, totals};
 use serde_json::Value;
-use tether_core::batch::BatchConfig;
-use tether_core::retry::GiveUpReason;
+use tether_core::BatchConfig;
+use tether_core::GiveUpReason;
 use tether_core::{AttemptNext, AttemptResult, TransportErrorKind};
-use tether_native::{BatchError, Error, HttpClient, Registry, RequestBatcher, ServiceClient};
+use tether_native::{Error, HttpClient, JobError, Registry, RequestBatcher, ServiceClient};
 
 #[tokio::test]
 async fn builds_requests_with_query_json_form_and_default_headers() {
@@ -106,7 +106,8 @@ async fn per_attempt_timeout_retries_then_fails_with_504() {
 #[tokio::test]
 async fn total_timeouts_bound_the_whole_request() {
     let server = chaos();
-    // The caller's own limit on one request: cancelled after 300 ms whatever the policy.
+    // The caller's own limit on one request: over after 300 ms whatever the policy, and the
+    // error still tells why (the engine cut the attempt to the deadline and gave up).
     let client = fast().max_retries(3).no_cache().build().unwrap();
     let started = Instant::now();
     let e = client
@@ -116,10 +117,21 @@ async fn total_timeouts_bound_the_whole_request() {
         .await
         .unwrap_err();
     let elapsed = started.elapsed();
-    assert!(matches!(e, Error::Timeout { trace: None, .. }), "{e:?}");
+    assert!(e.is_timeout(), "{e:?}");
+    assert_eq!(e.http_status(), 504);
     assert!(
         elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(1),
         "{elapsed:?}"
+    );
+    let t = e.trace().expect("a timed-out request keeps its trace");
+    assert_eq!(t.attempts.len(), 1, "{}", t.summary());
+    assert_eq!(
+        t.attempts[0].next,
+        AttemptNext::GiveUp {
+            reason: GiveUpReason::DeadlineExceeded
+        },
+        "{}",
+        t.summary()
     );
     // The engine's deadline: no retry starts after it, the last attempt is cut to it.
     let client = fast()
@@ -177,7 +189,7 @@ async fn connections_are_reused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_keep_input_order_and_bound_concurrency() {
     let server = chaos();
-    let client = fast().no_cache().pool_size(32).build().unwrap();
+    let client = fast().no_cache().transport(pooled(32)).build().unwrap();
     let batcher = RequestBatcher::new(BatchConfig {
         max_batch_size: 3,
         max_wait: Duration::from_millis(20),
@@ -224,7 +236,7 @@ async fn batches_keep_input_order_and_bound_concurrency() {
         batcher.add(|| async { panic!("job failed") }),
         batcher.add(|| async { 2 })
     );
-    assert_eq!(a, Err::<(), _>(BatchError::Panicked));
+    assert_eq!(a, Err::<(), _>(JobError::Panicked));
     assert_eq!(b, Ok(2));
     batcher.close().await;
 }
@@ -273,7 +285,7 @@ async fn endpoints_cannot_leave_the_service() {
 async fn failing_hooks_never_fail_the_request() {
     let server = chaos();
     let client = fast().no_cache().build().unwrap();
-    let hooks = client.interceptors();
+    let hooks = client.hooks();
     let seen = Arc::new(AtomicUsize::new(0));
     hooks.add_request_hook(|_, _| Err("request hook says no".into()));
     hooks.add_request_hook(|_, _| panic!("request hook panicked"));
@@ -299,7 +311,7 @@ async fn failing_hooks_never_fail_the_request() {
     // The error hook fails too; the caller still gets the typed error.
     let dead = format!("http://127.0.0.1:{}/x", closed_port());
     let e = fast().max_retries(0).build().unwrap();
-    e.interceptors()
+    e.hooks()
         .add_error_hook(|_| Err("error hook says no".into()));
     let err = e.get(dead).send().await.unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
@@ -344,11 +356,11 @@ async fn service_errors_follow_the_original_messages() {
         .await
         .unwrap();
     assert_eq!(v, serde_json::json!({"data": "plain", "status_code": 200}));
-    // Redirects are not followed: a 3xx is a successful call (as the original, D37).
+    // Redirects are not followed: a 3xx is a successful call (as in the original).
     let r = svc.get("/status/302").send().await.unwrap();
     assert_eq!(r.status(), 302);
 
-    let m = svc.get_service_metrics();
+    let m = svc.metrics();
     assert_eq!(m.service, "users");
     assert_eq!(
         (m.total_requests, m.successful_requests, m.failed_requests),
@@ -356,7 +368,7 @@ async fn service_errors_follow_the_original_messages() {
     );
     assert_eq!(m.error_counts.get("http_404"), 1);
     assert!(m.last_request_time.is_some());
-    // Keys and their order, as the original's get_service_metrics() (top level, then the
+    // Keys and their order, as the original's metrics() (top level, then the
     // nested client metrics).
     let text = serde_json::to_string(&m).unwrap();
     assert_in_order(
@@ -391,7 +403,7 @@ async fn service_errors_follow_the_original_messages() {
             "last_request_time",
         ],
     );
-    let breaker = serde_json::to_value(svc.get_circuit_breaker_state()).unwrap();
+    let breaker = serde_json::to_value(svc.circuit_breaker_state()).unwrap();
     assert_eq!(breaker["service"], "users");
     assert_eq!(breaker["state"], "CLOSED");
     assert_eq!(breaker["failure_threshold"], 5);
@@ -431,7 +443,7 @@ async fn registry_is_named_and_bounded() {
     let all = registry.all_metrics();
     assert_eq!(all.service_clients["a"].total_requests, 1);
     assert_eq!(all.service_clients["b"].total_requests, 0);
-    assert_eq!(registry.iter().count(), 2);
+    assert_eq!(registry.clients().len(), 2);
     registry.close_all();
     assert!(registry.is_empty());
     let e = a.get("/get").send().await.unwrap_err();
@@ -450,11 +462,7 @@ async fn the_default_registry_backs_get_service_client() {
             .contains(&"default-reg".to_owned())
     );
     a.get("/get").send().await.unwrap();
-    assert_eq!(
-        b.get_service_metrics().total_requests,
-        1,
-        "one client, shared"
-    );
+    assert_eq!(b.metrics().total_requests, 1, "one client, shared");
     tether_native::close_all_service_clients();
     assert!(
         tether_native::default_registry()
@@ -534,4 +542,52 @@ fn the_background_driver_restarts_in_a_new_runtime() {
         }
         panic!("no background driver in the second runtime");
     });
+}
+
+/// Compile-time: a request's future is `Send + 'static`, so it can be spawned on tokio's
+/// multithreaded runtime; so are a service call's and a batch's.
+#[allow(dead_code)]
+fn request_futures_are_spawnable(client: &HttpClient, svc: &ServiceClient) {
+    fn spawnable<F: std::future::Future + Send + 'static>(_: &F) {}
+    let request = client.get("http://127.0.0.1:1/").send();
+    spawnable(&request);
+    drop(tokio::spawn(request));
+    let call = svc.get("/x").send_json::<Value>();
+    spawnable(&call);
+    drop(tokio::spawn(call));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawned_requests_and_async_hooks_run_on_tokio() {
+    let server = chaos();
+    let client = fast().no_cache().build().unwrap();
+    let audited = Arc::new(AtomicUsize::new(0));
+    // An asynchronous request hook that waits on tokio before adding a header, and an
+    // asynchronous response hook that counts.
+    client
+        .hooks()
+        .add_async_request_hook(|_event, mut headers| async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            headers.insert("x-async-hook", http::HeaderValue::from_static("1"));
+            Ok(headers)
+        });
+    let counter = Arc::clone(&audited);
+    client.hooks().add_async_response_hook(move |event| {
+        let counter = Arc::clone(&counter);
+        async move {
+            tokio::task::yield_now().await;
+            assert_eq!(event.status, 200);
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    });
+    let tasks: Vec<_> = (0..8)
+        .map(|i| tokio::spawn(client.get(server.url(&format!("/echo?i={i}"))).send()))
+        .collect();
+    for task in tasks {
+        let r = task.await.expect("the task ran").expect("a response");
+        let body: Value = r.json().unwrap();
+        assert_eq!(body["headers"]["x-async-hook"], "1");
+    }
+    assert_eq!(audited.load(Ordering::SeqCst), 8);
 }

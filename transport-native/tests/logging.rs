@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{chaos, closed_port, fast};
-use tether_core::breaker::{BreakDuration, BreakerConfig};
+use tether_core::{BreakDuration, BreakerConfig};
 use tracing_subscriber::fmt::MakeWriter;
 
 #[derive(Clone, Default)]
@@ -68,7 +68,7 @@ async fn logs_requests_retries_and_breakers_without_secrets() {
         .build()
         .unwrap();
     client
-        .interceptors()
+        .hooks()
         .add_request_hook(|_, _| Err("hook failure for the log".into()));
     let secret_request = |path: &str| {
         client

@@ -7,8 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{chaos, fast, hits};
-use tether_core::retry::{GiveUpReason, LongRetryAfter, RetryReason};
 use tether_core::{AttemptNext, AttemptResult};
+use tether_core::{GiveUpReason, LongRetryAfter, RetryReason};
 
 #[tokio::test]
 async fn retries_503_then_succeeds() {
@@ -50,9 +50,12 @@ async fn retries_503_then_succeeds() {
 async fn retries_are_bounded_and_the_last_response_returned() {
     let server = chaos();
     // Every failed attempt counts for the breaker: keep it out of the way here.
-    let mut b = fast().max_retries(2).no_cache();
-    b.engine_mut().breakers.default.consecutive_failures = Some(100);
-    let client = b.build().unwrap();
+    let client = fast()
+        .max_retries(2)
+        .no_cache()
+        .configure_engine(|c| c.breakers.default.consecutive_failures = Some(100))
+        .build()
+        .unwrap();
     let r = client
         .get(server.url("/flaky/rmax?fail=10"))
         .send()
@@ -143,10 +146,15 @@ async fn retry_after_http_date_is_honoured() {
 async fn long_retry_after_is_capped_or_refused() {
     let server = chaos();
     // Cap: wait `max_retry_after` (1 s) instead of 30 s, then retry.
-    let mut b = fast().max_retries(2).no_cache();
-    b.engine_mut().retry.max_retry_after = Duration::from_secs(1);
-    b.engine_mut().retry.on_long_retry_after = LongRetryAfter::Cap;
-    let capped = b.build().unwrap();
+    let capped = fast()
+        .max_retries(2)
+        .no_cache()
+        .configure_engine(|c| {
+            c.retry.max_retry_after = Duration::from_secs(1);
+            c.retry.on_long_retry_after = LongRetryAfter::Cap;
+        })
+        .build()
+        .unwrap();
     let started = Instant::now();
     let r = capped
         .get(server.url("/retry-after/30?key=rcap&fail=1"))
@@ -172,9 +180,12 @@ async fn long_retry_after_is_capped_or_refused() {
     );
 
     // GiveUp (the default): the 503 comes back at once.
-    let mut b = fast().max_retries(2).no_cache();
-    b.engine_mut().retry.max_retry_after = Duration::from_secs(1);
-    let refusing = b.build().unwrap();
+    let refusing = fast()
+        .max_retries(2)
+        .no_cache()
+        .configure_engine(|c| c.retry.max_retry_after = Duration::from_secs(1))
+        .build()
+        .unwrap();
     let started = Instant::now();
     let r = refusing
         .get(server.url("/retry-after/30?key=rgive&fail=1"))

@@ -1,8 +1,12 @@
-//! Smoke test: the core `Client` over the native transport against the chaos upstream.
+//! Smoke test: the core client layer over the native pair, built generically (core's own
+//! `SharedHooks`, no tracing), with a ready-made `http::Request`.
 #![allow(clippy::disallowed_methods)]
 
+use std::time::Duration;
+
 use tether_chaos::{ChaosOptions, spawn_background};
-use tether_core::{Client, EngineConfig};
+use tether_core::Backoff;
+use tether_core::client::{HttpClient, HttpClientBuilder};
 use tether_native::{NativeConfig, TokioRuntime, UreqTransport};
 
 fn get(url: &str) -> tether_core::Request {
@@ -12,39 +16,36 @@ fn get(url: &str) -> tether_core::Request {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_then_cache_hit() {
     let chaos = spawn_background(ChaosOptions::default());
-    let mut cfg = EngineConfig::default();
-    cfg.retry.backoff = tether_core::retry::Backoff::Constant(std::time::Duration::from_millis(10));
-    let client = Client::new(
-        cfg,
+    let client: HttpClient<UreqTransport, TokioRuntime> = HttpClientBuilder::new(
         UreqTransport::new(NativeConfig::default()),
         TokioRuntime::new(),
     )
+    .backoff(Backoff::Constant(Duration::from_millis(10)))
+    .build()
     .unwrap();
     let r = client
-        .send(get(&chaos.url("/flaky/smoke1?fail=2")), None)
+        .execute(get(&chaos.url("/flaky/smoke1?fail=2")), None)
         .await
         .unwrap();
-    assert_eq!(r.response.status(), 200);
-    assert_eq!(r.trace.attempts.len(), 3, "{}", r.trace.summary());
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.trace().attempts.len(), 3, "{}", r.trace().summary());
     let a = client
-        .send(get(&chaos.url("/cache/60?key=smoke2")), None)
+        .execute(get(&chaos.url("/cache/60?key=smoke2")), Some("catalog"))
         .await
         .unwrap();
     let b = client
-        .send(get(&chaos.url("/cache/60?key=smoke2")), None)
+        .execute(get(&chaos.url("/cache/60?key=smoke2")), Some("catalog"))
         .await
         .unwrap();
-    assert!(!a.from_cache);
-    assert!(b.from_cache, "{}", b.trace.summary());
-    assert_eq!(a.response.body(), b.response.body());
-    let count: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(
-        client
-            .send(get(&chaos.url("/count/smoke2")), None)
-            .await
-            .unwrap()
-            .response
-            .body(),
-    ))
-    .unwrap();
+    assert!(!a.from_cache());
+    assert!(b.from_cache(), "{}", b.trace().summary());
+    assert_eq!(b.service(), "catalog");
+    assert_eq!(a.bytes(), b.bytes());
+    let count: serde_json::Value = client
+        .execute(get(&chaos.url("/count/smoke2")), None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(count["hits"], 1, "{count}");
 }

@@ -1,37 +1,10 @@
 //! Threshold alert rules with severities, a firing / resolved lifecycle, de-duplication,
 //! hysteresis and a bounded history.
 //!
-//! The original (spec §2.4) appended a new alert record on every collection while a condition
-//! held (no de-duplication, no resolution, no cap within 24 h) and alerted on every idle client
-//! because its success rate was 0.0 (D9). Here each `(rule, service)` pair is one alert
-//! *instance* that fires once, stays firing while the condition holds, and resolves once.
-//!
-//! The engine knows nothing of the metrics module: the caller fills an [`AlertInput`] with plain
-//! numbers and calls [`AlertEngine::evaluate`] whenever it has fresh numbers (for example after
-//! each metrics collection). Alerts have no timers of their own: `for_duration` and
-//! `resolve_after` are checked at each evaluation, so there is no `poll_timeout`.
-//!
-//! # Lifecycle of one `(rule, service)` instance
-//!
-//! ```text
-//!   Inactive ──condition true──► Pending ──held for for_duration──► Firing ──► emits Fired (once)
-//!      ▲  │                         │                                │  ▲
-//!      │  └── for_duration = 0 ─────┼───────────────────────────────►│  │ not clear (value still
-//!      │                            │                                │  │ in the hysteresis band):
-//!      ├──── condition false ───────┘                                ├──┘ stays firing, no event
-//!      │                                                             │
-//!      └── Resolved (emits Resolved) ◄──── clear for resolve_after ──┘
-//!
-//!   clear = value at or past threshold ∓ hysteresis, service idle or gone, rule removed or disabled
-//! ```
-//!
-//! A firing instance never fires again (de-duplication). A new firing after a resolution is a
-//! new alert with a new id. "Idle" means too few requests (or lookups) in the window: an idle
-//! service never fires and counts as clear. Missing system numbers (`system: None`) hold the
-//! system instances where they are.
+//! The design notes are on [`AlertEngine`].
 
-mod format;
 mod rule;
+mod window;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -41,12 +14,16 @@ use serde::{Deserialize, Serialize};
 use crate::health::HealthStatus;
 use crate::{ConfigError, Timestamp, WallClock};
 
-pub(crate) use format::{py_float_repr, py_percent2};
-pub use rule::{
-    AlertRule, BREAKER_OPEN, CACHE_HIT_RATIO_LOW, DEFAULT_HYSTERESIS, LatencyStat, RuleKind,
-    SERVICE_ERRORS, SERVICE_SLOW, SERVICE_UNHEALTHY, SYSTEM_CPU_HIGH, SYSTEM_MEMORY_HIGH, Severity,
-    default_rules,
+pub use rule::{AlertRule, DEFAULT_HYSTERESIS, LatencyStat, RuleKind, Severity, default_rules};
+#[cfg_attr(
+    not(test),
+    expect(unused_imports, reason = "the tests name rules by constant")
+)]
+pub(crate) use rule::{
+    BREAKER_OPEN, CACHE_HIT_RATIO_LOW, SERVICE_ERRORS, SERVICE_SLOW, SERVICE_UNHEALTHY,
+    SYSTEM_CPU_HIGH, SYSTEM_MEMORY_HIGH,
 };
+pub(crate) use window::SignalWindow;
 
 /// Default number of alerts kept in the history (the original's `max_history_size`).
 pub const DEFAULT_HISTORY_CAPACITY: usize = 1000;
@@ -260,6 +237,37 @@ enum Reading {
 }
 
 /// The alert engine. A `&mut self` state machine; see the module docs.
+///
+/// # Design
+///
+/// The original appended a new alert record on every collection while a condition held (no
+/// de-duplication, no resolution, no cap within 24 h) and alerted on every idle client because
+/// its success rate was 0.0 with no requests. Here each `(rule, service)` pair is one alert
+/// *instance* that fires once, stays firing while the condition holds, and resolves once.
+///
+/// The engine knows nothing of the metrics module: the caller fills an [`AlertInput`] with plain
+/// numbers and calls [`AlertEngine::evaluate`] whenever it has fresh numbers (for example after
+/// each metrics collection). Alerts have no timers of their own: `for_duration` and
+/// `resolve_after` are checked at each evaluation, so there is no `poll_timeout`.
+///
+/// # Lifecycle of one `(rule, service)` instance
+///
+/// ```text
+///   Inactive ──condition true──► Pending ──held for for_duration──► Firing ──► emits Fired (once)
+///      ▲  │                         │                                │  ▲
+///      │  └── for_duration = 0 ─────┼───────────────────────────────►│  │ not clear (value still
+///      │                            │                                │  │ in the hysteresis band):
+///      ├──── condition false ───────┘                                ├──┘ stays firing, no event
+///      │                                                             │
+///      └── Resolved (emits Resolved) ◄──── clear for resolve_after ──┘
+///
+///   clear = value at or past threshold ∓ hysteresis, service idle or gone, rule removed or disabled
+/// ```
+///
+/// A firing instance never fires again (de-duplication). A new firing after a resolution is a
+/// new alert with a new id. "Idle" means too few requests (or lookups) in the window: an idle
+/// service never fires and counts as clear. Missing system numbers (`system: None`) hold the
+/// system instances where they are.
 #[derive(Clone, Debug)]
 pub struct AlertEngine {
     config: AlertConfig,
@@ -588,29 +596,31 @@ fn service_reading(kind: RuleKind, s: &ServiceSignals) -> Reading {
     }
 }
 
-/// The alert text, in the original's wording for its five types.
+/// The alert text, e.g. `Service api success rate is 0.00%` (the original's wording for its
+/// five types). Percentages and seconds have two decimals; CPU and memory percentages print
+/// as the shortest text that reads back as the same number, with `.0` for whole numbers
+/// (`99.5`, `90.0`), as the original printed them.
 fn message(kind: RuleKind, service: Option<&str>, value: f64) -> String {
     let name = service.unwrap_or("");
     match kind {
-        RuleKind::CpuPercent => format!("CPU usage is {}%", py_float_repr(value)),
-        RuleKind::MemoryPercent => format!("Memory usage is {}%", py_float_repr(value)),
+        RuleKind::CpuPercent => format!("CPU usage is {value:?}%"),
+        RuleKind::MemoryPercent => format!("Memory usage is {value:?}%"),
         RuleKind::ResponseTime { stat, .. } => {
-            let secs = format::py_fixed2(value / 1000.0);
+            let secs = value / 1000.0;
             match stat {
-                LatencyStat::Avg => format!("Service {name} response time is {secs}s"),
-                LatencyStat::P95 => format!("Service {name} p95 response time is {secs}s"),
+                LatencyStat::Avg => format!("Service {name} response time is {secs:.2}s"),
+                LatencyStat::P95 => format!("Service {name} p95 response time is {secs:.2}s"),
             }
         }
         RuleKind::ErrorRate { .. } => {
-            format!(
-                "Service {name} success rate is {}",
-                py_percent2(1.0 - value)
-            )
+            let success = (1.0 - value) * 100.0;
+            format!("Service {name} success rate is {success:.2}%")
         }
         RuleKind::ServiceUnhealthy => format!("Service {name} is unhealthy"),
         RuleKind::BreakerOpen => format!("Service {name} circuit breaker is open"),
         RuleKind::CacheHitRatio { .. } => {
-            format!("Service {name} cache hit ratio is {}", py_percent2(value))
+            let ratio = value * 100.0;
+            format!("Service {name} cache hit ratio is {ratio:.2}%")
         }
     }
 }

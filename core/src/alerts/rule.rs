@@ -7,20 +7,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::ConfigError;
 
-/// Alert `type` of the original's CPU rule.
-pub const SYSTEM_CPU_HIGH: &str = "system_cpu_high";
-/// Alert `type` of the original's memory rule.
-pub const SYSTEM_MEMORY_HIGH: &str = "system_memory_high";
-/// Alert `type` of the original's response-time rule.
-pub const SERVICE_SLOW: &str = "service_slow";
-/// Alert `type` of the original's success-rate rule.
-pub const SERVICE_ERRORS: &str = "service_errors";
-/// Alert `type` of the original's health rule.
-pub const SERVICE_UNHEALTHY: &str = "service_unhealthy";
-/// Alert `type` of the breaker-open rule (new).
-pub const BREAKER_OPEN: &str = "breaker_open";
-/// Alert `type` of the cache-hit-ratio rule (new).
-pub const CACHE_HIT_RATIO_LOW: &str = "cache_hit_ratio_low";
+/// Alert `type` of the CPU rule.
+pub(crate) const SYSTEM_CPU_HIGH: &str = "system_cpu_high";
+/// Alert `type` of the memory rule.
+pub(crate) const SYSTEM_MEMORY_HIGH: &str = "system_memory_high";
+/// Alert `type` of the response-time rule.
+pub(crate) const SERVICE_SLOW: &str = "service_slow";
+/// Alert `type` of the success-rate rule.
+pub(crate) const SERVICE_ERRORS: &str = "service_errors";
+/// Alert `type` of the health rule.
+pub(crate) const SERVICE_UNHEALTHY: &str = "service_unhealthy";
+/// Alert `type` of the breaker-open rule.
+pub(crate) const BREAKER_OPEN: &str = "breaker_open";
+/// Alert `type` of the cache-hit-ratio rule.
+pub(crate) const CACHE_HIT_RATIO_LOW: &str = "cache_hit_ratio_low";
 
 /// Default hysteresis: a firing alert resolves once the value is 10 % of the threshold back on
 /// the good side.
@@ -85,7 +85,8 @@ pub enum RuleKind {
         min_requests: u64,
     },
     /// Per service: error rate (0..1) `> threshold`, only with at least `min_requests` requests,
-    /// so an idle service never alerts (the original did, D9).
+    /// so an idle service never alerts (the original did: its success rate is 0.0 with no
+    /// requests).
     ErrorRate {
         /// Fewest requests in the window (at least 1).
         #[serde(default = "one")]
@@ -179,6 +180,21 @@ pub struct AlertRule {
 }
 
 impl AlertRule {
+    /// Name of the default CPU rule (`system_cpu_high`).
+    pub const SYSTEM_CPU_HIGH: &'static str = SYSTEM_CPU_HIGH;
+    /// Name of the default memory rule (`system_memory_high`).
+    pub const SYSTEM_MEMORY_HIGH: &'static str = SYSTEM_MEMORY_HIGH;
+    /// Name of the default response-time rule (`service_slow`).
+    pub const SERVICE_SLOW: &'static str = SERVICE_SLOW;
+    /// Name of the default error-rate rule (`service_errors`).
+    pub const SERVICE_ERRORS: &'static str = SERVICE_ERRORS;
+    /// Name of the default health rule (`service_unhealthy`).
+    pub const SERVICE_UNHEALTHY: &'static str = SERVICE_UNHEALTHY;
+    /// Name of the default breaker-open rule (`breaker_open`).
+    pub const BREAKER_OPEN: &'static str = BREAKER_OPEN;
+    /// Name of the default cache-hit-ratio rule (`cache_hit_ratio_low`, disabled by default).
+    pub const CACHE_HIT_RATIO_LOW: &'static str = CACHE_HIT_RATIO_LOW;
+
     /// An enabled rule with the default hysteresis and no `for_duration` / `resolve_after`.
     pub fn new(
         name: impl Into<String>,

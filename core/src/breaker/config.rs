@@ -95,7 +95,7 @@ impl BreakerConfig {
 #[serde(deny_unknown_fields)]
 pub struct RatioTrigger {
     /// The sliding window the ratios are computed over.
-    pub window: Window,
+    pub window: BreakerWindow,
     /// Failure ratio threshold, in (0, 1].
     pub failure_ratio: f64,
     /// Minimum number of calls in the window before any ratio is evaluated (at least 1).
@@ -120,7 +120,7 @@ impl RatioTrigger {
                 "must be at least 1",
             ));
         }
-        if let Window::Count(n) = self.window
+        if let BreakerWindow::Count(n) = self.window
             && self.min_throughput > n
         {
             return Err(ConfigError::invalid(
@@ -160,7 +160,7 @@ pub struct SlowCall {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum Window {
+pub enum BreakerWindow {
     /// The last `n` recorded calls (a ring with pre-aggregated totals; O(1) per call).
     Count(u32),
     /// Calls recorded in the last `duration`, kept in `buckets` equal buckets rotated by `now`
@@ -173,10 +173,10 @@ pub enum Window {
     },
 }
 
-impl Window {
+impl BreakerWindow {
     fn validate(self) -> Result<(), ConfigError> {
         match self {
-            Window::Count(n) => {
+            BreakerWindow::Count(n) => {
                 if n == 0 || n > MAX_COUNT_WINDOW {
                     return Err(ConfigError::invalid(
                         "breaker.ratio.window.count",
@@ -184,7 +184,7 @@ impl Window {
                     ));
                 }
             }
-            Window::Time { duration, buckets } => {
+            BreakerWindow::Time { duration, buckets } => {
                 if buckets == 0 || buckets > MAX_TIME_BUCKETS {
                     return Err(ConfigError::invalid(
                         "breaker.ratio.window.time.buckets",

@@ -1,94 +1,6 @@
 //! Circuit breaker: a pure state machine per upstream, plus a bounded registry of them.
 //!
-//! The breaker decides whether a call may go out ([`Breaker::try_acquire`]) and learns from how
-//! it ended ([`Breaker::on_result`]). It owns no clock: every input takes `now`, and
-//! [`Breaker::poll_timeout`] says when it next needs [`Breaker::handle_timeout`].
-//!
-//! ```text
-//!                      consecutive failures >= threshold, or
-//!                      failure / slow-call ratio >= threshold
-//!                      (with >= min_throughput calls in the window)
-//!       +--------+  -------------------------------------------->  +-----------------+
-//!       | Closed |                                                 | Open { until }  |
-//!       +--------+  <--+                                           +-----------------+
-//!                      |                                              |          ^
-//!                      | all N probes succeeded                       | now >= until
-//!                      | (ProbesSucceeded)                            | (BreakElapsed,
-//!                      |                                              v  lazily)  |
-//!                  +-----------------------------------------------------+        |
-//!                  | HalfOpen { probes in flight, probe successes }      | -------+
-//!                  +-----------------------------------------------------+
-//!                     a probe failed or was slow (ProbeFailed), or
-//!                     a probe did not report within probe_timeout (ProbeTimeout)
-//!
-//!   Manual, from any state (reason Manual):
-//!     isolate(now) --> Isolated   rejects everything until reset
-//!     reset(now)   --> Closed     counts cleared
-//!     disable(now) --> Disabled   admits everything, records metrics, never trips
-//!     enable(now)  --> Closed     only from Disabled
-//! ```
-//!
-//! # Triggers
-//!
-//! * **Consecutive failures** (the original's semantics): each failure adds one, any success
-//!   resets the count to zero, ignored calls change nothing. Default threshold 5.
-//! * **Ratio over a sliding window** (Resilience4j / Polly semantics): a count window (last `n`
-//!   calls) or a time window (ring of buckets rotated by `now`); once the window holds at least
-//!   `min_throughput` calls, `failures / calls >= failure_ratio` trips it, and so does
-//!   `slow / calls >= slow_call.ratio` when slow-call detection is on. A call is slow when its
-//!   duration is strictly greater than `slow_call.duration`, whatever its outcome.
-//!
-//! Both can be enabled at once; the first that fires gives the reason
-//! (consecutive, then failure ratio, then slow-call ratio). With neither, the breaker only
-//! opens manually.
-//!
-//! # Open and half-open
-//!
-//! The break lasts exactly the configured duration, in µs: the breaker moves to HalfOpen on the
-//! first `try_acquire`/`handle_timeout` with `now >= opened_at + break` (the original compared
-//! `timedelta.seconds > recovery_timeout`, which added up to a second and wrapped after a day).
-//! [`BreakDuration::Exponential`] grows with consecutive openings and resets when it closes.
-//!
-//! HalfOpen admits a probe only while `probes in flight + probe successes < half_open_probes`
-//! (N). So at most N probes are ever in flight, every admitted probe can count, and the N-th
-//! success closes the breaker (window and counts cleared). A probe that fails — or, with
-//! slow-call detection on, is slow — re-opens it with the next break duration. A probe that does
-//! not report within `probe_timeout` counts as failed: [`Breaker::poll_timeout`] reports its
-//! deadline and [`Breaker::handle_timeout`] (or any later input) re-opens the breaker. A probe
-//! reported as [`CallKind::Ignored`] (cancelled, unclassifiable) frees its slot and counts for
-//! nothing, so a new probe can be admitted. Rejections carry `retry_at`: the end of the break
-//! when Open, the earliest probe deadline when HalfOpen is full, [`Timestamp::MAX`] when Isolated.
-//!
-//! # Permits and the stale-result rule
-//!
-//! [`Breaker::try_acquire`] returns a [`BreakerPermit`], a single-use token that records the
-//! breaker's *generation* (bumped on every state change and on every [`Breaker::reset`]) and,
-//! for a probe, its probe slot. **A result counts only in the generation that admitted it.**
-//! Results of permits from an earlier generation are *stale*: they change no count, no window
-//! and no state, and are only tallied in [`BreakerSnapshot::stale_results`]. So a slow call
-//! admitted while Closed that fails after the breaker opened cannot extend the break or fail a
-//! probe, one that succeeds during HalfOpen cannot close it, and a probe whose deadline passed
-//! cannot close a later half-open episode. (Resilience4j likewise keeps half-open accounting apart
-//! from calls admitted earlier.) Permits also carry the breaker's identity (numbered by the
-//! [`BreakerRegistry`]; standalone breakers from [`Breaker::new`] all have identity 0), so a
-//! permit from a registry breaker that has since been evicted and re-created is stale too.
-//!
-//! Dropping a permit without reporting is allowed but, for a probe, holds its slot until
-//! `probe_timeout`; report [`CallResult::ignored`] to release it.
-//!
-//! # Events
-//!
-//! Every state change queues a [`BreakerEvent::StateChanged`]; drain them with
-//! [`Breaker::poll_event`] after each input. The queue is bounded by `max_events`: when full the
-//! oldest event is dropped and counted in [`BreakerSnapshot::events_dropped`].
-//!
-//! # Cost
-//!
-//! `try_acquire` in Closed (and Disabled) is a match and a struct copy: no allocation, no
-//! lookup. Recording a result is O(1) (count window; time windows rotate O(buckets skipped)).
-//! Memory per breaker: the config, N probe slots and the window ring (one byte per call for a
-//! count window, 12 bytes per bucket for a time window), all allocated at construction; the
-//! event queue grows on demand up to `max_events`.
+//! The design notes are on [`Breaker`].
 
 mod classify;
 mod config;
@@ -105,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 pub use classify::{Classifier, StatusRange};
 pub use config::{
-    BreakDuration, BreakerConfig, MAX_COUNT_WINDOW, MAX_HALF_OPEN_PROBES, MAX_TIME_BUCKETS,
-    RatioTrigger, SlowCall, Window,
+    BreakDuration, BreakerConfig, BreakerWindow, MAX_COUNT_WINDOW, MAX_HALF_OPEN_PROBES,
+    MAX_TIME_BUCKETS, RatioTrigger, SlowCall,
 };
 pub use registry::{BreakerRegistry, NamedBreakerEvent, RegistryConfig};
 pub use window::WindowTotals;
@@ -140,16 +52,6 @@ impl BreakerState {
             BreakerState::HalfOpen => "half_open",
             BreakerState::Isolated => "isolated",
             BreakerState::Disabled => "disabled",
-        }
-    }
-
-    /// The original Python breaker's upper-case state string: `CLOSED`, `OPEN` or `HALF_OPEN`.
-    /// Isolated reports `OPEN` (it rejects calls) and Disabled reports `CLOSED` (it admits them).
-    pub const fn as_original_str(self) -> &'static str {
-        match self {
-            BreakerState::Closed | BreakerState::Disabled => "CLOSED",
-            BreakerState::Open | BreakerState::Isolated => "OPEN",
-            BreakerState::HalfOpen => "HALF_OPEN",
         }
     }
 
@@ -251,7 +153,7 @@ impl BreakerPermit {
 /// The breaker refused a call. A decision, not an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct Rejected {
+pub struct BreakerRejection {
     /// When to try again: the end of the break (Open), the earliest probe deadline (HalfOpen
     /// with every probe slot taken), or [`Timestamp::MAX`] (Isolated: until a manual reset).
     pub retry_at: Timestamp,
@@ -304,7 +206,7 @@ pub enum BreakerEvent {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct BreakerSnapshot {
-    /// Current state (serialized lower-case; see [`BreakerSnapshot::original_state`]).
+    /// Current state (serialized lower-case).
     pub state: BreakerState,
     /// Consecutive failures counted since the last success / close / reset.
     pub failure_count: u32,
@@ -342,11 +244,6 @@ pub struct BreakerSnapshot {
 }
 
 impl BreakerSnapshot {
-    /// The original's upper-case state string (`CLOSED`, `OPEN`, `HALF_OPEN`).
-    pub const fn original_state(&self) -> &'static str {
-        self.state.as_original_str()
-    }
-
     /// `last_failure_wall` as RFC 3339 UTC text (the Python layer reformats it as it needs).
     pub fn last_failure_rfc3339(&self) -> Option<String> {
         self.last_failure_wall.map(WallClock::to_rfc3339)
@@ -376,6 +273,98 @@ impl State {
 }
 
 /// One circuit breaker. See the module docs for the state machine and its rules.
+///
+/// # Design
+///
+/// The breaker decides whether a call may go out ([`Breaker::try_acquire`]) and learns from how
+/// it ended ([`Breaker::on_result`]). It owns no clock: every input takes `now`, and
+/// [`Breaker::poll_timeout`] says when it next needs [`Breaker::handle_timeout`].
+///
+/// ```text
+///                      consecutive failures >= threshold, or
+///                      failure / slow-call ratio >= threshold
+///                      (with >= min_throughput calls in the window)
+///       +--------+  -------------------------------------------->  +-----------------+
+///       | Closed |                                                 | Open { until }  |
+///       +--------+  <--+                                           +-----------------+
+///                      |                                              |          ^
+///                      | all N probes succeeded                       | now >= until
+///                      | (ProbesSucceeded)                            | (BreakElapsed,
+///                      |                                              v  lazily)  |
+///                  +-----------------------------------------------------+        |
+///                  | HalfOpen { probes in flight, probe successes }      | -------+
+///                  +-----------------------------------------------------+
+///                     a probe failed or was slow (ProbeFailed), or
+///                     a probe did not report within probe_timeout (ProbeTimeout)
+///
+///   Manual, from any state (reason Manual):
+///     isolate(now) --> Isolated   rejects everything until reset
+///     reset(now)   --> Closed     counts cleared
+///     disable(now) --> Disabled   admits everything, records metrics, never trips
+///     enable(now)  --> Closed     only from Disabled
+/// ```
+///
+/// # Triggers
+///
+/// * **Consecutive failures** (the original's semantics): each failure adds one, any success
+///   resets the count to zero, ignored calls change nothing. Default threshold 5.
+/// * **Ratio over a sliding window** (Resilience4j / Polly semantics): a count window (last `n`
+///   calls) or a time window (ring of buckets rotated by `now`); once the window holds at least
+///   `min_throughput` calls, `failures / calls >= failure_ratio` trips it, and so does
+///   `slow / calls >= slow_call.ratio` when slow-call detection is on. A call is slow when its
+///   duration is strictly greater than `slow_call.duration`, whatever its outcome.
+///
+/// Both can be enabled at once; the first that fires gives the reason
+/// (consecutive, then failure ratio, then slow-call ratio). With neither, the breaker only
+/// opens manually.
+///
+/// # Open and half-open
+///
+/// The break lasts exactly the configured duration, in µs: the breaker moves to HalfOpen on the
+/// first `try_acquire`/`handle_timeout` with `now >= opened_at + break` (the original compared
+/// `timedelta.seconds > recovery_timeout`, which added up to a second and wrapped after a day).
+/// [`BreakDuration::Exponential`] grows with consecutive openings and resets when it closes.
+///
+/// HalfOpen admits a probe only while `probes in flight + probe successes < half_open_probes`
+/// (N). So at most N probes are ever in flight, every admitted probe can count, and the N-th
+/// success closes the breaker (window and counts cleared). A probe that fails — or, with
+/// slow-call detection on, is slow — re-opens it with the next break duration. A probe that does
+/// not report within `probe_timeout` counts as failed: [`Breaker::poll_timeout`] reports its
+/// deadline and [`Breaker::handle_timeout`] (or any later input) re-opens the breaker. A probe
+/// reported as [`CallKind::Ignored`] (cancelled, unclassifiable) frees its slot and counts for
+/// nothing, so a new probe can be admitted. Rejections carry `retry_at`: the end of the break
+/// when Open, the earliest probe deadline when HalfOpen is full, [`Timestamp::MAX`] when Isolated.
+///
+/// # Permits and the stale-result rule
+///
+/// [`Breaker::try_acquire`] returns a [`BreakerPermit`], a single-use token that records the
+/// breaker's *generation* (bumped on every state change and on every [`Breaker::reset`]) and,
+/// for a probe, its probe slot. **A result counts only in the generation that admitted it.**
+/// Results of permits from an earlier generation are *stale*: they change no count, no window
+/// and no state, and are only tallied in [`BreakerSnapshot::stale_results`]. So a slow call
+/// admitted while Closed that fails after the breaker opened cannot extend the break or fail a
+/// probe, one that succeeds during HalfOpen cannot close it, and a probe whose deadline passed
+/// cannot close a later half-open episode. (Resilience4j likewise keeps half-open accounting apart
+/// from calls admitted earlier.) Permits also carry the breaker's identity (numbered by the
+/// [`BreakerRegistry`]; standalone breakers from [`Breaker::new`] all have identity 0), so a
+/// permit from a registry breaker that has since been evicted and re-created is stale too.
+///
+/// Dropping a permit without reporting is allowed but, for a probe, holds its slot until
+/// `probe_timeout`; report [`CallResult::ignored`] to release it.
+///
+/// # Events
+///
+/// Every state change queues a [`BreakerEvent::StateChanged`]; drain them with
+/// [`Breaker::poll_event`] after each input. The queue is bounded by `max_events`: when full the
+/// oldest event is dropped and counted in [`BreakerSnapshot::events_dropped`].
+///
+/// # Cost
+///
+/// `try_acquire` in Closed (and Disabled) is a match and a struct copy: no allocation, no
+/// lookup. Recording a result is O(1) (count window; time windows rotate O(buckets skipped)).
+/// Memory per breaker: the config, N probe slots and the window ring (one byte per call for a
+/// count window, 12 bytes per bucket for a time window), all allocated at construction; the
+/// event queue grows on demand up to `max_events`.
 #[derive(Clone, Debug)]
 pub struct Breaker {
     config: BreakerConfig,
@@ -515,14 +504,14 @@ impl Breaker {
     /// Closed and Disabled admit at once (no allocation, no time check). Open past its break
     /// becomes HalfOpen first; HalfOpen admits a probe while a slot is free (see module docs).
     #[inline]
-    pub fn try_acquire(&mut self, now: Timestamp) -> Result<BreakerPermit, Rejected> {
+    pub fn try_acquire(&mut self, now: Timestamp) -> Result<BreakerPermit, BreakerRejection> {
         match self.state {
             State::Closed | State::Disabled => Ok(self.permit(None)),
             _ => self.try_acquire_slow(now),
         }
     }
 
-    fn try_acquire_slow(&mut self, now: Timestamp) -> Result<BreakerPermit, Rejected> {
+    fn try_acquire_slow(&mut self, now: Timestamp) -> Result<BreakerPermit, BreakerRejection> {
         self.advance(now);
         match self.state {
             State::Closed | State::Disabled => Ok(self.permit(None)),
@@ -655,9 +644,9 @@ impl Breaker {
         }
     }
 
-    fn reject(&mut self, retry_at: Timestamp) -> Rejected {
+    fn reject(&mut self, retry_at: Timestamp) -> BreakerRejection {
         self.rejected = self.rejected.saturating_add(1);
-        Rejected {
+        BreakerRejection {
             retry_at,
             state: self.state.public(),
         }

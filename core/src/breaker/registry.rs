@@ -144,7 +144,7 @@ impl BreakerRegistry {
 
     /// The breaker for `name`, created (with its override or the default config) if absent.
     /// Marks it most recently used. Allocates only when creating.
-    pub fn get_or_create(&mut self, name: &str, now: Timestamp) -> &mut Breaker {
+    pub fn get_or_create(&mut self, now: Timestamp, name: &str) -> &mut Breaker {
         let idx = match self.index.get(name) {
             Some(&idx) => idx,
             None => self.insert(name),
@@ -153,7 +153,7 @@ impl BreakerRegistry {
     }
 
     /// The breaker for `name`, if present, marked most recently used.
-    pub fn get_mut(&mut self, name: &str, now: Timestamp) -> Option<&mut Breaker> {
+    pub fn get_mut(&mut self, now: Timestamp, name: &str) -> Option<&mut Breaker> {
         let idx = *self.index.get(name)?;
         Some(self.touch(idx, now))
     }
@@ -305,7 +305,7 @@ mod tests {
 
     fn trip(reg: &mut BreakerRegistry, name: &str, now: Timestamp) {
         for _ in 0..2 {
-            let b = reg.get_or_create(name, now);
+            let b = reg.get_or_create(now, name);
             let p = b.try_acquire(now).unwrap();
             b.on_result(now, p, CallResult::failure(Duration::from_millis(1)));
         }
@@ -316,24 +316,24 @@ mod tests {
     fn creates_and_reuses() {
         let mut reg = registry(4);
         assert!(reg.is_empty());
-        let p = reg.get_or_create("a", t(0)).try_acquire(t(0)).unwrap();
-        reg.get_or_create("a", t(1))
+        let p = reg.get_or_create(t(0), "a").try_acquire(t(0)).unwrap();
+        reg.get_or_create(t(1), "a")
             .on_result(t(1), p, CallResult::failure(Duration::ZERO));
         assert_eq!(reg.len(), 1);
         assert_eq!(reg.get("a").unwrap().failure_count(), 1);
         assert_eq!(reg.last_used_at("a"), Some(t(1)));
         assert!(reg.get("b").is_none());
-        assert!(reg.get_mut("b", t(1)).is_none());
+        assert!(reg.get_mut(t(1), "b").is_none());
     }
 
     #[test]
     fn lru_evicts_closed_before_open() {
         let mut reg = registry(3);
         trip(&mut reg, "open-old", t(0)); // oldest, but Open
-        reg.get_or_create("closed-1", t(1));
-        reg.get_or_create("closed-2", t(2));
-        reg.get_or_create("closed-1", t(3)); // closed-2 is now the LRU Closed one
-        reg.get_or_create("new", t(4));
+        reg.get_or_create(t(1), "closed-1");
+        reg.get_or_create(t(2), "closed-2");
+        reg.get_or_create(t(3), "closed-1"); // closed-2 is now the LRU Closed one
+        reg.get_or_create(t(4), "new");
         assert_eq!(reg.len(), 3);
         assert_eq!(reg.evicted(), 1);
         assert!(reg.get("closed-2").is_none());
@@ -347,7 +347,7 @@ mod tests {
         let mut reg = registry(2);
         trip(&mut reg, "a", t(0));
         trip(&mut reg, "b", t(1));
-        reg.get_or_create("c", t(2));
+        reg.get_or_create(t(2), "c");
         assert!(
             reg.get("a").is_none(),
             "least recently used Open breaker goes"
@@ -361,9 +361,9 @@ mod tests {
     #[test]
     fn stale_permit_after_eviction_and_recreation() {
         let mut reg = registry(1);
-        let p = reg.get_or_create("a", t(0)).try_acquire(t(0)).unwrap();
-        reg.get_or_create("b", t(1)); // evicts a
-        let a = reg.get_or_create("a", t(2)); // a fresh "a", evicting b
+        let p = reg.get_or_create(t(0), "a").try_acquire(t(0)).unwrap();
+        reg.get_or_create(t(1), "b"); // evicts a
+        let a = reg.get_or_create(t(2), "a"); // a fresh "a", evicting b
         a.on_result(t(2), p, CallResult::failure(Duration::ZERO));
         assert_eq!(a.failure_count(), 0);
         assert_eq!(a.snapshot(t(2)).stale_results, 1);
@@ -385,12 +385,12 @@ mod tests {
             ..RegistryConfig::default()
         })
         .unwrap();
-        let b = reg.get_or_create("fragile", t(0));
+        let b = reg.get_or_create(t(0), "fragile");
         let p = b.try_acquire(t(0)).unwrap();
         b.on_result(t(0), p, CallResult::failure(Duration::ZERO));
         assert_eq!(b.state(), BreakerState::Open);
         assert_eq!(b.poll_timeout(), Some(t(5)));
-        let b = reg.get_or_create("sturdy", t(0));
+        let b = reg.get_or_create(t(0), "sturdy");
         let p = b.try_acquire(t(0)).unwrap();
         b.on_result(t(0), p, CallResult::failure(Duration::ZERO));
         assert_eq!(b.state(), BreakerState::Closed);
@@ -403,7 +403,7 @@ mod tests {
         assert_eq!(reg.poll_timeout(), None);
         trip(&mut reg, "a", t(0));
         trip(&mut reg, "b", t(10));
-        reg.get_or_create("c", t(10));
+        reg.get_or_create(t(10), "c");
         assert_eq!(reg.poll_timeout(), Some(t(60)));
         let mut names: Vec<(String, TransitionReason)> = Vec::new();
         while let Some(ev) = reg.poll_event() {

@@ -86,6 +86,10 @@ fn defaults_match_the_original() {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one table of invalid configurations, each a line"
+)]
 fn validation_rejects_bad_values() {
     let ok = BreakerConfig::default;
     let cases = [
@@ -147,23 +151,47 @@ fn validation_rejects_bad_values() {
         }),
         ..ok()
     };
-    assert!(ratio(Window::Count(10), 0.5, 5, None).validate().is_ok());
-    assert!(ratio(Window::Count(0), 0.5, 1, None).validate().is_err());
     assert!(
-        ratio(Window::Count(MAX_COUNT_WINDOW + 1), 0.5, 1, None)
+        ratio(BreakerWindow::Count(10), 0.5, 5, None)
+            .validate()
+            .is_ok()
+    );
+    assert!(
+        ratio(BreakerWindow::Count(0), 0.5, 1, None)
             .validate()
             .is_err()
     );
-    assert!(ratio(Window::Count(10), 0.0, 5, None).validate().is_err());
-    assert!(ratio(Window::Count(10), 1.5, 5, None).validate().is_err());
     assert!(
-        ratio(Window::Count(10), f64::NAN, 5, None)
+        ratio(BreakerWindow::Count(MAX_COUNT_WINDOW + 1), 0.5, 1, None)
             .validate()
             .is_err()
     );
-    assert!(ratio(Window::Count(10), 1.0, 0, None).validate().is_err());
-    assert!(ratio(Window::Count(10), 1.0, 11, None).validate().is_err());
-    let time = |d: Duration, b| Window::Time {
+    assert!(
+        ratio(BreakerWindow::Count(10), 0.0, 5, None)
+            .validate()
+            .is_err()
+    );
+    assert!(
+        ratio(BreakerWindow::Count(10), 1.5, 5, None)
+            .validate()
+            .is_err()
+    );
+    assert!(
+        ratio(BreakerWindow::Count(10), f64::NAN, 5, None)
+            .validate()
+            .is_err()
+    );
+    assert!(
+        ratio(BreakerWindow::Count(10), 1.0, 0, None)
+            .validate()
+            .is_err()
+    );
+    assert!(
+        ratio(BreakerWindow::Count(10), 1.0, 11, None)
+            .validate()
+            .is_err()
+    );
+    let time = |d: Duration, b| BreakerWindow::Time {
         duration: d,
         buckets: b,
     };
@@ -189,17 +217,17 @@ fn validation_rejects_bad_values() {
         })
     };
     assert!(
-        ratio(Window::Count(10), 0.5, 5, slow(Duration::ZERO, 0.5))
+        ratio(BreakerWindow::Count(10), 0.5, 5, slow(Duration::ZERO, 0.5))
             .validate()
             .is_err()
     );
     assert!(
-        ratio(Window::Count(10), 0.5, 5, slow(MS, 0.0))
+        ratio(BreakerWindow::Count(10), 0.5, 5, slow(MS, 0.0))
             .validate()
             .is_err()
     );
     assert!(
-        ratio(Window::Count(10), 0.5, 5, slow(MS, 1.0))
+        ratio(BreakerWindow::Count(10), 0.5, 5, slow(MS, 1.0))
             .validate()
             .is_ok()
     );
@@ -219,7 +247,7 @@ fn validation_rejects_bad_values() {
 fn config_serde() {
     let c = BreakerConfig {
         ratio: Some(RatioTrigger {
-            window: Window::Time {
+            window: BreakerWindow::Time {
                 duration: Duration::from_secs(10),
                 buckets: 10,
             },
@@ -244,7 +272,10 @@ fn config_serde() {
         serde_json::from_str(r#"{"consecutive_failures": null, "ratio": {"window": {"count": 10}, "failure_ratio": 0.5, "min_throughput": 5}}"#)
             .unwrap();
     assert_eq!(partial.consecutive_failures, None);
-    assert_eq!(partial.ratio.as_ref().unwrap().window, Window::Count(10));
+    assert_eq!(
+        partial.ratio.as_ref().unwrap().window,
+        BreakerWindow::Count(10)
+    );
     assert_eq!(partial.half_open_probes, 1);
     assert!(serde_json::from_str::<BreakerConfig>(r#"{"bogus": 1}"#).is_err());
 }
@@ -330,7 +361,7 @@ fn last_failure_is_recorded_with_wall_clock() {
     );
     assert_eq!(s.failure_count, 1);
     assert_eq!(s.failure_threshold, Some(5));
-    assert_eq!(s.original_state(), "CLOSED");
+    assert_eq!(s.state, BreakerState::Closed);
     // A later failure without a wall reading keeps the last known wall time.
     fail(&mut b, t(9));
     let s = b.snapshot(t(9));
@@ -379,7 +410,7 @@ fn handle_timeout_moves_open_to_half_open() {
     assert_eq!(b.state(), BreakerState::HalfOpen);
     // No probe in flight: no deadline.
     assert_eq!(b.poll_timeout(), None);
-    assert_eq!(b.snapshot(t(1_000)).original_state(), "HALF_OPEN");
+    assert_eq!(b.snapshot(t(1_000)).state, BreakerState::HalfOpen);
 }
 
 #[test]
@@ -675,13 +706,13 @@ fn isolate_rejects_until_reset() {
     let r = b.try_acquire(t(1_000_000)).unwrap_err();
     assert_eq!(
         r,
-        Rejected {
+        BreakerRejection {
             retry_at: Timestamp::MAX,
             state: BreakerState::Isolated
         }
     );
     let s = b.snapshot(t(7));
-    assert_eq!(s.original_state(), "OPEN");
+    assert_eq!(s.state, BreakerState::Isolated);
     assert_eq!(s.opened_at, Some(t(5)));
     b.reset(t(10));
     assert_eq!(b.state(), BreakerState::Closed);
@@ -744,7 +775,7 @@ fn disable_admits_everything_and_records_metrics() {
     let s = b.snapshot(t(20));
     assert_eq!(s.failure_count, 10);
     assert_eq!(s.last_failure_at, Some(t(11)));
-    assert_eq!(s.original_state(), "CLOSED");
+    assert_eq!(s.state, BreakerState::Disabled);
     b.enable(t(30));
     b.enable(t(31)); // no-op
     assert_eq!(b.state(), BreakerState::Closed);
@@ -777,7 +808,12 @@ fn isolate_during_half_open_makes_probes_stale() {
 
 // ===== ratio triggers =====
 
-fn ratio_config(window: Window, ratio: f64, min: u32, slow: Option<SlowCall>) -> BreakerConfig {
+fn ratio_config(
+    window: BreakerWindow,
+    ratio: f64,
+    min: u32,
+    slow: Option<SlowCall>,
+) -> BreakerConfig {
     BreakerConfig {
         consecutive_failures: None,
         ratio: Some(RatioTrigger {
@@ -792,7 +828,7 @@ fn ratio_config(window: Window, ratio: f64, min: u32, slow: Option<SlowCall>) ->
 
 #[test]
 fn ratio_trigger_ignores_low_throughput() {
-    let mut b = breaker(ratio_config(Window::Count(100), 0.5, 10, None));
+    let mut b = breaker(ratio_config(BreakerWindow::Count(100), 0.5, 10, None));
     // 9 failures: 100 % failure ratio, but below min_throughput.
     for _ in 0..9 {
         fail(&mut b, t(0));
@@ -812,7 +848,7 @@ fn ratio_trigger_ignores_low_throughput() {
 
 #[test]
 fn ratio_trigger_threshold_is_inclusive_and_window_slides() {
-    let mut b = breaker(ratio_config(Window::Count(4), 0.5, 4, None));
+    let mut b = breaker(ratio_config(BreakerWindow::Count(4), 0.5, 4, None));
     // F S S S → 1/4 < 0.5.
     fail(&mut b, t(0));
     for _ in 0..3 {
@@ -836,7 +872,7 @@ fn ratio_trigger_threshold_is_inclusive_and_window_slides() {
 #[test]
 fn time_window_rotation_forgets_old_failures() {
     let mut b = breaker(ratio_config(
-        Window::Time {
+        BreakerWindow::Time {
             duration: Duration::from_secs(10),
             buckets: 10,
         },
@@ -872,7 +908,7 @@ fn slow_calls_trip_the_slow_ratio() {
         duration: Duration::from_millis(100),
         ratio: 0.5,
     };
-    let mut b = breaker(ratio_config(Window::Count(4), 1.0, 4, Some(slow)));
+    let mut b = breaker(ratio_config(BreakerWindow::Count(4), 1.0, 4, Some(slow)));
     let call = |b: &mut Breaker, ms: u64| {
         let p = b.try_acquire(t(0)).unwrap();
         b.on_result(t(0), p, CallResult::success(Duration::from_millis(ms)));
@@ -908,7 +944,7 @@ fn slow_calls_trip_the_slow_ratio() {
 
 #[test]
 fn both_triggers_consecutive_first() {
-    let mut c = ratio_config(Window::Count(10), 0.5, 3, None);
+    let mut c = ratio_config(BreakerWindow::Count(10), 0.5, 3, None);
     c.consecutive_failures = Some(3);
     let mut b = breaker(c);
     for _ in 0..3 {
@@ -970,17 +1006,16 @@ fn snapshot_and_event_serialization() {
         serde_json::to_value(ev).unwrap(),
         serde_json::json!({"type": "state_changed", "from": "closed", "to": "open", "at": 1000, "reason": "consecutive_failures"})
     );
-    for (st, lower, upper) in [
-        (BreakerState::Closed, "closed", "CLOSED"),
-        (BreakerState::Open, "open", "OPEN"),
-        (BreakerState::HalfOpen, "half_open", "HALF_OPEN"),
-        (BreakerState::Isolated, "isolated", "OPEN"),
-        (BreakerState::Disabled, "disabled", "CLOSED"),
+    for (st, lower) in [
+        (BreakerState::Closed, "closed"),
+        (BreakerState::Open, "open"),
+        (BreakerState::HalfOpen, "half_open"),
+        (BreakerState::Isolated, "isolated"),
+        (BreakerState::Disabled, "disabled"),
     ] {
         assert_eq!(st.as_str(), lower);
         assert_eq!(st.to_string(), lower);
         assert_eq!(serde_json::to_value(st).unwrap(), lower);
-        assert_eq!(st.as_original_str(), upper);
     }
 }
 

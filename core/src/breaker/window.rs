@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::Window;
+use super::config::BreakerWindow;
 use crate::Timestamp;
 
 /// Totals over a window.
@@ -72,15 +72,15 @@ pub(super) enum SlidingWindow {
 
 impl SlidingWindow {
     /// Builds the window; `window` must have been validated.
-    pub(super) fn new(window: Window) -> Self {
+    pub(super) fn new(window: BreakerWindow) -> Self {
         match window {
-            Window::Count(n) => SlidingWindow::Count {
+            BreakerWindow::Count(n) => SlidingWindow::Count {
                 ring: vec![0; n.max(1) as usize].into_boxed_slice(),
                 head: 0,
                 len: 0,
                 totals: WindowTotals::default(),
             },
-            Window::Time { duration, buckets } => {
+            BreakerWindow::Time { duration, buckets } => {
                 let buckets = buckets.max(1);
                 let width_us = (u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
                     / u64::from(buckets))
@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn count_window_evicts_oldest() {
-        let mut w = SlidingWindow::new(Window::Count(3));
+        let mut w = SlidingWindow::new(BreakerWindow::Count(3));
         w.record(t(0), true, false);
         w.record(t(0), true, true);
         w.record(t(0), false, false);
@@ -273,7 +273,7 @@ mod tests {
 
     #[test]
     fn count_window_matches_naive_model() {
-        let mut w = SlidingWindow::new(Window::Count(7));
+        let mut w = SlidingWindow::new(BreakerWindow::Count(7));
         let mut all: Vec<(bool, bool)> = Vec::new();
         let mut x: u64 = 12345;
         for _ in 0..500 {
@@ -295,7 +295,7 @@ mod tests {
     #[test]
     fn time_window_rotates() {
         // 10 s in 10 buckets of 1 s.
-        let mut w = SlidingWindow::new(Window::Time {
+        let mut w = SlidingWindow::new(BreakerWindow::Time {
             duration: Duration::from_secs(10),
             buckets: 10,
         });

@@ -197,7 +197,7 @@ impl CacheControl {
 /// Parses one `Cache-Control` field value. Never panics; garbage is ignored.
 ///
 /// ```
-/// use tether_core::cache::parse_cache_control;
+/// use tether_core::internals::parse_cache_control;
 /// let cc = parse_cache_control(r#"Max-Age="60", no-cache="set-cookie, x", junk=,, public"#);
 /// assert_eq!(cc.max_age, Some(std::time::Duration::from_secs(60)));
 /// assert!(cc.no_cache && cc.public);

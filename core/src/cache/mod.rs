@@ -3,65 +3,8 @@
 //! stale-if-error and single-flight — as a pure state machine. No I/O, no clock: `now`
 //! (monotonic) and `wall` (calendar) come in as arguments.
 //!
-//! # How the engine drives it
-//!
-//! ```text
-//! lookup(now, &req, ticket) ──► Fresh(resp)              serve resp.to_response(now)
-//!                           ├─► Stale{resp, revalidate}  serve; if Some(fill): fetch in the
-//!                           │                            background with fill's conditional headers
-//!                           ├─► Miss(fill)               you lead: send req (+ fill.conditional_headers())
-//!                           ├─► Follow(flight)           wait for a FlightEvent for `ticket`
-//!                           ├─► Bypass                   send; afterwards on_unsafe_response(&req, &resp)
-//!                           └─► Unsatisfiable            only-if-cached and nothing usable: answer 504
-//!
-//! with a Fill:  on_response(now, wall, fill, &req, &resp) ─► Stored | Revalidated | StaleIfError | NotStored
-//!               on_error(now, fill, &req)                 ─► Some(stale) to serve, or None
-//!               abandon(fill)                              (cancelled; promotes a follower)
-//! then drain:   poll_flight_event() ─► Ready{ticket, resp} | Relookup{ticket} | FetchYourself{ticket, fill}
-//! ```
-//!
-//! # Life of one key
-//!
-//! ```text
-//!                 lookup: miss                 on_response: storable
-//!   [Absent] ───────────────────► [Filling] ─────────────────────────► [Fresh]
-//!      ▲  ▲   on_error / abandon /   │   ▲                                  │ age ≥ lifetime
-//!      │  └── unstorable response ───┘   │ 304 merged, 200 replaced         ▼
-//!      │      (followers: FetchYourself) └──────────── [Revalidating] ◄─ [Stale] ──┐
-//!      │                                                 │    lookup: must revalidate │
-//!      │                                                 │    (leader + followers)    │ lookup within
-//!      │                      error/5xx within           │                            │ stale-while-revalidate:
-//!      │                      stale-if-error: serve stale└─► [Stale]                  │ serve stale + one
-//!      │                                                                              │ background revalidation
-//!      └─────────────── evicted (LRU by count/bytes) / invalidated ◄──────────────────┘
-//! ```
-//!
-//! # Semantics worth knowing
-//!
-//! * **Private cache.** `private` responses and responses to requests with `Authorization`
-//!   are stored, but every key includes a *credential partition* (a seeded hash of
-//!   `Authorization`, `Cookie`, `Proxy-Authorization`, `X-Api-Key`, URL userinfo and API-key
-//!   query parameters), so two credentials never share an entry. No secret is stored: entries
-//!   keep a redacted URL and hashes only, and `Set-Cookie` is stripped from stored responses
-//!   by default.
-//! * **Default lifetime.** In [`FreshnessMode::Rfc9111`] a response without `max-age` or
-//!   `Expires` lives `default_ttl` (or, if enabled, the `Last-Modified` heuristic); every
-//!   lifetime is capped at `max_ttl` unless `immutable`.
-//! * **`TtlOnly`** reproduces the original's TTL but fixed from storage time (the original
-//!   slid it on every hit — defect D13).
-//! * **Requests the cache leaves alone** (`Bypass`): methods not in `methods`, `no-store`
-//!   requests, `Range` requests and requests carrying their own conditional headers
-//!   (`If-None-Match`, `If-Modified-Since`, `If-Match`, `If-Unmodified-Since`, `If-Range`).
-//! * **Single-flight failure policy.** When a leader fails or its response cannot be
-//!   stored, every follower gets `FetchYourself` (a herd bounded by the number of waiters,
-//!   which the breaker then protects) rather than being chained behind another leader
-//!   (which would multiply latency by the number of followers). When a stale entry is usable
-//!   on error, followers get it instead. A *cancelled* leader (`abandon`) promotes its first
-//!   follower.
-//!
-//! Cache hits do not allocate (one `Arc` clone); the key is hashed in place.
+//! The design notes are on [`Cache`].
 
-mod compat;
 mod directives;
 mod flight;
 mod freshness;
@@ -82,7 +25,6 @@ use http::header::{
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use serde::{Deserialize, Serialize};
 
-pub use compat::{compat_key, python_float_repr, python_json_dumps, python_json_float};
 pub use directives::{
     CacheControl, DELTA_SECONDS_CAP, Vary, parse_cache_control, parse_delta_seconds,
     parse_http_date, parse_vary,
@@ -152,7 +94,7 @@ pub struct CacheConfig {
     /// cache; they are stripped from the stored URL.
     pub credential_query_params: Vec<String>,
     /// Do not store `Set-Cookie` in cached responses (it would be replayed to every caller
-    /// of the same partition — defect D6).
+    /// of the same partition, handing one session's cookie to another).
     pub strip_set_cookie: bool,
 }
 
@@ -202,43 +144,6 @@ impl Default for CacheConfig {
 }
 
 impl CacheConfig {
-    /// The original client's caching, with its defects fixed: GET only, status 200 only,
-    /// [`FreshnessMode::TtlOnly`] with 300 s measured from storage (not sliding), 1000
-    /// entries enforced on insert. Credential partitioning and `no-store` stay on (deliberate
-    /// change D14).
-    pub fn strict_compat() -> Self {
-        CacheConfig {
-            mode: FreshnessMode::TtlOnly,
-            methods: vec!["GET".into()],
-            statuses: vec![200],
-            ..CacheConfig::default()
-        }
-    }
-
-    /// [`strict_compat`](Self::strict_compat) from the original `CacheConfig(enabled,
-    /// ttl_seconds, max_size, include_headers, include_query_params)`; `include_headers`
-    /// keys on `Accept` and `Content-Type` (`Authorization` always partitions).
-    pub fn from_original(
-        enabled: bool,
-        ttl_seconds: u64,
-        max_size: usize,
-        include_headers: bool,
-        include_query_params: bool,
-    ) -> Self {
-        CacheConfig {
-            enabled,
-            default_ttl: Duration::from_secs(ttl_seconds),
-            max_entries: max_size,
-            include_query: include_query_params,
-            key_headers: if include_headers {
-                vec!["accept".into(), "content-type".into()]
-            } else {
-                Vec::new()
-            },
-            ..CacheConfig::strict_compat()
-        }
-    }
-
     /// Checks every field; [`Cache::new`] calls it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_entries == 0 || self.max_entries >= u32::MAX as usize {
@@ -601,11 +506,11 @@ struct VaryKey {
     hash: u64,
 }
 
-/// The response cache. See the [module docs](self) for the protocol.
+/// The response cache: one state machine for lookups, stores, revalidation and single-flight.
 ///
 /// ```
 /// use bytes::Bytes;
-/// use tether_core::cache::{Cache, CacheConfig, FlightEvent, Lookup, StoreResult};
+/// use tether_core::{Cache, CacheConfig, FlightEvent, Lookup, StoreResult};
 /// use tether_core::{Timestamp, WallClock};
 ///
 /// let mut cache = Cache::new(CacheConfig::default(), 0x5eed).unwrap();
@@ -631,6 +536,65 @@ struct VaryKey {
 /// }
 /// assert!(matches!(cache.lookup(now, &req, 3), Lookup::Fresh(_)));
 /// ```
+///
+/// # How the engine drives it
+///
+/// ```text
+/// lookup(now, &req, ticket) ──► Fresh(resp)              serve resp.to_response(now)
+///                           ├─► Stale{resp, revalidate}  serve; if Some(fill): fetch in the
+///                           │                            background with fill's conditional headers
+///                           ├─► Miss(fill)               you lead: send req (+ fill.conditional_headers())
+///                           ├─► Follow(flight)           wait for a FlightEvent for `ticket`
+///                           ├─► Bypass                   send; afterwards on_unsafe_response(&req, &resp)
+///                           └─► Unsatisfiable            only-if-cached and nothing usable: answer 504
+///
+/// with a Fill:  on_response(now, wall, fill, &req, &resp) ─► Stored | Revalidated | StaleIfError | NotStored
+///               on_error(now, fill, &req)                 ─► Some(stale) to serve, or None
+///               abandon(fill)                              (cancelled; promotes a follower)
+/// then drain:   poll_flight_event() ─► Ready{ticket, resp} | Relookup{ticket} | FetchYourself{ticket, fill}
+/// ```
+///
+/// # Life of one key
+///
+/// ```text
+///                 lookup: miss                 on_response: storable
+///   [Absent] ───────────────────► [Filling] ─────────────────────────► [Fresh]
+///      ▲  ▲   on_error / abandon /   │   ▲                                  │ age ≥ lifetime
+///      │  └── unstorable response ───┘   │ 304 merged, 200 replaced         ▼
+///      │      (followers: FetchYourself) └──────────── [Revalidating] ◄─ [Stale] ──┐
+///      │                                                 │    lookup: must revalidate │
+///      │                                                 │    (leader + followers)    │ lookup within
+///      │                      error/5xx within           │                            │ stale-while-revalidate:
+///      │                      stale-if-error: serve stale└─► [Stale]                  │ serve stale + one
+///      │                                                                              │ background revalidation
+///      └─────────────── evicted (LRU by count/bytes) / invalidated ◄──────────────────┘
+/// ```
+///
+/// # Semantics worth knowing
+///
+/// * **Private cache.** `private` responses and responses to requests with `Authorization`
+///   are stored, but every key includes a *credential partition* (a seeded hash of
+///   `Authorization`, `Cookie`, `Proxy-Authorization`, `X-Api-Key`, URL userinfo and API-key
+///   query parameters), so two credentials never share an entry. No secret is stored: entries
+///   keep a redacted URL and hashes only, and `Set-Cookie` is stripped from stored responses
+///   by default.
+/// * **Default lifetime.** In [`FreshnessMode::Rfc9111`] a response without `max-age` or
+///   `Expires` lives `default_ttl` (or, if enabled, the `Last-Modified` heuristic); every
+///   lifetime is capped at `max_ttl` unless `immutable`.
+/// * **`TtlOnly`** is a plain TTL from storage time, ignoring the response's freshness headers
+///   (the original's behaviour, except that its TTL slid on every hit, so an entry read often
+///   enough never expired).
+/// * **Requests the cache leaves alone** (`Bypass`): methods not in `methods`, `no-store`
+///   requests, `Range` requests and requests carrying their own conditional headers
+///   (`If-None-Match`, `If-Modified-Since`, `If-Match`, `If-Unmodified-Since`, `If-Range`).
+/// * **Single-flight failure policy.** When a leader fails or its response cannot be
+///   stored, every follower gets `FetchYourself` (a herd bounded by the number of waiters,
+///   which the breaker then protects) rather than being chained behind another leader
+///   (which would multiply latency by the number of followers). When a stale entry is usable
+///   on error, followers get it instead. A *cancelled* leader (`abandon`) promotes its first
+///   follower.
+///
+/// Cache hits do not allocate (one `Arc` clone); the key is hashed in place.
 #[derive(Debug)]
 pub struct Cache {
     config: CacheConfig,

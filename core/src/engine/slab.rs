@@ -26,13 +26,13 @@ impl<T> Slab<T> {
         }
     }
 
-    /// Stores `value` and returns its id, or `None` when full.
-    pub(super) fn insert(&mut self, value: T) -> Option<u64> {
+    /// Stores `value` and returns its id, or gives `value` back when full.
+    pub(super) fn insert(&mut self, value: T) -> Result<u64, T> {
         let index = if let Some(i) = self.free.pop() {
             i
         } else {
             if self.slots.len() >= self.capacity {
-                return None;
+                return Err(value);
             }
             self.slots.push(Slot {
                 generation: 0,
@@ -43,7 +43,7 @@ impl<T> Slab<T> {
         let slot = &mut self.slots[index as usize];
         slot.value = Some(value);
         self.len += 1;
-        Some((u64::from(slot.generation) << 32) | u64::from(index))
+        Ok((u64::from(slot.generation) << 32) | u64::from(index))
     }
 
     /// The id the next [`insert`](Self::insert) will return, if there is room.
@@ -140,7 +140,7 @@ mod tests {
         let mut s = Slab::new(2);
         let a = s.insert("a").unwrap();
         let b = s.insert("b").unwrap();
-        assert!(s.insert("c").is_none());
+        assert_eq!(s.insert("c"), Err("c"));
         assert_eq!(s.remove(a), Some("a"));
         let c = s.insert("c").unwrap();
         assert_ne!(a, c, "a reused slot gets a new generation");
@@ -152,7 +152,7 @@ mod tests {
         assert_eq!(s.remove_with(b, |v| v.len()), Some(1));
         assert_eq!(s.remove_with(b, |v| v.len()), None);
         assert_eq!(s.len(), 1);
-        assert!(s.insert("d").is_some());
+        assert!(s.insert("d").is_ok());
     }
 
     #[test]

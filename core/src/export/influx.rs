@@ -258,9 +258,9 @@ impl Exporter for InfluxExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::WallClock;
     use crate::export::{Format, HealthInfo, SystemSample, export, sample_snapshot};
     use crate::metrics::{Metrics, RequestRecord};
-    use crate::{Timestamp, WallClock};
     use std::time::Duration;
 
     #[test]
@@ -278,7 +278,7 @@ mod tests {
     #[test]
     fn tags_with_space_comma_equals() {
         let mut m = Metrics::default();
-        m.on_request_start("my svc,x=1", Timestamp::ZERO);
+        m.on_request_start("my svc,x=1");
         let snap = ExportSnapshot {
             timestamp: WallClock::from_unix_micros(1_795_718_458_167_771),
             metrics: m.snapshot(WallClock::EPOCH),

@@ -1,15 +1,16 @@
 //! Exports of one consistent snapshot: JSON, Prometheus text exposition 0.0.4 and InfluxDB line
-//! protocol, each with correct escaping; plus byte-exact reproductions of the original formats
-//! for the Python layer ([`compat_prometheus`], [`compat_influx`]).
+//! protocol, each with correct escaping. (The original system's formats, defects included, are
+//! in [`crate::compat`].)
 //!
 //! The input, [`ExportSnapshot`], is plain data that the engine fills from the metrics registry,
-//! the breakers, the cache, the health checks and the alerts, so that this module depends on no
-//! other module's internals (only on [`MetricsSnapshot`]).
+//! the breakers, the cache, the health checks and the alerts ([`BreakerInfo::new`] and the
+//! `From` impls map their public snapshots), so that the writers depend on no other module's
+//! internals.
 //!
 //! ```
-//! use tether_core::export::{export, Format};
+//! use tether_core::{export, Format};
 //!
-//! let snap = tether_core::export::sample_snapshot();
+//! let snap = tether_core::ExportSnapshot::default();
 //! let format: Format = "prometheus".parse().unwrap();
 //! let text = export(format, &snap).unwrap();
 //! assert!(text.ends_with('\n'));
@@ -20,7 +21,6 @@
 //! escaped; error names and breaker states are sanitized by the metrics module; nothing else
 //! (URLs, headers, messages) ever becomes a label.
 
-mod compat;
 mod influx;
 mod prometheus;
 mod sample;
@@ -30,9 +30,11 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::WallClock;
+use crate::breaker::BreakerSnapshot;
+use crate::cache::CacheStats;
+use crate::health::ServiceHealthSnapshot;
 use crate::metrics::MetricsSnapshot;
 
-pub use compat::{compat_influx, compat_prometheus};
 pub use influx::InfluxExporter;
 pub use prometheus::{
     CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE, DEFAULT_BUCKETS, PrometheusExporter,
@@ -131,6 +133,39 @@ pub struct ExportSnapshot {
     pub alerts_firing: u32,
 }
 
+impl BreakerInfo {
+    /// The record of the breaker protecting `service`, from its snapshot.
+    pub fn new(service: &str, snapshot: &BreakerSnapshot) -> Self {
+        BreakerInfo {
+            service: service.to_owned(),
+            state: snapshot.state.as_str().to_owned(),
+            failure_count: u64::from(snapshot.failure_count),
+        }
+    }
+}
+
+impl From<&CacheStats> for CacheInfo {
+    fn from(stats: &CacheStats) -> Self {
+        CacheInfo {
+            hits: stats.hits,
+            misses: stats.misses,
+            entries: stats.entries as u64,
+            bytes: stats.bytes as u64,
+            evictions: stats.evictions,
+        }
+    }
+}
+
+impl From<ServiceHealthSnapshot> for HealthInfo {
+    fn from(h: ServiceHealthSnapshot) -> Self {
+        HealthInfo {
+            service: h.service,
+            status: h.status.as_str().to_owned(),
+            response_time_seconds: h.last_response_time.map(|d| d.as_secs_f64()),
+        }
+    }
+}
+
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -204,10 +239,10 @@ impl FromStr for Format {
 /// Something that writes an [`ExportSnapshot`] as text.
 ///
 /// ```
-/// use tether_core::export::{Exporter, JsonExporter, sample_snapshot};
+/// use tether_core::{ExportSnapshot, Exporter, JsonExporter};
 ///
 /// let mut out = String::new();
-/// JsonExporter.export(&sample_snapshot(), &mut out).unwrap();
+/// JsonExporter.export(&ExportSnapshot::default(), &mut out).unwrap();
 /// assert!(out.starts_with('{'));
 /// assert_eq!(JsonExporter.content_type(), "application/json");
 /// ```

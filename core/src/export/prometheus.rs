@@ -30,7 +30,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::{ExportError, ExportSnapshot, Exporter};
+use super::{CacheInfo, ExportError, ExportSnapshot, Exporter};
 use crate::ConfigError;
 use crate::metrics::ServiceSnapshot;
 
@@ -247,108 +247,252 @@ where
 
 const BREAKER_STATES: [&str; 3] = ["closed", "open", "half_open"];
 
-impl Exporter for PrometheusExporter {
-    fn content_type(&self) -> &'static str {
-        CONTENT_TYPE
+/// One value per service: name, help, type, and how to read it (`None`: no sample).
+type PerService = (
+    &'static str,
+    &'static str,
+    Kind,
+    fn(&ServiceSnapshot) -> Option<Value>,
+);
+
+/// Request and attempt counters, in output order.
+const REQUEST_FAMILIES: [PerService; 7] = [
+    (
+        "service_requests_total",
+        "Total logical requests per service.",
+        Kind::Counter,
+        |s| Some(Value::Int(s.total_requests)),
+    ),
+    (
+        "service_response_time_seconds",
+        "Mean response time of completed logical requests per service, in seconds.",
+        Kind::Gauge,
+        |s| (s.completed_requests() > 0).then_some(Value::Float(s.average_response_time)),
+    ),
+    (
+        "service_success_rate",
+        "Share of completed logical requests that succeeded per service (0 to 1).",
+        Kind::Gauge,
+        |s| (s.completed_requests() > 0).then_some(Value::Float(s.success_rate)),
+    ),
+    (
+        "tether_requests_in_flight",
+        "Logical requests started but not yet ended.",
+        Kind::Gauge,
+        |s| Some(Value::Int(s.in_flight)),
+    ),
+    (
+        "tether_attempts_total",
+        "Attempts sent (each retry is one more attempt).",
+        Kind::Counter,
+        |s| Some(Value::Int(s.attempts)),
+    ),
+    (
+        "tether_attempt_failures_total",
+        "Attempts classified as failures.",
+        Kind::Counter,
+        |s| Some(Value::Int(s.failed_attempts)),
+    ),
+    (
+        "tether_retries_total",
+        "Retries performed.",
+        Kind::Counter,
+        |s| Some(Value::Int(s.retries)),
+    ),
+];
+
+/// Cache outcomes of logical requests, in output order.
+const CACHE_FAMILIES: [PerService; 5] = [
+    (
+        "tether_cache_hits_total",
+        "Logical requests served fresh from the cache.",
+        Kind::Counter,
+        |s| Some(Value::Int(s.cache.hits)),
+    ),
+    (
+        "tether_cache_misses_total",
+        "Cacheable logical requests fetched upstream.",
+        Kind::Counter,
+        |s| Some(Value::Int(s.cache.misses)),
+    ),
+    (
+        "tether_cache_stale_total",
+        "Logical requests served stale from the cache.",
+        Kind::Counter,
+        |s| Some(Value::Int(s.cache.stale)),
+    ),
+    (
+        "tether_cache_revalidated_total",
+        "Cache entries revalidated upstream (304).",
+        Kind::Counter,
+        |s| Some(Value::Int(s.cache.revalidated)),
+    ),
+    (
+        "tether_cache_bypass_total",
+        "Logical requests the cache did not take part in.",
+        Kind::Counter,
+        |s| Some(Value::Int(s.cache.bypass)),
+    ),
+];
+
+type Services<'a> = [(&'a str, &'a ServiceSnapshot)];
+
+fn per_service(out: &mut String, services: &Services<'_>, families: &[PerService]) {
+    for (name, help, kind, get) in families {
+        family(out, name, help, *kind, |s| {
+            for (svc, snap) in services {
+                if let Some(v) = get(snap) {
+                    s.push("", &[("service", svc)], &v);
+                }
+            }
+        });
     }
+}
 
-    fn export(&self, snap: &ExportSnapshot, out: &mut String) -> Result<(), ExportError> {
-        write_system(snap, out);
-
-        let services = unique(snap.metrics.services.iter().map(|(n, s)| (n.as_str(), s)));
-        let each = |out: &mut String,
-                    name: &str,
-                    help: &str,
-                    kind: Kind,
-                    get: &dyn Fn(&ServiceSnapshot) -> Option<Value>| {
-            family(out, name, help, kind, |s| {
-                for (svc, snap) in &services {
-                    if let Some(v) = get(snap) {
-                        s.push("", &[("service", svc)], &v);
-                    }
+/// Failed requests by category and failed attempts by error name.
+fn write_failures(out: &mut String, services: &Services<'_>) {
+    family(
+        out,
+        "tether_failures_total",
+        "Failed logical requests by failure category.",
+        Kind::Counter,
+        |s| {
+            for (svc, snap) in services {
+                for (category, n) in &snap.failures_by_category {
+                    s.int(&[("service", svc), ("category", category.as_str())], *n);
                 }
-            });
-        };
-        let int =
-            |f: fn(&ServiceSnapshot) -> u64| move |s: &ServiceSnapshot| Some(Value::Int(f(s)));
-        let completed = |s: &ServiceSnapshot| s.completed_requests() > 0;
-
-        each(
-            out,
-            "service_requests_total",
-            "Total logical requests per service.",
-            Kind::Counter,
-            &int(|s| s.total_requests),
-        );
-        each(
-            out,
-            "service_response_time_seconds",
-            "Mean response time of completed logical requests per service, in seconds.",
-            Kind::Gauge,
-            &|s| completed(s).then_some(Value::Float(s.average_response_time)),
-        );
-        each(
-            out,
-            "service_success_rate",
-            "Share of completed logical requests that succeeded per service (0 to 1).",
-            Kind::Gauge,
-            &|s| completed(s).then_some(Value::Float(s.success_rate)),
-        );
-        each(
-            out,
-            "tether_requests_in_flight",
-            "Logical requests started but not yet ended.",
-            Kind::Gauge,
-            &int(|s| s.in_flight),
-        );
-        each(
-            out,
-            "tether_attempts_total",
-            "Attempts sent (each retry is one more attempt).",
-            Kind::Counter,
-            &int(|s| s.attempts),
-        );
-        each(
-            out,
-            "tether_attempt_failures_total",
-            "Attempts classified as failures.",
-            Kind::Counter,
-            &int(|s| s.failed_attempts),
-        );
-        each(
-            out,
-            "tether_retries_total",
-            "Retries performed.",
-            Kind::Counter,
-            &int(|s| s.retries),
-        );
-
-        family(
-            out,
-            "tether_failures_total",
-            "Failed logical requests by failure category.",
-            Kind::Counter,
-            |s| {
-                for (svc, snap) in &services {
-                    for (category, n) in &snap.failures_by_category {
-                        s.int(&[("service", svc), ("category", category.as_str())], *n);
-                    }
+            }
+        },
+    );
+    family(
+        out,
+        "tether_errors_total",
+        "Failed attempts and policy rejections by error name.",
+        Kind::Counter,
+        |s| {
+            for (svc, snap) in services {
+                for (error, n) in snap.error_counts.iter() {
+                    s.int(&[("service", svc), ("error", error)], n);
                 }
-            },
-        );
-        family(
-            out,
-            "tether_errors_total",
-            "Failed attempts and policy rejections by error name.",
+            }
+        },
+    );
+}
+
+/// The response cache's occupancy, if it is enabled.
+fn write_cache_store(out: &mut String, cache: Option<&CacheInfo>) {
+    let Some(cache) = cache else { return };
+    let gauges: [(&str, &str, Kind, u64); 3] = [
+        (
+            "tether_cache_entries",
+            "Entries in the response cache.",
+            Kind::Gauge,
+            cache.entries,
+        ),
+        (
+            "tether_cache_bytes",
+            "Bytes stored in the response cache.",
+            Kind::Gauge,
+            cache.bytes,
+        ),
+        (
+            "tether_cache_evictions_total",
+            "Entries evicted from the response cache.",
             Kind::Counter,
-            |s| {
-                for (svc, snap) in &services {
-                    for (error, n) in snap.error_counts.iter() {
-                        s.int(&[("service", svc), ("error", error)], n);
-                    }
+            cache.evictions,
+        ),
+    ];
+    for (name, help, kind, v) in gauges {
+        family(out, name, help, kind, |s| s.int(&[], v));
+    }
+}
+
+fn write_breakers(out: &mut String, snap: &ExportSnapshot, services: &Services<'_>) {
+    let breakers = unique(snap.breakers.iter().map(|b| (b.service.as_str(), b)));
+    family(
+        out,
+        "tether_breaker_state",
+        "Circuit breaker state: 1 for the current state, 0 for the others.",
+        Kind::Gauge,
+        |s| {
+            for (svc, b) in &breakers {
+                let current = b.state.to_ascii_lowercase();
+                for state in BREAKER_STATES {
+                    s.int(
+                        &[("service", svc), ("state", state)],
+                        u64::from(current == state),
+                    );
                 }
-            },
-        );
+                if !BREAKER_STATES.contains(&current.as_str()) {
+                    s.int(&[("service", svc), ("state", &current)], 1);
+                }
+            }
+        },
+    );
+    family(
+        out,
+        "tether_breaker_consecutive_failures",
+        "Failures currently counted by the circuit breaker.",
+        Kind::Gauge,
+        |s| {
+            for (svc, b) in &breakers {
+                s.int(&[("service", svc)], b.failure_count);
+            }
+        },
+    );
+    family(
+        out,
+        "tether_breaker_transitions_total",
+        "Circuit breaker transitions by target state.",
+        Kind::Counter,
+        |s| {
+            for (svc, snap) in services {
+                for (to, n) in snap.breaker_transitions.iter() {
+                    s.int(&[("service", svc), ("to", to)], n);
+                }
+            }
+        },
+    );
+}
+
+fn write_health_and_alerts(out: &mut String, snap: &ExportSnapshot) {
+    let health = unique(snap.health.iter().map(|h| (h.service.as_str(), h)));
+    family(
+        out,
+        "tether_health_up",
+        "1 if the latest health check found the service healthy or degraded, else 0.",
+        Kind::Gauge,
+        |s| {
+            for (svc, h) in &health {
+                s.int(&[("service", svc)], u64::from(h.is_up()));
+            }
+        },
+    );
+    family(
+        out,
+        "tether_health_check_duration_seconds",
+        "Duration of the latest health check, in seconds.",
+        Kind::Gauge,
+        |s| {
+            for (svc, h) in &health {
+                if let Some(t) = h.response_time_seconds {
+                    s.float(&[("service", svc)], t);
+                }
+            }
+        },
+    );
+    family(
+        out,
+        "tether_alerts_firing",
+        "Alerts currently firing.",
+        Kind::Gauge,
+        |s| s.int(&[], u64::from(snap.alerts_firing)),
+    );
+}
+
+impl PrometheusExporter {
+    /// Logical-request durations as a histogram over the configured buckets.
+    fn write_durations(&self, out: &mut String, services: &Services<'_>) {
         family(
             out,
             "tether_request_duration_seconds",
@@ -356,165 +500,38 @@ impl Exporter for PrometheusExporter {
             Kind::Histogram,
             |s| {
                 let les: Vec<String> = self.buckets.iter().map(|b| fmt_float(*b)).collect();
-                for (svc, snap) in &services {
+                for (svc, snap) in services {
                     let h = &snap.latency;
                     let cumulative = h.cumulative_at(&self.buckets);
                     for (le, c) in les.iter().zip(cumulative) {
                         s.push("_bucket", &[("service", svc), ("le", le)], &Value::Int(c));
                     }
-                    s.push(
-                        "_bucket",
-                        &[("service", svc), ("le", "+Inf")],
-                        &Value::Int(h.count()),
-                    );
-                    s.push(
-                        "_sum",
-                        &[("service", svc)],
-                        &Value::Float(h.sum().as_secs_f64()),
-                    );
-                    s.push("_count", &[("service", svc)], &Value::Int(h.count()));
+                    let count = Value::Int(h.count());
+                    s.push("_bucket", &[("service", svc), ("le", "+Inf")], &count);
+                    let sum = Value::Float(h.sum().as_secs_f64());
+                    s.push("_sum", &[("service", svc)], &sum);
+                    s.push("_count", &[("service", svc)], &count);
                 }
             },
         );
-        each(
-            out,
-            "tether_cache_hits_total",
-            "Logical requests served fresh from the cache.",
-            Kind::Counter,
-            &int(|s| s.cache.hits),
-        );
-        each(
-            out,
-            "tether_cache_misses_total",
-            "Cacheable logical requests fetched upstream.",
-            Kind::Counter,
-            &int(|s| s.cache.misses),
-        );
-        each(
-            out,
-            "tether_cache_stale_total",
-            "Logical requests served stale from the cache.",
-            Kind::Counter,
-            &int(|s| s.cache.stale),
-        );
-        each(
-            out,
-            "tether_cache_revalidated_total",
-            "Cache entries revalidated upstream (304).",
-            Kind::Counter,
-            &int(|s| s.cache.revalidated),
-        );
-        each(
-            out,
-            "tether_cache_bypass_total",
-            "Logical requests the cache did not take part in.",
-            Kind::Counter,
-            &int(|s| s.cache.bypass),
-        );
-        if let Some(cache) = &snap.cache {
-            family(
-                out,
-                "tether_cache_entries",
-                "Entries in the response cache.",
-                Kind::Gauge,
-                |s| s.int(&[], cache.entries),
-            );
-            family(
-                out,
-                "tether_cache_bytes",
-                "Bytes stored in the response cache.",
-                Kind::Gauge,
-                |s| s.int(&[], cache.bytes),
-            );
-            family(
-                out,
-                "tether_cache_evictions_total",
-                "Entries evicted from the response cache.",
-                Kind::Counter,
-                |s| s.int(&[], cache.evictions),
-            );
-        }
+    }
+}
 
-        let breakers = unique(snap.breakers.iter().map(|b| (b.service.as_str(), b)));
-        family(
-            out,
-            "tether_breaker_state",
-            "Circuit breaker state: 1 for the current state, 0 for the others.",
-            Kind::Gauge,
-            |s| {
-                for (svc, b) in &breakers {
-                    let current = b.state.to_ascii_lowercase();
-                    for state in BREAKER_STATES {
-                        s.int(
-                            &[("service", svc), ("state", state)],
-                            u64::from(current == state),
-                        );
-                    }
-                    if !BREAKER_STATES.contains(&current.as_str()) {
-                        s.int(&[("service", svc), ("state", &current)], 1);
-                    }
-                }
-            },
-        );
-        family(
-            out,
-            "tether_breaker_consecutive_failures",
-            "Failures currently counted by the circuit breaker.",
-            Kind::Gauge,
-            |s| {
-                for (svc, b) in &breakers {
-                    s.int(&[("service", svc)], b.failure_count);
-                }
-            },
-        );
-        family(
-            out,
-            "tether_breaker_transitions_total",
-            "Circuit breaker transitions by target state.",
-            Kind::Counter,
-            |s| {
-                for (svc, snap) in &services {
-                    for (to, n) in snap.breaker_transitions.iter() {
-                        s.int(&[("service", svc), ("to", to)], n);
-                    }
-                }
-            },
-        );
+impl Exporter for PrometheusExporter {
+    fn content_type(&self) -> &'static str {
+        CONTENT_TYPE
+    }
 
-        let health = unique(snap.health.iter().map(|h| (h.service.as_str(), h)));
-        family(
-            out,
-            "tether_health_up",
-            "1 if the latest health check found the service healthy or degraded, else 0.",
-            Kind::Gauge,
-            |s| {
-                for (svc, h) in &health {
-                    s.int(&[("service", svc)], u64::from(h.is_up()));
-                }
-            },
-        );
-        family(
-            out,
-            "tether_health_check_duration_seconds",
-            "Duration of the latest health check, in seconds.",
-            Kind::Gauge,
-            |s| {
-                for (svc, h) in &health {
-                    if let Some(t) = h.response_time_seconds {
-                        s.float(&[("service", svc)], t);
-                    }
-                }
-            },
-        );
-        family(
-            out,
-            "tether_alerts_firing",
-            "Alerts currently firing.",
-            Kind::Gauge,
-            |s| {
-                s.int(&[], u64::from(snap.alerts_firing));
-            },
-        );
+    fn export(&self, snap: &ExportSnapshot, out: &mut String) -> Result<(), ExportError> {
+        write_system(snap, out);
+        let services = unique(snap.metrics.services.iter().map(|(n, s)| (n.as_str(), s)));
+        per_service(out, &services, &REQUEST_FAMILIES);
+        write_failures(out, &services);
+        self.write_durations(out, &services);
+        per_service(out, &services, &CACHE_FAMILIES);
+        write_cache_store(out, snap.cache.as_ref());
+        write_breakers(out, snap, &services);
+        write_health_and_alerts(out, snap);
         Ok(())
     }
 }

@@ -3,12 +3,16 @@
 use std::time::Duration;
 
 use super::{BreakerInfo, CacheInfo, ExportSnapshot, HealthInfo, NetworkIo, SystemSample};
+use crate::WallClock;
 use crate::metrics::{AttemptRecord, CacheOutcome, FailureCategory, Metrics, RequestRecord};
-use crate::{Timestamp, WallClock};
 
 /// A snapshot with three services (`alpha`, `beta-svc` and the hostile name `a"b\c`), retries,
 /// failures of several categories, cache outcomes, breaker states, health and a system sample.
 /// Deterministic: timestamp `2026-11-26T18:40:58.167771Z`.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one literal sample, read top to bottom; split up it would hide what it contains"
+)]
 pub fn sample_snapshot() -> ExportSnapshot {
     let wall = WallClock::from_unix_micros(1_795_718_458_167_771);
     let ms = Duration::from_millis;
@@ -28,13 +32,13 @@ pub fn sample_snapshot() -> ExportSnapshot {
         (40, CacheOutcome::Miss),
         (120, CacheOutcome::Miss),
     ] {
-        m.on_request_start("alpha", Timestamp::ZERO);
+        m.on_request_start("alpha");
         if cache != CacheOutcome::Hit {
             m.on_attempt("alpha", &AttemptRecord::success(ms(lat), Some(200)));
         }
         m.on_request_end("alpha", &done(true, ms(lat), None, 0, cache));
     }
-    m.on_request_start("alpha", Timestamp::ZERO);
+    m.on_request_start("alpha");
     m.on_attempt(
         "alpha",
         &AttemptRecord::failure(FailureCategory::Status5xx, ms(30), Some(503)),
@@ -51,7 +55,7 @@ pub fn sample_snapshot() -> ExportSnapshot {
 
     // beta-svc: failing; breaker opened, then rejects.
     for _ in 0..5 {
-        m.on_request_start("beta-svc", Timestamp::ZERO);
+        m.on_request_start("beta-svc");
         m.on_attempt(
             "beta-svc",
             &AttemptRecord::failure(FailureCategory::Status5xx, ms(8), Some(500)),
@@ -67,7 +71,7 @@ pub fn sample_snapshot() -> ExportSnapshot {
             ),
         );
     }
-    m.on_request_start("beta-svc", Timestamp::ZERO);
+    m.on_request_start("beta-svc");
     m.on_attempt(
         "beta-svc",
         &AttemptRecord::failure(FailureCategory::Timeout, ms(5_000), None)
@@ -94,11 +98,11 @@ pub fn sample_snapshot() -> ExportSnapshot {
             CacheOutcome::Bypass,
         ),
     );
-    m.on_request_start("beta-svc", Timestamp::ZERO); // still in flight
+    m.on_request_start("beta-svc"); // still in flight
 
     // a"b\c: one slow success, stale served.
     let nasty = "a\"b\\c";
-    m.on_request_start(nasty, Timestamp::ZERO);
+    m.on_request_start(nasty);
     m.on_attempt(nasty, &AttemptRecord::success(ms(45_000), Some(200)));
     m.on_request_end(nasty, &done(true, ms(45_000), None, 0, CacheOutcome::Stale));
     m.on_breaker_transition(nasty, "open");

@@ -1,23 +1,4 @@
 //! A fixed-memory, log-linear latency histogram (HdrHistogram-like).
-//!
-//! Latencies are bucketed by whole microseconds:
-//!
-//! ```text
-//!  value (µs)            bucket width   buckets
-//!  0 ..= 15              1 µs           16        (exact)
-//!  16 ..= 31             1 µs           16
-//!  32 ..= 63             2 µs           16
-//!  ...                   ...            ...
-//!  2^36 ..= 2^37 - 1     2^32 µs        16        (≈ 19 h .. 38 h; larger values clamp here)
-//! ```
-//!
-//! Every power of two from 2^4 to 2^36 µs is split into 16 equal sub-buckets, so a bucket is
-//! never wider than 1/16 of its lower edge: [`BUCKET_COUNT`] counters in one fixed array, no
-//! allocation when recording. [`Histogram::quantile`] answers with the middle of the bucket that
-//! holds the nearest-rank sample (clamped to the exact min and max), so its error is at most
-//! **1/32 (3.125 %) of the true sample value, or 0.5 µs**, whichever is larger.
-//!
-//! Count, sum, min and max are kept exactly (nanosecond resolution), independent of the buckets.
 
 use std::time::Duration;
 
@@ -101,7 +82,26 @@ pub(crate) fn nearest_rank(q: f64, n: u64) -> u64 {
     }
 }
 
-/// A fixed-memory latency histogram. See the [module docs](self) for the layout and error bound.
+/// A fixed-memory, log-linear latency histogram (HdrHistogram-like).
+///
+/// Latencies are bucketed by whole microseconds:
+///
+/// ```text
+///  value (µs)            bucket width   buckets
+///  0 ..= 15              1 µs           16        (exact)
+///  16 ..= 31             1 µs           16
+///  32 ..= 63             2 µs           16
+///  ...                   ...            ...
+///  2^36 ..= 2^37 - 1     2^32 µs        16        (≈ 19 h .. 38 h; larger values clamp here)
+/// ```
+///
+/// Every power of two from 2^4 to 2^36 µs is split into 16 equal sub-buckets, so a bucket is
+/// never wider than 1/16 of its lower edge: [`BUCKET_COUNT`] counters in one fixed array, no
+/// allocation when recording. [`Histogram::quantile`] answers with the middle of the bucket that
+/// holds the nearest-rank sample (clamped to the exact min and max), so its error is at most
+/// **1/32 (3.125 %) of the true sample value, or 0.5 µs**, whichever is larger.
+///
+/// Count, sum, min and max are kept exactly (nanosecond resolution), independent of the buckets.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "HistogramRepr", try_from = "HistogramRepr")]
 pub struct Histogram {

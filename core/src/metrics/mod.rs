@@ -1,36 +1,6 @@
 //! Per-service counters, error categories and latency histograms, with plain-data snapshots.
 //!
-//! The engine reports what happened through explicit verbs; [`Metrics`] only counts. Logical
-//! requests and attempts are counted **separately** (the original mixed them, so its
-//! `failed_requests` could exceed `total_requests` and retries inflated its averages):
-//!
-//! ```text
-//!  on_request_start ──► total_requests += 1, in_flight += 1
-//!        │
-//!        ├─ on_attempt (0..n times) ──► attempts, failed_attempts, error_counts["http_503" | "timeout" | …]
-//!        │
-//!  on_request_end ───► successful_requests | failed_requests (+ failures_by_category),
-//!                      latency histogram (whole logical request), retries, cache outcome,
-//!                      last_request_time, in_flight -= 1
-//! ```
-//!
-//! * `on_request_start` is optional: an `on_request_end` with nothing in flight counts the
-//!   request as started too (so a cache hit may be reported with `on_request_end` alone).
-//! * Cache hits **are** logical requests here (`cache.hits` tells them apart; the original's
-//!   client-level numbers are `total_requests - cache.hits`).
-//! * Response-time figures (`total_response_time`, min, max, average, percentiles) are over
-//!   whole logical requests, from start to final outcome, including retries and backoff.
-//! * `error_counts` counts failed **attempts** by error name (as the original did), plus the
-//!   policy failures that never made an attempt (`circuit_open`, `budget_exhausted`,
-//!   `deadline_exceeded`) reported by `on_request_end`.
-//!
-//! Memory is bounded: at most [`MetricsConfig::max_services`] named services (later names are
-//! aggregated into one service named [`OVERFLOW_SERVICE`], so label cardinality is capped), at
-//! most [`MetricsConfig::max_error_names`] error names per service (later names go to
-//! [`OVERFLOW_NAME`]), and each histogram is a fixed array. Error names are sanitized to
-//! `[A-Za-z0-9_.:-]`, at most 64 bytes, so no free text (URLs, messages) can become a label.
-//!
-//! Counters are cumulative and never windowed; they saturate instead of overflowing.
+//! The design notes are on [`Metrics`].
 
 mod histogram;
 
@@ -41,7 +11,8 @@ use foldhash::fast::FixedState;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ConfigError, Timestamp, TransportErrorKind, WallClock};
+use crate::retry::GiveUpReason;
+use crate::{ConfigError, Outcome, TransportErrorKind, WallClock};
 
 pub use histogram::{BUCKET_COUNT, Histogram, MAX_TRACKABLE_MICROS};
 
@@ -169,6 +140,23 @@ impl FailureCategory {
         }
     }
 
+    /// Why a logical request that ended as `end` failed, or `None` if it succeeded (a status
+    /// below 400). A request that gave up early for `gave_up` reasons is filed under the
+    /// reason it gave up (budget exhausted, deadline passed) rather than its last failure.
+    pub(crate) fn of_request(end: RequestEnd, gave_up: Option<GiveUpReason>) -> Option<Self> {
+        let failed = match end {
+            RequestEnd::Status(status) => FailureCategory::from_status(status),
+            RequestEnd::Transport(kind) => Some(FailureCategory::from(kind)),
+            RequestEnd::BreakerRejected => return Some(FailureCategory::BreakerRejected),
+            RequestEnd::Refused => return Some(FailureCategory::Other),
+        }?;
+        Some(match gave_up {
+            Some(GiveUpReason::BudgetExhausted) => FailureCategory::BudgetExhausted,
+            Some(GiveUpReason::DeadlineExceeded) => FailureCategory::DeadlineExceeded,
+            _ => failed,
+        })
+    }
+
     /// The `error_counts` name used when no status and no explicit name is given.
     pub const fn error_name(self) -> &'static str {
         match self {
@@ -218,6 +206,19 @@ impl From<TransportErrorKind> for FailureCategory {
             _ => FailureCategory::Other,
         }
     }
+}
+
+/// How a logical request ended, in the terms its [`FailureCategory`] depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RequestEnd {
+    /// A response with this status (after any retries).
+    Status(u16),
+    /// The last attempt failed below HTTP.
+    Transport(TransportErrorKind),
+    /// The circuit breaker refused it.
+    BreakerRejected,
+    /// Refused otherwise: overload, `only-if-cached` with nothing stored, cancelled.
+    Refused,
 }
 
 /// How the response cache took part in a logical request.
@@ -282,6 +283,25 @@ impl AttemptRecord {
             latency,
             status,
             error_name: None,
+        }
+    }
+
+    /// The record of one attempt that ended with `outcome` after `latency`: a response below
+    /// 400 succeeds; 4xx, 5xx and transport errors fail, in their category.
+    pub fn from_outcome(outcome: &Outcome, latency: Duration) -> Self {
+        match outcome {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                match FailureCategory::from_status(status) {
+                    None if status < 400 => AttemptRecord::success(latency, Some(status)),
+                    category => AttemptRecord::failure(
+                        category.unwrap_or(FailureCategory::Other),
+                        latency,
+                        Some(status),
+                    ),
+                }
+            }
+            Err(e) => AttemptRecord::failure(FailureCategory::from(e.kind), latency, None),
         }
     }
 
@@ -625,6 +645,40 @@ impl MetricsSnapshot {
 }
 
 /// The metrics registry: per-service counters plus global totals. `&mut self` only.
+///
+/// # Design
+///
+/// The engine reports what happened through explicit verbs; [`Metrics`] only counts. Logical
+/// requests and attempts are counted **separately** (the original mixed them, so its
+/// `failed_requests` could exceed `total_requests` and retries inflated its averages):
+///
+/// ```text
+///  on_request_start ──► total_requests += 1, in_flight += 1
+///        │
+///        ├─ on_attempt (0..n times) ──► attempts, failed_attempts, error_counts["http_503" | "timeout" | …]
+///        │
+///  on_request_end ───► successful_requests | failed_requests (+ failures_by_category),
+///                      latency histogram (whole logical request), retries, cache outcome,
+///                      last_request_time, in_flight -= 1
+/// ```
+///
+/// * `on_request_start` is optional: an `on_request_end` with nothing in flight counts the
+///   request as started too (so a cache hit may be reported with `on_request_end` alone).
+/// * Cache hits **are** logical requests here (`cache.hits` tells them apart; the original's
+///   client-level numbers are `total_requests - cache.hits`).
+/// * Response-time figures (`total_response_time`, min, max, average, percentiles) are over
+///   whole logical requests, from start to final outcome, including retries and backoff.
+/// * `error_counts` counts failed **attempts** by error name (as the original did), plus the
+///   policy failures that never made an attempt (`circuit_open`, `budget_exhausted`,
+///   `deadline_exceeded`) reported by `on_request_end`.
+///
+/// Memory is bounded: at most [`MetricsConfig::max_services`] named services (later names are
+/// aggregated into one service named [`OVERFLOW_SERVICE`], so label cardinality is capped), at
+/// most [`MetricsConfig::max_error_names`] error names per service (later names go to
+/// [`OVERFLOW_NAME`]), and each histogram is a fixed array. Error names are sanitized to
+/// `[A-Za-z0-9_.:-]`, at most 64 bytes, so no free text (URLs, messages) can become a label.
+///
+/// Counters are cumulative and never windowed; they saturate instead of overflowing.
 #[derive(Clone, Debug, Default)]
 pub struct Metrics {
     config: MetricsConfig,
@@ -666,10 +720,9 @@ impl Metrics {
         self.services.iter().map(|(n, _)| n.as_str())
     }
 
-    /// A logical request to `service` begins. `now` is accepted for verb uniformity (metrics
-    /// are cumulative, not windowed).
-    pub fn on_request_start(&mut self, service: &str, now: Timestamp) {
-        let _ = now;
+    /// A logical request to `service` begins. (Metrics are cumulative and take no time: the
+    /// end's [`RequestRecord`] carries the latency and the wall-clock time.)
+    pub fn on_request_start(&mut self, service: &str) {
         let i = self.slot(service);
         self.services[i].1.start();
         self.global.start();
@@ -694,8 +747,7 @@ impl Metrics {
     /// A logical request to `service` began and ended at once (e.g. a cache hit): the same
     /// as [`on_request_start`](Self::on_request_start) then
     /// [`on_request_end`](Self::on_request_end), with one service lookup.
-    pub fn on_request(&mut self, service: &str, now: Timestamp, record: &RequestRecord) {
-        let _ = now;
+    pub fn on_request(&mut self, service: &str, record: &RequestRecord) {
         let cap = self.config.max_error_names;
         let i = self.slot(service);
         let stats = &mut self.services[i].1;
@@ -895,6 +947,77 @@ mod tests {
         Duration::from_millis(v)
     }
 
+    #[test]
+    fn attempts_are_classified_by_status_and_transport_error() {
+        let resp = |code: u16| -> Outcome {
+            let mut r = crate::Response::new(bytes::Bytes::new());
+            *r.status_mut() = http::StatusCode::from_u16(code).unwrap();
+            Ok(r)
+        };
+        for (code, want) in [
+            (200, OutcomeClass::Success),
+            (304, OutcomeClass::Success),
+            (399, OutcomeClass::Success),
+            (404, OutcomeClass::Failure(FailureCategory::Status4xx)),
+            (503, OutcomeClass::Failure(FailureCategory::Status5xx)),
+            (600, OutcomeClass::Failure(FailureCategory::Other)),
+        ] {
+            let r = AttemptRecord::from_outcome(&resp(code), ms(3));
+            assert_eq!(
+                (r.outcome_class, r.status, r.latency),
+                (want, Some(code), ms(3))
+            );
+        }
+        let err: Outcome = Err(crate::TransportError::new(
+            TransportErrorKind::Connect,
+            "refused",
+        ));
+        let r = AttemptRecord::from_outcome(&err, ms(1));
+        assert_eq!(
+            r.outcome_class,
+            OutcomeClass::Failure(FailureCategory::Connect)
+        );
+        assert_eq!(r.status, None);
+    }
+
+    #[test]
+    fn a_request_that_gave_up_is_filed_under_why() {
+        use crate::retry::GiveUpReason;
+        let of = FailureCategory::of_request;
+        assert_eq!(of(RequestEnd::Status(200), None), None);
+        assert_eq!(
+            of(RequestEnd::Status(200), Some(GiveUpReason::BudgetExhausted)),
+            None
+        );
+        assert_eq!(
+            of(RequestEnd::Status(503), None),
+            Some(FailureCategory::Status5xx)
+        );
+        assert_eq!(
+            of(RequestEnd::Status(503), Some(GiveUpReason::BudgetExhausted)),
+            Some(FailureCategory::BudgetExhausted)
+        );
+        assert_eq!(
+            of(
+                RequestEnd::Transport(TransportErrorKind::Timeout),
+                Some(GiveUpReason::DeadlineExceeded)
+            ),
+            Some(FailureCategory::DeadlineExceeded)
+        );
+        assert_eq!(
+            of(RequestEnd::Transport(TransportErrorKind::Reset), None),
+            Some(FailureCategory::Reset)
+        );
+        assert_eq!(
+            of(
+                RequestEnd::BreakerRejected,
+                Some(GiveUpReason::BudgetExhausted)
+            ),
+            Some(FailureCategory::BreakerRejected)
+        );
+        assert_eq!(of(RequestEnd::Refused, None), Some(FailureCategory::Other));
+    }
+
     fn end(success: bool, latency: Duration, failure: Option<FailureCategory>) -> RequestRecord {
         RequestRecord {
             success,
@@ -947,7 +1070,7 @@ mod tests {
     fn attempts_are_separate_from_logical_requests() {
         let mut m = Metrics::default();
         // request 1: 503, 503, 200 -> success after 2 retries
-        m.on_request_start("svc", Timestamp::ZERO);
+        m.on_request_start("svc");
         m.on_attempt(
             "svc",
             &AttemptRecord::failure(FailureCategory::Status5xx, ms(10), Some(503)),
@@ -965,7 +1088,7 @@ mod tests {
             },
         );
         // request 2: connect error twice -> failure
-        m.on_request_start("svc", Timestamp::ZERO);
+        m.on_request_start("svc");
         m.on_attempt(
             "svc",
             &AttemptRecord::failure(FailureCategory::Connect, ms(1), None)
@@ -1021,8 +1144,8 @@ mod tests {
     #[test]
     fn end_without_start_counts_as_started_and_in_flight_tracks() {
         let mut m = Metrics::default();
-        m.on_request_start("a", Timestamp::ZERO);
-        m.on_request_start("a", Timestamp::ZERO);
+        m.on_request_start("a");
+        m.on_request_start("a");
         assert_eq!(m.service_snapshot("a").unwrap().in_flight, 2);
         m.on_request_end(
             "a",
@@ -1153,7 +1276,7 @@ mod tests {
     fn snapshot_json_round_trip_keeps_order() {
         let mut m = Metrics::default();
         for name in ["zeta", "alpha", "mid"] {
-            m.on_request_start(name, Timestamp::ZERO);
+            m.on_request_start(name);
             m.on_attempt(
                 name,
                 &AttemptRecord::failure(FailureCategory::Status5xx, ms(2), Some(502)),

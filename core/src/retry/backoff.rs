@@ -69,13 +69,19 @@ pub enum Backoff {
 }
 
 impl Default for Backoff {
-    /// Polly's decorrelated jitter with Polly's 2 s `median_first` and a 30 s cap: three
-    /// retries land, in median, about 2, 4 and 8 s after the first failure — close to the
-    /// original's 1.5, 4 and 8.5 s — but decorrelated across clients.
+    /// Polly's decorrelated jitter with a 250 ms `median_first` and a 5 s cap: with the
+    /// default three retries, a dead upstream is given up on 0.7–1.5 s after the first failure
+    /// (retries land, in median, about 0.25, 0.5 and 1 s after it), spread across clients.
+    ///
+    /// Polly's own 2 s `median_first` — and the original Python client's
+    /// [`Original`](Backoff::Original) `min(2^n + U(0,1), 30)` s (7–10 s for three retries; its
+    /// whole retry policy is `compat::retry_config`) —
+    /// make a caller wait many seconds for an upstream that is not coming back; a caller
+    /// that wants longer waits sets them (see `docs/decisions/0006-retry-defaults.md`).
     fn default() -> Self {
         Backoff::DecorrelatedJitter {
-            median_first: Duration::from_secs(2),
-            max: Duration::from_secs(30),
+            median_first: Duration::from_millis(250),
+            max: Duration::from_secs(5),
         }
     }
 }

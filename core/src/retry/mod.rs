@@ -1,46 +1,6 @@
 //! Retry: when to try again, how long to wait, and when to stop.
 //!
-//! A [`RetryPolicy`] is an immutable, validated [`RetryConfig`]; the per-request memory lives in a
-//! [`RetryState`] the engine keeps beside each logical request; the client-wide
-//! [`RetryBudget`] is owned by the engine and lent to each decision. After every attempt the
-//! engine asks [`RetryPolicy::decide`], which returns a [`RetryDecision`] — data, never an error.
-//!
-//! ```text
-//!   policy.begin(now, &request) ─► RetryState { attempts: 0 }     budget.deposit(now)
-//!                │
-//!                ▼
-//!   ┌────► Attempting ── transport reports an Outcome ──► policy.decide(&mut state, …)
-//!   │                                                        │        │          │
-//!   │   Retry { at, delay, next_attempt, reason, .. }        │     Success    GiveUp(reason)
-//!   └──── engine sleeps until `at`, then sends again ◄───────┘        │          │
-//!                                                                     ▼          ▼
-//!                                                                   Done       Done
-//! ```
-//!
-//! Decision order, for the attempt that just finished (`state.attempts()` is now its 1-based
-//! number):
-//!
-//! 1. A response whose status is not in `retryable_statuses` → [`RetryDecision::Success`] (the
-//!    request is finished; that includes 4xx). A transport error whose kind is not in
-//!    `retryable_errors` → `GiveUp(NotRetryable)`.
-//! 2. Idempotency: GET, HEAD, OPTIONS, PUT, DELETE and TRACE are idempotent. Any other method
-//!    (POST, PATCH, …) is retried only if the request carried the `idempotency_header`, or
-//!    `retry_non_idempotent` is set, or — when `retry_connect_non_idempotent` is set (default) —
-//!    the failure is a [`TransportErrorKind::Connect`] (the connection never opened, so nothing
-//!    reached the server). Otherwise `GiveUp(NotIdempotent)`.
-//! 3. `attempts >= max_attempts` → `GiveUp(AttemptsExhausted)`.
-//! 4. Delay: the backoff preset's delay, capped at `max_delay`. If `respect_retry_after` and the
-//!    response has a parseable `Retry-After`, then a value above `max_retry_after` gives
-//!    `GiveUp(RetryAfterTooLong)` (or is capped to it with [`LongRetryAfter::Cap`]), and the delay
-//!    becomes `max(backoff, retry_after)`: jitter never schedules a retry before the server's
-//!    instant, and `max_delay` never shortens a server-requested wait. Malformed values are
-//!    ignored (normal backoff).
-//! 5. `deadline`: if the retry would start more than `deadline` after `state.started_at()`,
-//!    `GiveUp(DeadlineExceeded)`.
-//! 6. Budget (if one is passed): `try_withdraw(now)` must succeed, else `GiveUp(BudgetExhausted)`.
-//!    It is consulted last, so only retries that are actually scheduled spend it.
-//!
-//! All delays are whole microseconds, rounded up, so `at = now + delay` is never early.
+//! The design notes are on [`RetryPolicy`].
 
 mod backoff;
 mod budget;
@@ -77,7 +37,8 @@ pub enum LongRetryAfter {
 pub struct RetryConfig {
     /// Total attempts including the first; `>= 1`. Default 4 (the original's `max_retries = 3`).
     pub max_attempts: u32,
-    /// Backoff preset. Default: Polly's decorrelated jitter, 1 s first median, 30 s cap.
+    /// Backoff preset. Default: Polly's decorrelated jitter, 250 ms first median, 5 s cap
+    /// (see [`Backoff::default`]).
     pub backoff: Backoff,
     /// Cap on any backoff delay (not on a server's `Retry-After`). Default 30 s.
     pub max_delay: Duration,
@@ -93,7 +54,8 @@ pub struct RetryConfig {
     /// What to do with a longer one. Default [`LongRetryAfter::GiveUp`].
     pub on_long_retry_after: LongRetryAfter,
     /// Retry non-idempotent methods (POST, PATCH, …) even without an idempotency key. Default
-    /// false (the original retried them: defect D15).
+    /// false: retrying a POST whose first attempt reached the server can repeat its side effect
+    /// (the original retried every method, and sent a POST three times).
     pub retry_non_idempotent: bool,
     /// Retry non-idempotent methods after a `connect` error, which means the request never
     /// reached the server. Default true.
@@ -132,41 +94,6 @@ impl Default for RetryConfig {
 }
 
 impl RetryConfig {
-    /// The original Python client's behaviour (spec §1.8), as closely as the core expresses it:
-    /// `max_retries + 1` attempts, every 5xx and 429 retried, every transport failure except a
-    /// caller's cancellation retried, every method retried, backoff `min(2^attempt + U(0,1), 30)`
-    /// s, `Retry-After` capped at 60 s, no budget, no deadline.
-    ///
-    /// Differences that remain (deliberate): a 429 waits `max(backoff, Retry-After)` instead of
-    /// exactly `Retry-After` (or 1 s when absent), and an HTTP-date `Retry-After` is honoured
-    /// instead of raising `ValueError` (D7).
-    pub fn original(max_retries: u32) -> Self {
-        let mut statuses = vec![429];
-        statuses.extend(500..=599);
-        RetryConfig {
-            max_attempts: max_retries.saturating_add(1),
-            backoff: Backoff::Original,
-            max_delay: Duration::from_secs(30),
-            retryable_statuses: statuses,
-            retryable_errors: vec![
-                TransportErrorKind::Connect,
-                TransportErrorKind::Timeout,
-                TransportErrorKind::Reset,
-                TransportErrorKind::BodyTooLarge,
-                TransportErrorKind::Protocol,
-                TransportErrorKind::Other,
-            ],
-            respect_retry_after: true,
-            max_retry_after: Duration::from_mins(1),
-            on_long_retry_after: LongRetryAfter::Cap,
-            retry_non_idempotent: true,
-            retry_connect_non_idempotent: true,
-            idempotency_header: "Idempotency-Key".to_owned(),
-            deadline: None,
-            budget: None,
-        }
-    }
-
     /// Checks every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validated_header().map(|_| ())
@@ -295,6 +222,9 @@ pub struct RetryState {
     attempts: u32,
     idempotent: bool,
     backoff: BackoffState,
+    /// The request's own deadline ([`crate::Deadline`]), if it carried one.
+    #[serde(default)]
+    deadline: Option<Timestamp>,
 }
 
 impl RetryState {
@@ -306,7 +236,16 @@ impl RetryState {
             attempts: 0,
             idempotent: has_idempotency_key || is_idempotent(method),
             backoff: BackoffState::default(),
+            deadline: None,
         }
+    }
+
+    /// The same state with the request's own deadline: no retry starts at or after it (in
+    /// addition to [`RetryConfig::deadline`], whichever comes first).
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Option<Timestamp>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Attempts finished so far (each `decide` counts one).
@@ -335,6 +274,51 @@ pub fn is_idempotent(method: &Method) -> bool {
 }
 
 /// A validated retry configuration that makes decisions.
+///
+/// # Design
+///
+/// A [`RetryPolicy`] is an immutable, validated [`RetryConfig`]; the per-request memory lives in a
+/// [`RetryState`] the engine keeps beside each logical request; the client-wide
+/// [`RetryBudget`] is owned by the engine and lent to each decision. After every attempt the
+/// engine asks [`RetryPolicy::decide`], which returns a [`RetryDecision`] — data, never an error.
+///
+/// ```text
+///   policy.begin(now, &request) ─► RetryState { attempts: 0 }     budget.deposit(now)
+///                │
+///                ▼
+///   ┌────► Attempting ── transport reports an Outcome ──► policy.decide(now, wall, &mut state, …)
+///   │                                                        │        │          │
+///   │   Retry { at, delay, next_attempt, reason, .. }        │     Success    GiveUp(reason)
+///   └──── engine sleeps until `at`, then sends again ◄───────┘        │          │
+///                                                                     ▼          ▼
+///                                                                   Done       Done
+/// ```
+///
+/// Decision order, for the attempt that just finished (`state.attempts()` is now its 1-based
+/// number):
+///
+/// 1. A response whose status is not in `retryable_statuses` → [`RetryDecision::Success`] (the
+///    request is finished; that includes 4xx). A transport error whose kind is not in
+///    `retryable_errors` → `GiveUp(NotRetryable)`.
+/// 2. Idempotency: GET, HEAD, OPTIONS, PUT, DELETE and TRACE are idempotent. Any other method
+///    (POST, PATCH, …) is retried only if the request carried the `idempotency_header`, or
+///    `retry_non_idempotent` is set, or — when `retry_connect_non_idempotent` is set (default) —
+///    the failure is a [`TransportErrorKind::Connect`] (the connection never opened, so nothing
+///    reached the server). Otherwise `GiveUp(NotIdempotent)`.
+/// 3. `attempts >= max_attempts` → `GiveUp(AttemptsExhausted)`.
+/// 4. Delay: the backoff preset's delay, capped at `max_delay`. If `respect_retry_after` and the
+///    response has a parseable `Retry-After`, then a value above `max_retry_after` gives
+///    `GiveUp(RetryAfterTooLong)` (or is capped to it with [`LongRetryAfter::Cap`]), and the delay
+///    becomes `max(backoff, retry_after)`: jitter never schedules a retry before the server's
+///    instant, and `max_delay` never shortens a server-requested wait. Malformed values are
+///    ignored (normal backoff).
+/// 5. `deadline`: if the retry would start at or after the deadline — `deadline` after
+///    `state.started_at()`, or the request's own [`Deadline`](crate::Deadline), whichever is
+///    earlier — `GiveUp(DeadlineExceeded)`.
+/// 6. Budget (if one is passed): `try_withdraw(now)` must succeed, else `GiveUp(BudgetExhausted)`.
+///    It is consulted last, so only retries that are actually scheduled spend it.
+///
+/// All delays are whole microseconds, rounded up, so `at = now + delay` is never early.
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
     config: RetryConfig,
@@ -371,18 +355,27 @@ impl RetryPolicy {
             .map(|b| RetryBudget::new(b).expect("invariant: validated in RetryPolicy::new"))
     }
 
-    /// Starts the retry state of a logical request (reads its method and idempotency header).
-    /// The engine should also `budget.deposit(now)` once per logical request.
+    /// Starts the retry state of a logical request (reads its method, its idempotency header
+    /// and its [`Deadline`](crate::Deadline) extension). The engine should also
+    /// `budget.deposit(now)` once per logical request.
     pub fn begin(&self, now: Timestamp, request: &Request) -> RetryState {
         let has_key = crate::message::has_header(request.headers(), &self.idempotency_header);
-        RetryState::new(now, request.method(), has_key)
+        let deadline = request.extensions().get::<crate::Deadline>().map(|d| d.0);
+        RetryState::new(now, request.method(), has_key).with_deadline(deadline)
     }
 
-    /// The instant after which no retry starts, if a deadline is configured.
+    /// The instant at and after which no attempt starts: the earlier of the configured
+    /// [`deadline`](RetryConfig::deadline) (from the request's start) and the request's own
+    /// [`Deadline`](crate::Deadline), if either is set.
     pub fn deadline(&self, state: &RetryState) -> Option<Timestamp> {
-        self.config
+        let configured = self
+            .config
             .deadline
-            .map(|d| state.started_at.saturating_add(d))
+            .map(|d| state.started_at.saturating_add(d));
+        match (configured, state.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Whether `status` is configured as retryable.
@@ -400,11 +393,11 @@ impl RetryPolicy {
     /// in `state`. `budget`: the client's budget, or `None` to skip the budget check.
     pub fn decide(
         &self,
+        now: Timestamp,
+        wall: WallClock,
         state: &mut RetryState,
         rng: &mut Rng,
         outcome: &Outcome,
-        now: Timestamp,
-        wall: WallClock,
         budget: Option<&mut RetryBudget>,
     ) -> RetryDecision {
         state.attempts = state.attempts.saturating_add(1);
@@ -469,8 +462,8 @@ impl RetryPolicy {
         let at = now.saturating_add(delay);
 
         // 5. Deadline.
-        if let Some(d) = cfg.deadline
-            && at.saturating_duration_since(state.started_at) >= d
+        if let Some(deadline) = self.deadline(state)
+            && at >= deadline
         {
             // At the deadline itself an attempt would have no time left: give up.
             return RetryDecision::GiveUp(GiveUpReason::DeadlineExceeded);

@@ -2,7 +2,7 @@
 //!
 //! Malformed values are treated as absent — never a panic or an error — because a server's bad
 //! header must not turn a retryable response into a failure (the original raised `ValueError`
-//! here, defect D7).
+//! out of the request for anything but an integer).
 
 use std::time::Duration;
 

@@ -62,7 +62,77 @@ fn defaults() {
     assert!(c.respect_retry_after && !c.retry_non_idempotent && c.retry_connect_non_idempotent);
     assert_eq!(c.budget, Some(BudgetConfig::default()));
     assert!(c.validate().is_ok());
-    assert!(RetryConfig::original(3).validate().is_ok());
+}
+
+/// The defaults give up on a dead upstream (every attempt refused at once) 0.7–1.5 s after
+/// the first failure, whatever the jitter draws; the original's backoff took 7–10 s.
+#[test]
+fn default_retries_give_up_on_a_dead_upstream_within_a_second_and_a_half() {
+    let give_up_after = |config: RetryConfig, seed: u64| {
+        let p = RetryPolicy::new(config).unwrap();
+        let mut rng = Rng::new(seed);
+        let mut state = p.begin(t(0), &req(Method::GET, false));
+        let mut now = t(0);
+        loop {
+            let refused = err(TransportErrorKind::Connect);
+            match p.decide(now, WALL, &mut state, &mut rng, &refused, None) {
+                RetryDecision::Retry { at, .. } => now = at,
+                RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted) => break now,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let (mut fastest, mut slowest) = (Duration::MAX, Duration::ZERO);
+    for seed in 0..2_000 {
+        let total = give_up_after(RetryConfig::default(), seed).saturating_duration_since(t(0));
+        fastest = fastest.min(total);
+        slowest = slowest.max(total);
+    }
+    assert!(fastest >= Duration::from_millis(700), "{fastest:?}");
+    assert!(slowest <= Duration::from_millis(1_500), "{slowest:?}");
+    // The original's timings stay available, by name.
+    let original = RetryConfig {
+        backoff: Backoff::Original,
+        budget: None,
+        ..RetryConfig::default()
+    };
+    let original = give_up_after(original, 1).saturating_duration_since(t(0));
+    assert!(original >= Duration::from_secs(7), "{original:?}");
+}
+
+#[test]
+fn a_request_deadline_stops_retries_and_combines_with_the_configured_one() {
+    let p = RetryPolicy::new(RetryConfig {
+        deadline: Some(Duration::from_secs(10)),
+        budget: None,
+        ..RetryConfig::default()
+    })
+    .unwrap();
+    let mut request = req(Method::GET, false);
+    // No deadline of its own: the configured one, from the request's start.
+    let state = p.begin(t(1_000), &request);
+    assert_eq!(p.deadline(&state), Some(t(11_000)));
+    // An earlier deadline of its own wins; a later one does not.
+    request.extensions_mut().insert(crate::Deadline(t(1_200)));
+    let mut state = p.begin(t(1_000), &request);
+    assert_eq!(p.deadline(&state), Some(t(1_200)));
+    let later = p.begin(t(1_000), &{
+        let mut r = req(Method::GET, false);
+        r.extensions_mut().insert(crate::Deadline(t(60_000)));
+        r
+    });
+    assert_eq!(p.deadline(&later), Some(t(11_000)));
+    // A retry that would start at or after it is not scheduled.
+    let mut rng = Rng::new(1);
+    let d = p.decide(
+        t(1_100),
+        WALL,
+        &mut state,
+        &mut rng,
+        &resp(503, Some("1")),
+        None,
+    );
+    assert_eq!(d, RetryDecision::GiveUp(GiveUpReason::DeadlineExceeded));
 }
 
 #[test]
@@ -72,7 +142,7 @@ fn status_503_retried_then_attempts_exhausted() {
     let mut st = p.begin(t(0), &req(Method::GET, false));
     let mut now = t(0);
     for attempt in 1..=3u32 {
-        let d = p.decide(&mut st, &mut rng, &resp(503, None), now, WALL, None);
+        let d = p.decide(now, WALL, &mut st, &mut rng, &resp(503, None), None);
         assert_eq!(
             d,
             RetryDecision::Retry {
@@ -85,7 +155,7 @@ fn status_503_retried_then_attempts_exhausted() {
         );
         now = now.saturating_add(Duration::from_millis(150));
     }
-    let d = p.decide(&mut st, &mut rng, &resp(503, None), now, WALL, None);
+    let d = p.decide(now, WALL, &mut st, &mut rng, &resp(503, None), None);
     assert_eq!(d, RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted));
     assert_eq!(st.attempts(), 4);
 }
@@ -96,7 +166,7 @@ fn non_retryable_outcomes() {
     let mut rng = Rng::new(1);
     for status in [200, 201, 304, 400, 404, 501] {
         let mut st = p.begin(t(0), &req(Method::GET, false));
-        let d = p.decide(&mut st, &mut rng, &resp(status, None), t(0), WALL, None);
+        let d = p.decide(t(0), WALL, &mut st, &mut rng, &resp(status, None), None);
         assert_eq!(d, RetryDecision::Success, "{status}");
     }
     for kind in [
@@ -106,7 +176,7 @@ fn non_retryable_outcomes() {
         TransportErrorKind::Other,
     ] {
         let mut st = p.begin(t(0), &req(Method::GET, false));
-        let d = p.decide(&mut st, &mut rng, &err(kind), t(0), WALL, None);
+        let d = p.decide(t(0), WALL, &mut st, &mut rng, &err(kind), None);
         assert_eq!(
             d,
             RetryDecision::GiveUp(GiveUpReason::NotRetryable),
@@ -119,7 +189,7 @@ fn non_retryable_outcomes() {
         TransportErrorKind::Reset,
     ] {
         let mut st = p.begin(t(0), &req(Method::GET, false));
-        let d = p.decide(&mut st, &mut rng, &err(kind), t(0), WALL, None);
+        let d = p.decide(t(0), WALL, &mut st, &mut rng, &err(kind), None);
         assert!(
             matches!(d, RetryDecision::Retry { reason: RetryReason::Transport(k), .. } if k == kind),
             "{kind}: {d:?}"
@@ -132,15 +202,15 @@ fn post_needs_an_idempotency_key() {
     let p = constant(100);
     let mut rng = Rng::new(1);
     let mut st = p.begin(t(0), &req(Method::POST, false));
-    let d = p.decide(&mut st, &mut rng, &resp(503, None), t(0), WALL, None);
+    let d = p.decide(t(0), WALL, &mut st, &mut rng, &resp(503, None), None);
     assert_eq!(d, RetryDecision::GiveUp(GiveUpReason::NotIdempotent));
     let mut st = p.begin(t(0), &req(Method::PATCH, false));
     let d = p.decide(
+        t(0),
+        WALL,
         &mut st,
         &mut rng,
         &err(TransportErrorKind::Timeout),
-        t(0),
-        WALL,
         None,
     );
     assert_eq!(d, RetryDecision::GiveUp(GiveUpReason::NotIdempotent));
@@ -148,17 +218,17 @@ fn post_needs_an_idempotency_key() {
     // With the key (header names are case-insensitive).
     let mut st = p.begin(t(0), &req(Method::POST, true));
     assert!(st.is_idempotent());
-    let d = p.decide(&mut st, &mut rng, &resp(503, None), t(0), WALL, None);
+    let d = p.decide(t(0), WALL, &mut st, &mut rng, &resp(503, None), None);
     assert!(d.is_retry(), "{d:?}");
 
     // A connect failure never reached the server: retried by default, not when disabled.
     let mut st = p.begin(t(0), &req(Method::POST, false));
     let d = p.decide(
+        t(0),
+        WALL,
         &mut st,
         &mut rng,
         &err(TransportErrorKind::Connect),
-        t(0),
-        WALL,
         None,
     );
     assert!(d.is_retry(), "{d:?}");
@@ -170,11 +240,11 @@ fn post_needs_an_idempotency_key() {
     .unwrap();
     let mut st = strict.begin(t(0), &req(Method::POST, false));
     let d = strict.decide(
+        t(0),
+        WALL,
         &mut st,
         &mut rng,
         &err(TransportErrorKind::Connect),
-        t(0),
-        WALL,
         None,
     );
     assert_eq!(d, RetryDecision::GiveUp(GiveUpReason::NotIdempotent));
@@ -187,7 +257,7 @@ fn post_needs_an_idempotency_key() {
     })
     .unwrap();
     let mut st = lax.begin(t(0), &req(Method::POST, false));
-    let d = lax.decide(&mut st, &mut rng, &resp(500, None), t(0), WALL, None);
+    let d = lax.decide(t(0), WALL, &mut st, &mut rng, &resp(500, None), None);
     assert!(d.is_retry(), "{d:?}");
 
     for m in [
@@ -211,11 +281,11 @@ fn retry_after_seconds_is_a_floor() {
     let mut rng = Rng::new(1);
     let mut st = p.begin(t(0), &req(Method::GET, false));
     let d = p.decide(
+        t(1_000),
+        WALL,
         &mut st,
         &mut rng,
         &resp(429, Some("3")),
-        t(1_000),
-        WALL,
         None,
     );
     assert_eq!(
@@ -231,7 +301,7 @@ fn retry_after_seconds_is_a_floor() {
     // A Retry-After shorter than the backoff does not shorten it.
     let p = constant(5_000);
     let mut st = p.begin(t(0), &req(Method::GET, false));
-    let d = p.decide(&mut st, &mut rng, &resp(503, Some("1")), t(0), WALL, None);
+    let d = p.decide(t(0), WALL, &mut st, &mut rng, &resp(503, Some("1")), None);
     assert!(
         matches!(d, RetryDecision::Retry { delay, retry_after: Some(ra), .. }
             if delay == Duration::from_secs(5) && ra == Duration::from_secs(1)),
@@ -246,11 +316,11 @@ fn retry_after_http_date() {
     // Past date → zero → normal backoff, but it was present and respected.
     let mut st = p.begin(t(0), &req(Method::GET, false));
     let d = p.decide(
+        t(0),
+        WALL,
         &mut st,
         &mut rng,
         &resp(503, Some("Sun, 06 Nov 1994 08:49:37 GMT")),
-        t(0),
-        WALL,
         None,
     );
     assert!(
@@ -262,11 +332,11 @@ fn retry_after_http_date() {
     let wall = WallClock::from_unix_micros(1_431_704_061_300_000);
     let mut st = p.begin(t(0), &req(Method::GET, false));
     let d = p.decide(
+        t(500),
+        wall,
         &mut st,
         &mut rng,
         &resp(503, Some("Fri, 15 May 2015 15:34:31 GMT")),
-        t(500),
-        wall,
         None,
     );
     assert!(
@@ -276,22 +346,22 @@ fn retry_after_http_date() {
     // Year 9999 with the default cap: give up instead of stalling for millennia.
     let mut st = p.begin(t(0), &req(Method::GET, false));
     let d = p.decide(
+        t(0),
+        WALL,
         &mut st,
         &mut rng,
         &resp(503, Some("Fri, 31 Dec 9999 23:59:59 GMT")),
-        t(0),
-        WALL,
         None,
     );
     assert_eq!(d, RetryDecision::GiveUp(GiveUpReason::RetryAfterTooLong));
     // Huge delta-seconds too.
     let mut st = p.begin(t(0), &req(Method::GET, false));
     let d = p.decide(
+        t(0),
+        WALL,
         &mut st,
         &mut rng,
         &resp(429, Some("99999999999999999999999")),
-        t(0),
-        WALL,
         None,
     );
     assert_eq!(d, RetryDecision::GiveUp(GiveUpReason::RetryAfterTooLong));
@@ -309,11 +379,11 @@ fn long_retry_after_can_be_capped() {
     let mut rng = Rng::new(1);
     let mut st = p.begin(t(0), &req(Method::GET, false));
     let d = p.decide(
+        t(0),
+        WALL,
         &mut st,
         &mut rng,
         &resp(429, Some("3600")),
-        t(0),
-        WALL,
         None,
     );
     assert!(
@@ -336,7 +406,7 @@ fn garbage_retry_after_is_ignored() {
         "Fri, 99 May 2015 15:34:31 GMT",
     ] {
         let mut st = p.begin(t(0), &req(Method::GET, false));
-        let d = p.decide(&mut st, &mut rng, &resp(503, Some(bad)), t(0), WALL, None);
+        let d = p.decide(t(0), WALL, &mut st, &mut rng, &resp(503, Some(bad)), None);
         assert_eq!(
             d,
             RetryDecision::Retry {
@@ -359,7 +429,7 @@ fn garbage_retry_after_is_ignored() {
         .body(Bytes::new())
         .unwrap();
     let mut st = p.begin(t(0), &req(Method::GET, false));
-    let d = p.decide(&mut st, &mut rng, &Ok(r), t(0), WALL, None);
+    let d = p.decide(t(0), WALL, &mut st, &mut rng, &Ok(r), None);
     assert!(
         matches!(d, RetryDecision::Retry { retry_after: None, delay, .. } if delay == Duration::from_millis(250)),
         "{d:?}"
@@ -378,11 +448,11 @@ fn retry_after_not_respected_when_disabled() {
     let mut rng = Rng::new(1);
     let mut st = p.begin(t(0), &req(Method::GET, false));
     let d = p.decide(
+        t(0),
+        WALL,
         &mut st,
         &mut rng,
         &resp(429, Some("3600")),
-        t(0),
-        WALL,
         None,
     );
     assert!(
@@ -406,17 +476,17 @@ fn deadline_stops_retries() {
     assert_eq!(p.deadline(&st), Some(t(2_500)));
     // Attempt 1 fails at 0.1 s → retry at 1.1 s; attempt 2 fails at 1.2 s → retry at 2.2 s;
     // attempt 3 fails at 2.3 s → a retry at 3.3 s would pass the deadline.
-    let d = p.decide(&mut st, &mut rng, &resp(502, None), t(100), WALL, None);
+    let d = p.decide(t(100), WALL, &mut st, &mut rng, &resp(502, None), None);
     assert!(
         matches!(d, RetryDecision::Retry { at, .. } if at == t(1_100)),
         "{d:?}"
     );
-    let d = p.decide(&mut st, &mut rng, &resp(502, None), t(1_200), WALL, None);
+    let d = p.decide(t(1_200), WALL, &mut st, &mut rng, &resp(502, None), None);
     assert!(
         matches!(d, RetryDecision::Retry { at, .. } if at == t(2_200)),
         "{d:?}"
     );
-    let d = p.decide(&mut st, &mut rng, &resp(502, None), t(2_300), WALL, None);
+    let d = p.decide(t(2_300), WALL, &mut st, &mut rng, &resp(502, None), None);
     assert_eq!(d, RetryDecision::GiveUp(GiveUpReason::DeadlineExceeded));
 }
 
@@ -431,32 +501,11 @@ fn max_delay_caps_backoff() {
     .unwrap();
     let mut rng = Rng::new(1);
     let mut st = p.begin(t(0), &req(Method::GET, false));
-    let d = p.decide(&mut st, &mut rng, &resp(500, None), t(0), WALL, None);
+    let d = p.decide(t(0), WALL, &mut st, &mut rng, &resp(500, None), None);
     assert!(
         matches!(d, RetryDecision::Retry { delay, .. } if delay == Duration::from_secs(2)),
         "{d:?}"
     );
-}
-
-#[test]
-fn original_preset_timings() {
-    // max_retries = 3: sleeps U[1,2), U[2,3), U[4,5) s, then the last 5xx is returned.
-    let p = RetryPolicy::new(RetryConfig::original(3)).unwrap();
-    assert!(p.is_retryable_status(501) && p.is_retryable_status(599) && p.is_retryable_status(429));
-    assert!(!p.is_retryable_status(404) && !p.is_retryable_status(600));
-    let mut rng = Rng::new(42);
-    let mut st = p.begin(t(0), &req(Method::POST, false));
-    let mut now = t(0);
-    for (lo, hi) in [(1_000, 2_000), (2_000, 3_000), (4_000, 5_000)] {
-        let d = p.decide(&mut st, &mut rng, &resp(500, None), now, WALL, None);
-        let RetryDecision::Retry { delay, at, .. } = d else {
-            panic!("{d:?}")
-        };
-        assert!(delay >= Duration::from_millis(lo) && delay < Duration::from_millis(hi));
-        now = at;
-    }
-    let d = p.decide(&mut st, &mut rng, &resp(500, None), now, WALL, None);
-    assert_eq!(d, RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted));
 }
 
 #[test]
@@ -476,11 +525,11 @@ fn budget_exhausted_stops_retries_under_a_failure_storm() {
         let mut st = p.begin(now, &req(Method::GET, false));
         loop {
             match p.decide(
+                now,
+                WALL,
                 &mut st,
                 &mut rng,
                 &resp(503, None),
-                now,
-                WALL,
                 Some(&mut budget),
             ) {
                 RetryDecision::Retry { .. } => retries += 1,
@@ -502,7 +551,7 @@ fn budget_exhausted_stops_retries_under_a_failure_storm() {
     assert_eq!(budget.balance(t(999)), 0);
     // Without passing the budget, retries are unlimited by it.
     let mut st = p.begin(t(0), &req(Method::GET, false));
-    let d = p.decide(&mut st, &mut rng, &resp(503, None), t(0), WALL, None);
+    let d = p.decide(t(0), WALL, &mut st, &mut rng, &resp(503, None), None);
     assert!(d.is_retry());
 }
 
@@ -519,11 +568,11 @@ fn budget_is_not_spent_when_no_retry_is_scheduled() {
     let mut rng = Rng::new(1);
     let mut st = p.begin(t(0), &req(Method::GET, false));
     let d = p.decide(
+        t(0),
+        WALL,
         &mut st,
         &mut rng,
         &resp(503, None),
-        t(0),
-        WALL,
         Some(&mut budget),
     );
     assert_eq!(d, RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted));
@@ -598,7 +647,13 @@ fn validation_errors() {
 
 #[test]
 fn serde_round_trip_and_partial_config() {
-    let c = RetryConfig::original(2);
+    let c = RetryConfig {
+        backoff: Backoff::Original,
+        retryable_statuses: vec![429, 500],
+        on_long_retry_after: LongRetryAfter::Cap,
+        budget: None,
+        ..RetryConfig::default()
+    };
     let json = serde_json::to_string(&c).unwrap();
     let back: RetryConfig = serde_json::from_str(&json).unwrap();
     assert_eq!(back, c);
@@ -683,7 +738,7 @@ proptest! {
         let now = Timestamp::from_micros(u64::from(now_us));
         let mut st = p.begin(now, &req(Method::GET, false));
         for _ in 0..5 {
-            let d = p.decide(&mut st, &mut rng, &resp(503, Some(&header)), now, wall, None);
+            let d = p.decide(now, wall, &mut st, &mut rng, &resp(503, Some(&header)), None);
             let RetryDecision::Retry { at, delay, retry_after, .. } = d else {
                 return Err(TestCaseError::fail(format!("{d:?}")));
             };
@@ -727,7 +782,7 @@ proptest! {
         for _ in 0..attempts {
             budget.deposit(now);
             if let RetryDecision::Retry { at, delay, .. } =
-                p.decide(&mut st, &mut rng, &outcome, now, WallClock::from_unix_micros(wall), Some(&mut budget))
+                p.decide(now, WallClock::from_unix_micros(wall), &mut st, &mut rng, &outcome, Some(&mut budget))
             {
                 prop_assert!(at >= now);
                 prop_assert_eq!(at, now.saturating_add(delay));

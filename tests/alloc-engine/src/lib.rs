@@ -1,7 +1,7 @@
 //! Allocation-count tests of the engine's hot paths.
 //!
 //! A counting global allocator (per thread, so the test harness's own threads do not disturb
-//! the count) wraps the system allocator; the tests drive a [`tether_core::Engine`] and assert
+//! the count) wraps the system allocator; the tests drive a `tether_core::Engine` and assert
 //! how many allocations a path makes. The only `unsafe` in the workspace lives here: a
 //! `GlobalAlloc` implementation cannot be written without it, and it only forwards to
 //! [`std::alloc::System`].
@@ -112,7 +112,8 @@ mod tests {
         let Ok(Decision::Send(permit)) = e.begin(now, wall, &req, Some("catalog")) else {
             panic!("first request misses")
         };
-        let Next::Done(_) = e.on_response(now, wall, permit, &req, Ok(response("max-age=3600")))
+        let Ok(Next::Done(_)) =
+            e.on_response(now, wall, permit, &req, Ok(response("max-age=3600")))
         else {
             panic!("200 is final")
         };

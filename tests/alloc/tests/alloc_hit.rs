@@ -11,8 +11,8 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tether_core::breaker::{Breaker, BreakerConfig, CallResult};
-use tether_core::cache::{Cache, CacheConfig, Lookup, StoreResult};
+use tether_core::{Breaker, BreakerConfig, CallResult};
+use tether_core::{Cache, CacheConfig, Lookup, StoreResult};
 use tether_core::{Request, Timestamp, WallClock};
 
 thread_local! {

@@ -8,8 +8,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use tether_chaos::{ChaosHandle, ChaosOptions, spawn_background};
 use tether_core::Transport as _;
-use tether_core::retry::Backoff;
-use tether_native::{HttpClient, HttpClientBuilder, UreqTransport};
+use tether_native::{Backoff, HttpClient, HttpClientBuilder, NativeConfig, UreqTransport};
 
 /// A chaos upstream for one test (stopped when dropped).
 pub fn chaos() -> ChaosHandle {
@@ -19,11 +18,18 @@ pub fn chaos() -> ChaosHandle {
 /// A builder with fast retries (10 ms constant backoff), no retry budget and a 5 s attempt
 /// limit, so that tests stay short.
 pub fn fast() -> HttpClientBuilder {
-    let mut b = HttpClient::builder()
+    HttpClient::builder()
         .timeout(Duration::from_secs(5))
-        .backoff(Backoff::Constant(Duration::from_millis(10)));
-    b.engine_mut().retry.budget = None;
-    b
+        .backoff(Backoff::Constant(Duration::from_millis(10)))
+        .retry_budget(None)
+}
+
+/// A transport keeping `pool_size` connections (and running as many attempts at once).
+pub fn pooled(pool_size: usize) -> UreqTransport {
+    UreqTransport::new(NativeConfig {
+        pool_size,
+        ..NativeConfig::default()
+    })
 }
 
 /// GETs a control route (`/count/...`, `/admin/...`) with a bare transport: no cache, no

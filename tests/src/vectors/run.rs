@@ -1,0 +1,369 @@
+//! Drives one vector: the scripted upstream, the caller's steps on the virtual clock, and the
+//! collection of results for [`super::check`].
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use futures::channel::oneshot;
+use futures::executor::LocalPool;
+use futures::future::{RemoteHandle, join_all, select};
+use futures::task::LocalSpawnExt as _;
+use http::HeaderValue;
+use tether_core::{Outcome, Request, Timestamp, TransportError};
+
+use super::adapter::{self, Observed, VectorClient};
+use super::check::{self, Sink};
+use super::model::{Route, Vector};
+use super::{Location, Mismatch};
+use crate::virtual_rt::{ScriptedTransport, VirtualClock, VirtualRuntime};
+
+/// Most clock jumps one vector may take (a guard against a timer loop, not a tuning knob).
+const STEP_LIMIT: u64 = 1_000_000;
+
+/// A finished request.
+pub(super) struct Record {
+    pub(super) finished: Timestamp,
+    pub(super) observed: Observed,
+}
+
+/// The scripted upstream: routes with their cursors, and the calls no route answered.
+struct Upstream {
+    routes: Vec<(Route, usize)>,
+    unscripted: Vec<String>,
+}
+
+impl Upstream {
+    fn answer(&mut self, req: &Request, now: Timestamp) -> (Duration, Outcome) {
+        let route = self
+            .routes
+            .iter_mut()
+            .find(|(route, _)| matches(route, req));
+        let Some((route, cursor)) = route else {
+            self.unscripted.push(format!(
+                "{} {} at {}",
+                req.method(),
+                path_of(req),
+                super::model::Ms::from_micros(now.as_micros())
+            ));
+            return (
+                Duration::ZERO,
+                Err(TransportError::new(
+                    tether_core::TransportErrorKind::Other,
+                    "no route of the vector answers this call",
+                )),
+            );
+        };
+        let reply = &route.responses[(*cursor).min(route.responses.len() - 1)];
+        *cursor += 1;
+        let outcome = match reply.error {
+            Some(kind) => Err(TransportError::new(kind.to_core(), "scripted failure")),
+            None => Ok(reply
+                .to_response()
+                .expect("replies are checked before the run")),
+        };
+        (reply.latency_ms.duration(), outcome)
+    }
+}
+
+fn matches(route: &Route, req: &Request) -> bool {
+    if route
+        .method
+        .as_ref()
+        .is_some_and(|m| m != req.method().as_str())
+    {
+        return false;
+    }
+    if let Some(p) = &route.path {
+        let actual = if p.contains('?') {
+            path_of(req)
+        } else {
+            req.uri().path()
+        };
+        if p != actual {
+            return false;
+        }
+    }
+    route.headers.iter().all(|(name, want)| {
+        let got = req.headers().get(name.as_str()).map(HeaderValue::as_bytes);
+        got == want.as_deref().map(str::as_bytes)
+    })
+}
+
+/// The path and query of a request, as the upstream sees it.
+pub(super) fn path_of(req: &Request) -> &str {
+    req.uri().path_and_query().map_or("/", |p| p.as_str())
+}
+
+/// Shared between the script, the request tasks and the final checks.
+struct State {
+    vector: String,
+    mismatches: RefCell<Vec<Mismatch>>,
+    results: RefCell<HashMap<String, Record>>,
+}
+
+impl State {
+    fn sink(&self, location: Location) -> Sink<'_> {
+        Sink::new(&self.vector, location, &self.mismatches)
+    }
+}
+
+/// Everything a check of the client as a whole reads.
+pub(super) struct World<'a> {
+    pub(super) client: &'a VectorClient,
+    pub(super) transport: &'a ScriptedTransport,
+    pub(super) clock: &'a VirtualClock,
+}
+
+/// Runs `vector` and returns every mismatch (empty when it passes).
+#[expect(
+    clippy::too_many_lines,
+    reason = "the runner's steps in order: set up, drive every step, check; split up it would scatter one sequence"
+)]
+pub fn run(vector: &Vector) -> Vec<Mismatch> {
+    let state = Rc::new(State {
+        vector: vector.name.clone(),
+        mismatches: RefCell::new(Vec::new()),
+        results: RefCell::new(HashMap::new()),
+    });
+    let problems = vector.problems();
+    if !problems.is_empty() {
+        let mut sink = state.sink(Location::Setup);
+        for p in problems {
+            sink.push("format", "a valid vector", p);
+        }
+        return state.mismatches.take();
+    }
+    let runtime = VirtualRuntime::with_seed(vector.config.seed);
+    let clock = runtime.clock.clone();
+    let upstream = Rc::new(RefCell::new(Upstream {
+        routes: vector.upstream.iter().map(|r| (r.clone(), 0)).collect(),
+        unscripted: Vec::new(),
+    }));
+    let answering = Rc::clone(&upstream);
+    let transport = ScriptedTransport::new(&clock, move |req, now| {
+        answering.borrow_mut().answer(req, now)
+    });
+    let client = match adapter::build(vector.config.to_engine_config(), transport.clone(), runtime)
+    {
+        Ok(c) => c,
+        Err(e) => {
+            state
+                .sink(Location::Setup)
+                .push("config", "a valid configuration", e);
+            return state.mismatches.take();
+        }
+    };
+
+    let mut pool = LocalPool::new();
+    let spawner = pool.spawner();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    if vector.config.background {
+        let c = client.clone();
+        spawner
+            .spawn_local(async move {
+                let run = std::pin::pin!(adapter::background(&c));
+                let _ = select(run, stop_rx).await;
+            })
+            .expect("the pool accepts tasks");
+    }
+    let done = Rc::new(Cell::new(false));
+    {
+        let (vector, state, done) = (vector.clone(), Rc::clone(&state), Rc::clone(&done));
+        let (client, transport, clock) = (client.clone(), transport.clone(), clock.clone());
+        let requests = spawner.clone();
+        spawner
+            .spawn_local(async move {
+                script(&vector, &state, &client, &transport, &clock, &requests).await;
+                let _ = stop_tx.send(());
+                done.set(true);
+            })
+            .expect("the pool accepts tasks");
+    }
+    let mut jumps = 0;
+    loop {
+        pool.run_until_stalled();
+        if done.get() {
+            break;
+        }
+        if !clock.advance() {
+            state.sink(Location::End).push(
+                "run",
+                "every request to finish",
+                "tasks blocked with no timer pending (a lost wake-up)",
+            );
+            break;
+        }
+        jumps += 1;
+        if jumps > STEP_LIMIT {
+            state.sink(Location::End).push(
+                "run",
+                format!("at most {STEP_LIMIT} clock jumps"),
+                "more (a timer loop)",
+            );
+            break;
+        }
+    }
+    drop(pool);
+
+    for (i, step) in vector.steps.iter().enumerate() {
+        for s in &step.send {
+            let results = state.results.borrow();
+            let mut sink = state.sink(Location::Request {
+                step: i,
+                id: s.id.clone(),
+            });
+            match results.get(&s.id) {
+                Some(record) => check::request(&s.expect, record, &mut sink),
+                None => sink.push("finished", "the request to finish", "it never did"),
+            }
+        }
+    }
+    let world = World {
+        client: &client,
+        transport: &transport,
+        clock: &clock,
+    };
+    let mut end = state.sink(Location::End);
+    if done.get() {
+        if let Some(expect) = &vector.expect {
+            check::client(expect, &world, &mut end);
+        }
+        check::no_leak(&world, &mut end);
+    }
+    let mut up = state.sink(Location::Upstream);
+    for call in &upstream.borrow().unscripted {
+        up.push("route", "a route for every upstream call", call.clone());
+    }
+    drop((end, up));
+    state.mismatches.take()
+}
+
+/// The caller: runs the steps in order, spawning each request as its own task.
+async fn script(
+    vector: &Vector,
+    state: &Rc<State>,
+    client: &VectorClient,
+    transport: &ScriptedTransport,
+    clock: &VirtualClock,
+    spawner: &futures::executor::LocalSpawner,
+) {
+    let mut outstanding: Vec<RemoteHandle<()>> = Vec::new();
+    for (i, step) in vector.steps.iter().enumerate() {
+        if let Some(at) = step.at_ms {
+            let now = clock.now().as_micros();
+            if now > at.micros() {
+                state.sink(Location::Step(i)).push(
+                    "at_ms",
+                    at.to_string(),
+                    format!(
+                        "the clock is already at {} (an earlier step waited longer)",
+                        super::model::Ms::from_micros(now)
+                    ),
+                );
+            } else {
+                clock.sleep(Duration::from_micros(at.micros() - now)).await;
+            }
+        }
+        if let Some(d) = step.sleep_ms {
+            clock.sleep(d.duration()).await;
+        }
+        // Each request begins (runs until it first waits) only after the one before it in
+        // the list has begun, whatever order the executor polls them in.
+        let mut previous: Option<Rc<Begun>> = None;
+        for s in &step.send {
+            let request = s.to_request().expect("requests are checked before the run");
+            let (client, state, clock) = (client.clone(), Rc::clone(state), clock.clone());
+            let (id, service) = (s.id.clone(), s.service.clone());
+            let (after, mine) = (previous.take(), Rc::new(Begun::default()));
+            previous = Some(Rc::clone(&mine));
+            let task = async move {
+                if let Some(after) = after {
+                    after.wait().await;
+                }
+                let send = Box::pin(adapter::send(&client, request, service.as_deref()));
+                let observed = Marked {
+                    inner: send,
+                    begun: Some(mine),
+                }
+                .await;
+                let record = Record {
+                    finished: clock.now(),
+                    observed,
+                };
+                state.results.borrow_mut().insert(id, record);
+            };
+            let (task, handle) = task.remote_handle();
+            spawner.spawn_local(task).expect("the pool accepts tasks");
+            outstanding.push(handle);
+        }
+        if let Some(last) = previous {
+            // Nothing else happens before every request of the step has begun.
+            last.wait().await;
+        }
+        if step.wait.unwrap_or(!step.send.is_empty()) {
+            join_all(outstanding.drain(..)).await;
+        }
+        if let Some(checks) = &step.check {
+            let world = World {
+                client,
+                transport,
+                clock,
+            };
+            check::client(checks, &world, &mut state.sink(Location::Step(i)));
+        }
+    }
+    join_all(outstanding).await;
+}
+
+/// Set once a request has begun: its first poll has returned.
+#[derive(Default)]
+struct Begun {
+    flag: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Begun {
+    fn mark(&self) {
+        self.flag.set(true);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    async fn wait(&self) {
+        poll_fn(|cx| {
+            if self.flag.get() {
+                Poll::Ready(())
+            } else {
+                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+}
+
+/// A future that marks [`Begun`] after its first poll.
+struct Marked<F> {
+    inner: Pin<Box<F>>,
+    begun: Option<Rc<Begun>>,
+}
+
+impl<F: Future> Future for Marked<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let out = this.inner.as_mut().poll(cx);
+        if let Some(begun) = this.begun.take() {
+            begun.mark();
+        }
+        out
+    }
+}
