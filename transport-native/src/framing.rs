@@ -39,6 +39,14 @@ pub enum FramingError {
     ConnectionManaged(&'static str),
 }
 
+impl From<FramingError> for tether_core::RequestError {
+    fn from(error: FramingError) -> Self {
+        tether_core::RequestError::Refused {
+            reason: error.to_string(),
+        }
+    }
+}
+
 impl From<FramingError> for Failure {
     fn from(error: FramingError) -> Self {
         Failure::invalid(format!("request refused: {error}"))
@@ -60,8 +68,10 @@ impl From<FramingError> for Failure {
 /// So `Content-Length` and `Transfer-Encoding` never both reach the wire. Refusals are typed
 /// ([`FramingError`]); the transports report them as
 /// [`TransportErrorKind::Other`](tether_core::TransportErrorKind::Other) and send nothing.
-/// A client layer can call this function itself before a request enters its engine, so a
-/// caller's mistake is not counted as an upstream failure.
+/// Their [`Transport::check`](tether_core::Transport::check) runs this function, so the client
+/// layer refuses such a request before it enters the engine: a
+/// [`RequestError::Refused`](tether_core::RequestError::Refused), never counted as an upstream
+/// failure.
 ///
 /// Besides, the transports:
 /// - send only absolute `http`/`https` URLs, always as HTTP/1.1 (or 1.0 when asked);

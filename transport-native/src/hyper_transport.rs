@@ -16,7 +16,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::Body as _;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tether_core::{ConfigError, Request, Response, Transport, TransportErrorKind};
+use tether_core::{ConfigError, Request, RequestError, Response, Transport, TransportErrorKind};
 use tokio::time::Sleep;
 
 use self::connect::{ConnectFailure, Connector};
@@ -258,6 +258,11 @@ impl Transport for HyperTransport {
     /// attempt and covers it whole, from waiting for a slot to the last body byte.
     fn send(&self, request: Request, timeout: Option<Duration>) -> SendFuture {
         Box::pin(Arc::clone(&self.inner).send(request, timeout))
+    }
+
+    /// The framing rules ([`check_framing`](crate::check_framing)), as a request error.
+    fn check(&self, request: &Request) -> Result<(), RequestError> {
+        framing::check_framing(request).map_err(RequestError::from)
     }
 }
 

@@ -79,6 +79,7 @@
 #![forbid(unsafe_code)]
 
 mod agent;
+pub mod blocking;
 mod bulkhead;
 mod clock;
 mod config;
@@ -126,8 +127,10 @@ pub use tether_core::{
 /// (`Send + Sync` closures, plain or `async`) behind the [`TracingHooks`] logger.
 pub type NativeHooks = client::SharedHooks<TracingHooks>;
 
-/// The resilient client ([`tether_core::client::HttpClient`]) over [`UreqTransport`] and
-/// [`TokioRuntime`], with [`NativeHooks`].
+/// The resilient client ([`tether_core::client::HttpClient`]) over [`HyperTransport`] and
+/// [`TokioRuntime`], with [`NativeHooks`]. (For a blocking client, see [`blocking`]; to keep
+/// the ureq transport on tokio's blocking pool, name
+/// `tether_core::client::HttpClient<UreqTransport, TokioRuntime, NativeHooks>`.)
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), tether_native::Error> {
@@ -153,15 +156,15 @@ pub type NativeHooks = client::SharedHooks<TracingHooks>;
 /// let _ = task.await;
 /// # Ok(()) }
 /// ```
-pub type HttpClient = client::HttpClient<UreqTransport, TokioRuntime, NativeHooks>;
+pub type HttpClient = client::HttpClient<HyperTransport, TokioRuntime, NativeHooks>;
 
 /// Configures an [`HttpClient`]; start from [`HttpClient::builder`]. The transport's own
 /// settings (pool size, connect and read limits, redirects, body limit) are a
-/// [`NativeConfig`]: `.transport(UreqTransport::new(NativeConfig { .. }))`.
-pub type HttpClientBuilder = client::HttpClientBuilder<UreqTransport, TokioRuntime, NativeHooks>;
+/// [`NativeConfig`]: `.transport(HyperTransport::try_new(NativeConfig { .. })?)`.
+pub type HttpClientBuilder = client::HttpClientBuilder<HyperTransport, TokioRuntime, NativeHooks>;
 
 /// A request being built by an [`HttpClient`] or a [`ServiceClient`].
-pub type RequestBuilder = client::RequestBuilder<UreqTransport, TokioRuntime, NativeHooks>;
+pub type RequestBuilder = client::RequestBuilder<HyperTransport, TokioRuntime, NativeHooks>;
 
 /// A client for one upstream service ([`tether_core::client::ServiceClient`]).
 ///
@@ -174,14 +177,14 @@ pub type RequestBuilder = client::RequestBuilder<UreqTransport, TokioRuntime, Na
 /// assert!(users.get("@evil.example/x").send().await.is_err());
 /// # Ok(()) }
 /// ```
-pub type ServiceClient = client::ServiceClient<UreqTransport, TokioRuntime, NativeHooks>;
+pub type ServiceClient = client::ServiceClient<HyperTransport, TokioRuntime, NativeHooks>;
 
 /// Configures a [`ServiceClient`]; start from [`ServiceClient::builder`].
 pub type ServiceClientBuilder =
-    client::ServiceClientBuilder<UreqTransport, TokioRuntime, NativeHooks>;
+    client::ServiceClientBuilder<HyperTransport, TokioRuntime, NativeHooks>;
 
 /// Named, bounded service clients ([`tether_core::client::Registry`]).
-pub type Registry = client::Registry<UreqTransport, TokioRuntime, NativeHooks>;
+pub type Registry = client::Registry<HyperTransport, TokioRuntime, NativeHooks>;
 
 /// Runs jobs in size- and time-bounded batches on tokio
 /// ([`tether_core::client::RequestBatcher`]).
@@ -204,7 +207,7 @@ pub type RequestBatcher = client::RequestBatcher<TokioRuntime, SendJob>;
 
 /// The native client's background driver (refreshes, health checks, timers); started on
 /// tokio by the client itself.
-pub type Background = client::Background<UreqTransport, TokioRuntime, NativeHooks>;
+pub type Background = client::Background<HyperTransport, TokioRuntime, NativeHooks>;
 
 /// The README's Rust examples, compiled as doctests (`scripts/readme-examples.sh` also
 /// compiles them in a fresh crate, as a user would).

@@ -11,6 +11,8 @@
 //!   `Proxy-Authorization`, every header `tether_core::redact` treats as secret and every
 //!   header in `NativeConfig::credential_headers` are removed, and they stay removed for the
 //!   rest of the chain, even if it comes back.
+//! - A request carrying a [`RedirectScope`] (every request of a `ServiceClient`) follows only
+//!   redirects within it; a 3xx pointing elsewhere is returned as it is.
 //! - The whole chain shares the attempt's timeout; each hop takes its own per-host slot.
 
 use std::str::FromStr as _;
@@ -21,6 +23,7 @@ use http::header::{
     CONTENT_TYPE, COOKIE, HeaderName, LOCATION, PROXY_AUTHORIZATION,
 };
 use http::{HeaderMap, Method, StatusCode, Uri};
+use tether_core::uri::RedirectScope;
 use tether_core::{Request, Response};
 
 use crate::bulkhead::Origin;
@@ -119,13 +122,19 @@ pub(crate) async fn follow(
     mut request: Request,
     hop: &mut impl Hop,
 ) -> Result<Response, Failure> {
+    let scope = if redirects.max > 0 {
+        request.extensions_mut().remove::<RedirectScope>()
+    } else {
+        None
+    };
     let mut hops = 0;
     loop {
         let kept = (hops < redirects.max).then(|| copy(&request));
         let response = hop.send(request, hops).await?;
-        match kept
+        let next = kept
             .and_then(|current| redirects.next(&current, response.status(), response.headers()))
-        {
+            .filter(|next| scope.as_ref().is_none_or(|s| s.allows(next.uri())));
+        match next {
             Some(next) => {
                 hops += 1;
                 request = next;

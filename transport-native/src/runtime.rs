@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use tether_core::{Runtime, Spawn, Timestamp, WallClock};
+use tether_core::{Runtime, RuntimeUnavailable, Spawn, Timestamp, WallClock};
 
 use crate::clock;
 
@@ -36,10 +36,10 @@ impl TokioRuntime {
 
 impl TokioRuntime {
     /// Whether the calling context can use this runtime: inside a tokio runtime with its time
-    /// driver. [`Runtime::sleep`] panics otherwise (tokio's rule), so a client built on this
-    /// runtime should check first and report the error instead. (A missing I/O driver cannot
+    /// driver. [`Runtime::sleep`] panics otherwise (tokio's rule); the client calls this
+    /// first ([`Runtime::check`]) and returns the error instead. (A missing I/O driver cannot
     /// be detected without opening a socket; `HyperTransport` reports it when it connects.)
-    pub fn check_context() -> Result<(), tether_core::TransportError> {
+    pub fn check_context() -> Result<(), RuntimeUnavailable> {
         let failure = match crate::rt::handle("TokioRuntime") {
             Ok(_) => match crate::rt::sleep(Duration::ZERO) {
                 Ok(_) => return Ok(()),
@@ -47,10 +47,7 @@ impl TokioRuntime {
             },
             Err(failure) => failure,
         };
-        Err(tether_core::TransportError::new(
-            failure.kind,
-            failure.detail,
-        ))
+        Err(RuntimeUnavailable::new(failure.detail))
     }
 }
 
@@ -77,7 +74,12 @@ impl Runtime for TokioRuntime {
     }
 
     fn seed(&self) -> u64 {
-        getrandom::u64().unwrap_or_else(|_| fallback_seed())
+        seed()
+    }
+
+    /// Inside a tokio runtime with its time driver ([`TokioRuntime::check_context`]).
+    fn check(&self) -> Result<(), RuntimeUnavailable> {
+        Self::check_context()
     }
 }
 
@@ -98,6 +100,11 @@ impl<F: Future<Output = ()> + Send + 'static> Spawn<F> for TokioRuntime {
         drop(handle);
         true
     }
+}
+
+/// A seed from OS entropy (both native runtimes).
+pub(crate) fn seed() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| fallback_seed())
 }
 
 /// A seed when the OS refuses entropy (practically never on a native target): std's
@@ -131,7 +138,7 @@ mod tests {
         let error = no_time
             .block_on(async { TokioRuntime::check_context() })
             .unwrap_err();
-        assert!(error.message.contains("enable_time"), "{error}");
+        assert!(error.reason.contains("enable_time"), "{error}");
         let full = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

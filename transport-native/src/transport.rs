@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::Uri;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
-use tether_core::{ConfigError, Outcome, Request, Response, Transport, TransportErrorKind};
+use tether_core::{
+    ConfigError, Outcome, Request, RequestError, Response, Transport, TransportErrorKind,
+};
 use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -68,22 +70,25 @@ pub type SendFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;
 /// runtime (with its time driver when an attempt may have to wait for a slot).
 #[derive(Clone)]
 pub struct UreqTransport {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
+/// The agent, bounds and rules, shared with the blocking API's
+/// [`blocking::UreqTransport`](crate::blocking::UreqTransport), which runs the same calls on
+/// the caller's thread.
+pub(crate) struct Inner {
     agent: ureq::Agent,
-    attempts: Bulkhead,
+    pub(crate) attempts: Bulkhead,
     blocking: Arc<Semaphore>,
-    defaults: Defaults,
-    redirects: Redirects,
-    proxy: Option<ProxyRules>,
+    pub(crate) defaults: Defaults,
+    pub(crate) redirects: Redirects,
+    pub(crate) proxy: Option<ProxyRules>,
     /// The agent's own overall limit (`NativeConfig::timeout`, clamped).
-    timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     max_body_bytes: u64,
     /// Why the configuration is unusable: every attempt fails with it.
-    invalid: Option<String>,
-    config: NativeConfig,
+    pub(crate) invalid: Option<String>,
+    pub(crate) config: NativeConfig,
 }
 
 impl UreqTransport {
@@ -191,6 +196,11 @@ impl Transport for UreqTransport {
     fn send(&self, request: Request, timeout: Option<Duration>) -> SendFuture {
         Box::pin(Arc::clone(&self.inner).send(request, timeout))
     }
+
+    /// The framing rules ([`check_framing`](crate::check_framing)), as a request error.
+    fn check(&self, request: &Request) -> Result<(), RequestError> {
+        framing::check_framing(request).map_err(RequestError::from)
+    }
 }
 
 impl Inner {
@@ -292,7 +302,7 @@ impl Inner {
 
     /// The blocking part: send, stream the body in under the limit, decoding it. `limit`
     /// overrides the agent's overall time limit for this request.
-    fn call(
+    pub(crate) fn call(
         &self,
         request: Request,
         limit: Option<Duration>,

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use serde_json::Value;
 use tether_chaos::{ChaosHandle, ChaosOptions, spawn_background};
 use tether_core::Transport as _;
-use tether_native::{Backoff, HttpClient, HttpClientBuilder, NativeConfig, UreqTransport};
+use tether_native::{
+    Backoff, HttpClient, HttpClientBuilder, HyperTransport, NativeConfig, UreqTransport,
+};
 
 /// A chaos upstream for one test (stopped when dropped).
 pub fn chaos() -> ChaosHandle {
@@ -25,8 +27,8 @@ pub fn fast() -> HttpClientBuilder {
 }
 
 /// A transport keeping `pool_size` connections (and running as many attempts at once).
-pub fn pooled(pool_size: usize) -> UreqTransport {
-    UreqTransport::new(NativeConfig {
+pub fn pooled(pool_size: usize) -> HyperTransport {
+    HyperTransport::new(NativeConfig {
         pool_size,
         ..NativeConfig::default()
     })
