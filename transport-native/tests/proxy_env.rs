@@ -65,7 +65,8 @@ fn environment_proxies_are_used_only_when_asked() {
     let proxy = Recorder::start(Reply::Ok);
     run_child(&proxy, &target.url("/get"), false);
     // Only the `FromEnv` transports went through the proxy: the hyper transport in absolute
-    // form, the ureq transport through a tunnel (CONNECT, then the request).
+    // form, each ureq transport (async and blocking) through a tunnel (CONNECT, then the
+    // request).
     let recorded = proxy.requests();
     let absolute = format!("GET http://{}/get HTTP/1.1\r\n", target.addr);
     let tunnel = format!("CONNECT {} HTTP/1.1\r\n", target.addr);
@@ -76,10 +77,10 @@ fn environment_proxies_are_used_only_when_asked() {
     );
     assert_eq!(
         recorded.iter().filter(|r| r.starts_with(&tunnel)).count(),
-        1,
+        2,
         "{recorded:?}"
     );
-    assert_eq!(recorded.len(), 3, "{recorded:?}");
+    assert_eq!(recorded.len(), 5, "{recorded:?}");
 }
 
 #[test]
@@ -99,7 +100,7 @@ async fn child_sends_per_environment() {
         return;
     };
     let cgi = std::env::var("TETHER_TEST_CGI").as_deref() == Ok("1");
-    for k in [Kind::Ureq, Kind::Hyper] {
+    for k in [Kind::Ureq, Kind::Hyper, Kind::Blocking] {
         // The default: straight to the target, whatever the environment says.
         let direct = k.default_transport();
         let outcome = direct

@@ -1,23 +1,23 @@
 //! Retries against the chaos upstream: 503 then success, `Retry-After` in seconds and as an
 //! HTTP-date (honoured, and capped or refused when too long), and non-idempotent requests.
+//! Every test runs against the async and the blocking API.
 #![allow(clippy::disallowed_methods)]
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{chaos, fast, hits};
+use common::chaos;
 use tether_core::{AttemptNext, AttemptResult};
 use tether_core::{GiveUpReason, LongRetryAfter, RetryReason};
 
-#[tokio::test]
-async fn retries_503_then_succeeds() {
+api_tests! {
+fn retries_503_then_succeeds() {
     let server = chaos();
     let client = fast().max_retries(3).no_cache().build().unwrap();
-    let r = client
+    let r = wait!(client
         .get(server.url("/flaky/r503?fail=2"))
-        .send()
-        .await
+        .send())
         .unwrap();
     assert_eq!(r.status(), 200);
     let t = r.trace();
@@ -37,7 +37,7 @@ async fn retries_503_then_succeeds() {
         );
     }
     assert_eq!(t.attempts[2].next, AttemptNext::Accept);
-    assert_eq!(hits(&server, "r503").await, 3);
+    assert_eq!(wait!(hits(&server, "r503")), 3);
     let m = client.metrics();
     assert_eq!(
         (m.total_requests, m.successful_requests, m.failed_requests),
@@ -46,8 +46,7 @@ async fn retries_503_then_succeeds() {
     assert_eq!(m.error_counts.get("http_503"), 2);
 }
 
-#[tokio::test]
-async fn retries_are_bounded_and_the_last_response_returned() {
+fn retries_are_bounded_and_the_last_response_returned() {
     let server = chaos();
     // Every failed attempt counts for the breaker: keep it out of the way here.
     let client = fast()
@@ -56,10 +55,9 @@ async fn retries_are_bounded_and_the_last_response_returned() {
         .configure_engine(|c| c.breakers.default.consecutive_failures = Some(100))
         .build()
         .unwrap();
-    let r = client
+    let r = wait!(client
         .get(server.url("/flaky/rmax?fail=10"))
-        .send()
-        .await
+        .send())
         .unwrap();
     assert_eq!(r.status(), 503);
     let t = r.trace();
@@ -70,12 +68,11 @@ async fn retries_are_bounded_and_the_last_response_returned() {
             reason: GiveUpReason::AttemptsExhausted
         }
     );
-    assert_eq!(hits(&server, "rmax").await, 3);
+    assert_eq!(wait!(hits(&server, "rmax")), 3);
     // The same through error_for_status: a typed error with the trace.
-    let e = client
+    let e = wait!(client
         .get(server.url("/flaky/rmax?fail=10"))
-        .send()
-        .await
+        .send())
         .unwrap()
         .error_for_status()
         .unwrap_err();
@@ -83,15 +80,13 @@ async fn retries_are_bounded_and_the_last_response_returned() {
     assert_eq!(e.trace().unwrap().attempts.len(), 3);
 }
 
-#[tokio::test]
-async fn retry_after_seconds_is_honoured() {
+fn retry_after_seconds_is_honoured() {
     let server = chaos();
     let client = fast().max_retries(2).no_cache().build().unwrap();
     let started = Instant::now();
-    let r = client
+    let r = wait!(client
         .get(server.url("/retry-after/1?key=ras&fail=1"))
-        .send()
-        .await
+        .send())
         .unwrap();
     let elapsed = started.elapsed();
     assert_eq!(r.status(), 200);
@@ -108,18 +103,16 @@ async fn retry_after_seconds_is_honoured() {
     assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
     assert!(t.summary().contains("Retry-After"), "{}", t.summary());
-    assert_eq!(hits(&server, "ras").await, 2);
+    assert_eq!(wait!(hits(&server, "ras")), 2);
 }
 
-#[tokio::test]
-async fn retry_after_http_date_is_honoured() {
+fn retry_after_http_date_is_honoured() {
     let server = chaos();
     let client = fast().max_retries(2).no_cache().build().unwrap();
     let started = Instant::now();
-    let r = client
+    let r = wait!(client
         .get(server.url("/retry-after-date/2?key=rad&fail=1"))
-        .send()
-        .await
+        .send())
         .unwrap();
     let elapsed = started.elapsed();
     assert_eq!(r.status(), 200);
@@ -142,8 +135,7 @@ async fn retry_after_http_date_is_honoured() {
     assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
 }
 
-#[tokio::test]
-async fn long_retry_after_is_capped_or_refused() {
+fn long_retry_after_is_capped_or_refused() {
     let server = chaos();
     // Cap: wait `max_retry_after` (1 s) instead of 30 s, then retry.
     let capped = fast()
@@ -156,10 +148,9 @@ async fn long_retry_after_is_capped_or_refused() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let r = capped
+    let r = wait!(capped
         .get(server.url("/retry-after/30?key=rcap&fail=1"))
-        .send()
-        .await
+        .send())
         .unwrap();
     let elapsed = started.elapsed();
     assert_eq!(r.status(), 200);
@@ -187,10 +178,9 @@ async fn long_retry_after_is_capped_or_refused() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let r = refusing
+    let r = wait!(refusing
         .get(server.url("/retry-after/30?key=rgive&fail=1"))
-        .send()
-        .await
+        .send())
         .unwrap();
     assert!(started.elapsed() < Duration::from_millis(900));
     assert_eq!(r.status(), 503);
@@ -200,18 +190,16 @@ async fn long_retry_after_is_capped_or_refused() {
             reason: GiveUpReason::RetryAfterTooLong
         }
     );
-    assert_eq!(hits(&server, "rgive").await, 1);
+    assert_eq!(wait!(hits(&server, "rgive")), 1);
 }
 
-#[tokio::test]
-async fn post_is_sent_once_without_an_idempotency_key() {
+fn post_is_sent_once_without_an_idempotency_key() {
     let server = chaos();
     let client = fast().max_retries(3).no_cache().build().unwrap();
-    let r = client
+    let r = wait!(client
         .post(server.url("/flaky/post1?fail=5"))
         .json(&serde_json::json!({"order": 1}))
-        .send()
-        .await
+        .send())
         .unwrap();
     assert_eq!(r.status(), 503);
     assert_eq!(
@@ -221,19 +209,19 @@ async fn post_is_sent_once_without_an_idempotency_key() {
         }
     );
     assert_eq!(
-        hits(&server, "post1").await,
+        wait!(hits(&server, "post1")),
         1,
         "a POST must not be duplicated"
     );
 
     // With an idempotency key it is retried.
-    let r = client
+    let r = wait!(client
         .post(server.url("/flaky/post2?fail=1"))
         .idempotency_key("order-2")
         .json(&serde_json::json!({"order": 2}))
-        .send()
-        .await
+        .send())
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(hits(&server, "post2").await, 2);
+    assert_eq!(wait!(hits(&server, "post2")), 2);
+}
 }

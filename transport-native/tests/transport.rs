@@ -1,7 +1,8 @@
-//! Both native transports — `UreqTransport` and `HyperTransport` — against the chaos upstream
-//! and raw loopback servers that record the bytes they receive. Every test in `both!` runs
-//! once per transport (`ureq_transport::…`, `hyper_transport::…`); the few that concern one
-//! transport only are named after it. `TokioRuntime` is tested at the end.
+//! The native transports — the async API's `UreqTransport` and `HyperTransport`, and the
+//! blocking API's `blocking::UreqTransport` — against the chaos upstream and raw loopback
+//! servers that record the bytes they receive. Every test in `each!` runs once per transport
+//! (`ureq_transport::…`, `hyper_transport::…`, `blocking_transport::…`); the few that concern
+//! one transport only are named after it. `TokioRuntime` is tested at the end.
 #![allow(clippy::disallowed_methods)]
 
 mod support;
@@ -14,9 +15,9 @@ use flate2::Compression;
 use flate2::write::{GzEncoder, ZlibEncoder};
 use support::{Kind, Recorder, Reply, canned, chaos, get, header_lines, json, kind};
 use tether_core::{ConfigError, Runtime, Transport, TransportErrorKind};
-use tether_native::{HyperTransport, NativeConfig, Proxy, TokioRuntime, UreqTransport};
+use tether_native::{HyperTransport, NativeConfig, Proxy, TokioRuntime, UreqTransport, blocking};
 
-both!(
+each!(
     ok_response_keeps_headers_and_body,
     request_method_headers_and_body_reach_the_server,
     server_errors_are_responses_not_errors,
@@ -721,7 +722,7 @@ async fn explicit_proxies_are_used_and_no_proxy_is_honoured(k: Kind) {
     // reset mid-response; the hyper transport knows it never sent the request.
     let expected = match k {
         Kind::Hyper => TransportErrorKind::Connect,
-        Kind::Ureq => TransportErrorKind::Reset,
+        Kind::Ureq | Kind::Blocking => TransportErrorKind::Reset,
     };
     assert_eq!(kind(&outcome), expected, "{outcome:?}");
     assert!(
@@ -773,6 +774,7 @@ async fn an_invalid_user_agent_is_a_config_error_not_a_panic(k: Kind) {
         let invalid = match k {
             Kind::Ureq => UreqTransport::try_new(config.clone()).err(),
             Kind::Hyper => HyperTransport::try_new(config.clone()).err(),
+            Kind::Blocking => blocking::UreqTransport::try_new(config.clone()).err(),
         };
         assert!(
             matches!(
@@ -788,6 +790,7 @@ async fn an_invalid_user_agent_is_a_config_error_not_a_panic(k: Kind) {
         let t = match k {
             Kind::Ureq => support::AnyTransport::Ureq(UreqTransport::new(config)),
             Kind::Hyper => support::AnyTransport::Hyper(HyperTransport::new(config)),
+            Kind::Blocking => support::AnyTransport::Blocking(blocking::UreqTransport::new(config)),
         };
         let error = t.send(get(&server.url("/get")), None).await.unwrap_err();
         assert_eq!(error.kind, TransportErrorKind::Other);
@@ -804,13 +807,13 @@ async fn an_invalid_user_agent_is_a_config_error_not_a_panic(k: Kind) {
 // ---------------------------------------------------------------------------------------------
 // Outside tokio: typed errors, never panics.
 
-fn both_transports() -> [(Kind, support::AnyTransport); 2] {
+fn async_transports() -> [(Kind, support::AnyTransport); 2] {
     [Kind::Ureq, Kind::Hyper].map(|k| (k, k.default_transport()))
 }
 
 #[test]
 fn sending_outside_a_tokio_runtime_is_an_error_not_a_panic() {
-    for (k, t) in both_transports() {
+    for (k, t) in async_transports() {
         let outcome = futures::executor::block_on(t.send(get("http://127.0.0.1:1/"), None));
         let error = outcome.unwrap_err();
         assert_eq!(error.kind, TransportErrorKind::Other, "{k:?}");
@@ -830,7 +833,7 @@ fn a_runtime_without_timers_or_io_is_an_error_not_a_panic() {
         .enable_time()
         .build()
         .unwrap();
-    for (k, t) in both_transports() {
+    for (k, t) in async_transports() {
         for (runtime, driver) in [(&no_time, "enable_time"), (&no_io, "enable_io")] {
             let outcome = runtime.block_on(t.send(get(&server.url("/get")), None));
             match (k, outcome) {
@@ -842,9 +845,22 @@ fn a_runtime_without_timers_or_io_is_an_error_not_a_panic() {
                 }
                 // The ureq transport needs neither until it has to wait for a slot.
                 (Kind::Ureq, outcome) => assert_eq!(outcome.unwrap().status(), 200),
+                (Kind::Blocking, _) => unreachable!("not an async transport"),
             }
         }
     }
+}
+
+#[test]
+fn the_blocking_transport_needs_no_tokio() {
+    let server = chaos();
+    let t = blocking::UreqTransport::default();
+    // A plain thread, no runtime anywhere: the attempt runs when `block_on` polls it.
+    let outcome = blocking::block_on(t.send(get(&server.url("/get")), None));
+    assert_eq!(outcome.unwrap().status(), 200);
+    // Polled by another executor, it runs the same way (it blocks that executor's thread).
+    let outcome = futures::executor::block_on(t.send(get(&server.url("/get")), None));
+    assert_eq!(outcome.unwrap().status(), 200);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -194,6 +194,21 @@ impl HttpClient {
         self.inner.transport()
     }
 
+    /// Runs `f` on the locked engine with the current times (breaker control, cache
+    /// invalidation, snapshots); see [`client::HttpClient::with_engine`].
+    pub fn with_engine<X>(
+        &self,
+        f: impl FnOnce(&mut tether_core::Engine, tether_core::Timestamp, tether_core::WallClock) -> X,
+    ) -> X {
+        self.inner.with_engine(f)
+    }
+
+    /// Whether a background thread runs for this client (see
+    /// [`HttpClientBuilder::background_thread`]).
+    pub fn background_running(&self) -> bool {
+        self.inner.background_running()
+    }
+
     /// Registers an active health check (run only with a
     /// [`background_thread`](HttpClientBuilder::background_thread)).
     pub fn register_health_check(&self, service: &str, url: &str) {
@@ -646,6 +661,15 @@ impl Registry {
         self.inner.remove(name).map(ServiceClient::from_core)
     }
 
+    /// Every registered client, in registration order (a snapshot).
+    pub fn clients(&self) -> Vec<ServiceClient> {
+        self.inner
+            .clients()
+            .into_iter()
+            .map(ServiceClient::from_core)
+            .collect()
+    }
+
     /// The registered names, in registration order.
     pub fn names(&self) -> Vec<String> {
         self.inner.names()
@@ -659,6 +683,11 @@ impl Registry {
     /// Whether no client is registered.
     pub fn is_empty(&self) -> bool {
         self.inner.is_empty()
+    }
+
+    /// The bound.
+    pub fn max(&self) -> usize {
+        self.inner.max()
     }
 
     /// Closes every registered client and empties the registry.

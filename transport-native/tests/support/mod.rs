@@ -1,5 +1,5 @@
-//! Helpers for the transport tests: both transports behind one type, a macro that runs a test
-//! against each, and a raw TCP server that records the exact bytes it receives.
+//! Helpers for the transport tests: the three transports behind one type, a macro that runs a
+//! test against each, and a raw TCP server that records the exact bytes it receives.
 #![allow(dead_code, unreachable_pub, clippy::disallowed_methods)]
 
 use std::io::{Read as _, Write as _};
@@ -12,20 +12,26 @@ use bytes::Bytes;
 use serde_json::Value;
 use tether_chaos::{ChaosHandle, ChaosOptions, spawn_background};
 use tether_core::{Outcome, Request, Transport, TransportErrorKind};
-use tether_native::{HyperTransport, NativeConfig, SendFuture, UreqTransport};
+use tether_native::{HyperTransport, NativeConfig, SendFuture, UreqTransport, blocking};
 
 /// Which transport a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// The async API's ureq transport (tokio's blocking pool).
     Ureq,
+    /// The async API's hyper transport.
     Hyper,
+    /// The blocking API's ureq transport, each attempt run by `blocking::block_on` on an OS
+    /// thread of its own (tokio's blocking pool, so that tests can run many at once).
+    Blocking,
 }
 
-/// Either transport.
+/// Any of the three transports.
 #[derive(Clone, Debug)]
 pub enum AnyTransport {
     Ureq(UreqTransport),
     Hyper(HyperTransport),
+    Blocking(blocking::UreqTransport),
 }
 
 impl Transport for AnyTransport {
@@ -35,6 +41,14 @@ impl Transport for AnyTransport {
         match self {
             AnyTransport::Ureq(t) => t.send(request, timeout),
             AnyTransport::Hyper(t) => t.send(request, timeout),
+            AnyTransport::Blocking(t) => {
+                let attempt = t.send(request, timeout);
+                Box::pin(async move {
+                    tokio::task::spawn_blocking(move || blocking::block_on(attempt))
+                        .await
+                        .expect("the blocking attempt finished")
+                })
+            }
         }
     }
 }
@@ -62,6 +76,7 @@ impl AnyTransport {
         match self {
             AnyTransport::Ureq(t) => t.available_attempt_slots(&uri),
             AnyTransport::Hyper(t) => t.available_attempt_slots(&uri),
+            AnyTransport::Blocking(t) => t.available_attempt_slots(&uri),
         }
         .unwrap()
     }
@@ -75,6 +90,9 @@ impl Kind {
             Kind::Hyper => {
                 AnyTransport::Hyper(HyperTransport::try_new(config).expect("valid config"))
             }
+            Kind::Blocking => AnyTransport::Blocking(
+                blocking::UreqTransport::try_new(config).expect("valid config"),
+            ),
         }
     }
 
@@ -85,9 +103,10 @@ impl Kind {
 }
 
 /// Runs each named `async fn name(kind: Kind)` of the test file once per transport, as
-/// `ureq_transport::name` and `hyper_transport::name`, on a two-worker runtime.
+/// `ureq_transport::name`, `hyper_transport::name` and `blocking_transport::name`, on a
+/// two-worker runtime.
 #[macro_export]
-macro_rules! both {
+macro_rules! each {
     ($($name:ident),* $(,)?) => {
         mod ureq_transport {
             $(
@@ -102,6 +121,14 @@ macro_rules! both {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::support::Kind::Hyper).await;
+                }
+            )*
+        }
+        mod blocking_transport {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Kind::Blocking).await;
                 }
             )*
         }
