@@ -8,7 +8,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::{Outcome, Request, RequestError, RuntimeUnavailable, Timestamp, WallClock};
+use crate::{
+    ConfigError, Outcome, Request, RequestError, RuntimeUnavailable, Timestamp, WallClock,
+};
 
 /// Sends one HTTP request and returns its response, or a typed transport error.
 ///
@@ -48,6 +50,12 @@ pub trait Transport {
     /// what it cannot send, since a transport may be used without a client.
     fn check(&self, request: &Request) -> Result<(), RequestError> {
         let _ = request;
+        Ok(())
+    }
+
+    /// Whether the transport's own configuration is usable; a client refuses to build over
+    /// one that is not (its `build` returns the error). The default: always usable.
+    fn validate(&self) -> Result<(), ConfigError> {
         Ok(())
     }
 }

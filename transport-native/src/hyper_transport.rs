@@ -264,6 +264,19 @@ impl Transport for HyperTransport {
     fn check(&self, request: &Request) -> Result<(), RequestError> {
         framing::check_framing(request).map_err(RequestError::from)
     }
+    /// The configuration it was built with ([`NativeConfig::validate`]): a client refuses
+    /// to build over a transport made by `new` from an invalid one.
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.inner.config.validate()?;
+        if self.inner.client_tls_ready {
+            Ok(())
+        } else {
+            Err(ConfigError::invalid(
+                "native.tls",
+                "rustls refused its default configuration",
+            ))
+        }
+    }
 }
 
 /// What a wait is for, to name the timer that ends it.

@@ -201,6 +201,11 @@ impl Transport for UreqTransport {
     fn check(&self, request: &Request) -> Result<(), RequestError> {
         framing::check_framing(request).map_err(RequestError::from)
     }
+    /// The configuration it was built with ([`NativeConfig::validate`]): a client refuses
+    /// to build over a transport made by `new` from an invalid one.
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.inner.config.validate()
+    }
 }
 
 impl Inner {

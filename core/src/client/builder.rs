@@ -264,6 +264,7 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClientBuilder<T, R, H> {
         if let Some(reason) = self.error {
             return Err(Error::InvalidHeader { reason });
         }
+        self.transport.validate()?;
         let idempotency_header =
             HeaderName::try_from(self.engine.retry.idempotency_header.as_str()).map_err(|_| {
                 ConfigError::invalid("retry.idempotency_header", "must be a valid header name")

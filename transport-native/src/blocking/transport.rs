@@ -113,6 +113,11 @@ impl Transport for UreqTransport {
     fn check(&self, request: &Request) -> Result<(), RequestError> {
         check_framing(request).map_err(RequestError::from)
     }
+    /// The configuration it was built with ([`NativeConfig::validate`]): a client refuses
+    /// to build over a transport made by `new` from an invalid one.
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.inner.config.validate()
+    }
 }
 
 /// One attempt of the blocking [`UreqTransport`]: the whole exchange happens in the first

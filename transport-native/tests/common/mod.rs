@@ -9,7 +9,9 @@
 //!   `totals` and `pause` come from the API's module ([`async_api`] or [`blocking_api`]);
 //! - `all!(n, [shared, ...], |i| expr)` runs `expr` for `i` in `0..n` at once (futures joined
 //!   on tokio, OS threads for the blocking API) and returns the results in order;
-//! - `pair!(a, b)` runs two expressions at once.
+//! - `pair!(a, b)` runs two expressions at once;
+//! - `spawn!(expr)` starts `expr` in the background (a tokio task, an OS thread) and
+//!   `finish!(handle)` waits for its result.
 #![allow(
     dead_code,
     unreachable_pub,
@@ -82,6 +84,11 @@ pub mod async_api {
         HyperTransport::try_new(config).unwrap()
     }
 
+    /// A transport made by `new`, which accepts an invalid `config` (and never panics).
+    pub fn new_transport(config: NativeConfig) -> HyperTransport {
+        HyperTransport::new(config)
+    }
+
     /// GETs a control route (`/count/...`, `/admin/...`) with a bare transport: no cache, no
     /// retries, no breaker.
     pub async fn control(server: &ChaosHandle, path: &str) -> Value {
@@ -138,7 +145,21 @@ pub mod async_api {
         };
     }
 
-    pub(crate) use {all, pair, wait};
+    /// Starts `job` in the background (a task); [`finish!`] waits for its result.
+    macro_rules! spawn {
+        ($job:expr) => {
+            tokio::spawn(async move { $job })
+        };
+    }
+
+    /// The result of a [`spawn!`]ed job.
+    macro_rules! finish {
+        ($handle:expr) => {
+            $handle.await.expect("the task finished")
+        };
+    }
+
+    pub(crate) use {all, finish, pair, spawn, wait};
 }
 
 /// The blocking API: `tether_native::blocking::{HttpClient, …}` over the blocking
@@ -170,6 +191,11 @@ pub mod blocking_api {
     /// A transport with `config`.
     pub fn transport(config: NativeConfig) -> UreqTransport {
         UreqTransport::try_new(config).unwrap()
+    }
+
+    /// A transport made by `new`, which accepts an invalid `config` (and never panics).
+    pub fn new_transport(config: NativeConfig) -> UreqTransport {
+        UreqTransport::new(config)
     }
 
     /// GETs a control route with a bare transport.
@@ -236,7 +262,21 @@ pub mod blocking_api {
         };
     }
 
-    pub(crate) use {all, pair, wait};
+    /// Starts `job` in the background (a thread); [`finish!`] waits for its result.
+    macro_rules! spawn {
+        ($job:expr) => {
+            std::thread::spawn(move || $job)
+        };
+    }
+
+    /// The result of a [`spawn!`]ed job.
+    macro_rules! finish {
+        ($handle:expr) => {
+            $handle.join().expect("the thread finished")
+        };
+    }
+
+    pub(crate) use {all, finish, pair, spawn, wait};
 }
 
 /// Runs each `fn name() { body }` against both APIs: `async_api::name` (a tokio test) and
