@@ -18,398 +18,398 @@ use tether_core::{AttemptNext, AttemptResult, TransportErrorKind};
 use tether_native::{Error, JobError};
 
 api_tests! {
-fn builds_requests_with_query_json_form_and_default_headers() {
-    let server = chaos();
-    let client = fast().no_cache().build().unwrap();
-    let r = wait!(client
-        .post(server.url("/anything/x?fixed=1"))
-        .query(&[("q", "a b&c=d/é"), ("empty", "")])
-        .header("X-Custom", "yes")
-        .json(&serde_json::json!({"n": 1, "s": "two"}))
-        .send())
-        .unwrap();
-    let body: Value = r.json().unwrap();
-    assert_eq!(body["args"]["fixed"], "1");
-    assert_eq!(body["args"]["q"], "a b&c=d/é");
-    assert_eq!(body["args"]["empty"], "");
-    assert_eq!(body["json"], serde_json::json!({"n": 1, "s": "two"}));
-    assert_eq!(body["headers"]["Content-Type"], "application/json");
-    assert_eq!(body["headers"]["X-Custom"], "yes");
-    assert_eq!(body["headers"]["Accept"], "application/json");
-    assert!(
-        body["headers"]["User-Agent"]
-            .as_str()
-            .unwrap()
-            .starts_with("tether/")
-    );
-
-    let r = wait!(client
-        .put(server.url("/put"))
-        .form(&[("a", "1 2"), ("b", "&")])
-        .header("Accept", "text/plain")
-        .send())
-        .unwrap();
-    let body: Value = r.json().unwrap();
-    assert_eq!(body["form"], serde_json::json!({"a": "1 2", "b": "&"}));
-    assert_eq!(
-        body["headers"]["Accept"], "text/plain",
-        "request headers win"
-    );
-
-    let e = wait!(client.get("not a url").send()).unwrap_err();
-    assert!(matches!(e, Error::InvalidUrl { .. }), "{e:?}");
-    assert_eq!(e.http_status(), 400);
-    let e = wait!(client
-        .get(server.url("/get"))
-        .header("X-Bad", "line\nbreak")
-        .send())
-        .unwrap_err();
-    assert!(matches!(e, Error::InvalidHeader { .. }), "{e:?}");
-}
-
-fn per_attempt_timeout_retries_then_fails_with_504() {
-    let server = chaos();
-    let client = fast()
-        .timeout(Duration::from_millis(200))
-        .max_retries(2)
-        .no_cache()
-        .build()
-        .unwrap();
-    let started = Instant::now();
-    let e = wait!(client
-        .get(server.url("/delay/2000?key=tattempt"))
-        .send())
-        .unwrap_err();
-    let elapsed = started.elapsed();
-    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
-    assert_eq!(e.http_status(), 504);
-    let t = e.trace().expect("the engine saw it");
-    assert_eq!(t.attempts.len(), 3, "{}", t.summary());
-    for a in &t.attempts {
-        assert_eq!(
-            a.result,
-            AttemptResult::Transport {
-                error: TransportErrorKind::Timeout
-            }
-        );
-        assert!(a.latency < Duration::from_millis(600), "{:?}", a.latency);
-    }
-    assert!(elapsed >= Duration::from_millis(600), "{elapsed:?}");
-    assert!(elapsed < Duration::from_millis(1_800), "{elapsed:?}");
-    assert!(e.to_string().contains("timeout after"), "{e}");
-    assert_eq!(wait!(hits(&server, "tattempt")), 3);
-}
-
-fn total_timeouts_bound_the_whole_request() {
-    let server = chaos();
-    // The caller's own limit on one request: over after 300 ms whatever the policy, and the
-    // error still tells why (the engine cut the attempt to the deadline and gave up).
-    let client = fast().max_retries(3).no_cache().build().unwrap();
-    let started = Instant::now();
-    let e = wait!(client
-        .get(server.url("/delay/3000?key=ttotal1"))
-        .timeout(Duration::from_millis(300))
-        .send())
-        .unwrap_err();
-    let elapsed = started.elapsed();
-    assert!(e.is_timeout(), "{e:?}");
-    assert_eq!(e.http_status(), 504);
-    assert!(
-        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(1),
-        "{elapsed:?}"
-    );
-    let t = e.trace().expect("a timed-out request keeps its trace");
-    assert_eq!(t.attempts.len(), 1, "{}", t.summary());
-    assert_eq!(
-        t.attempts[0].next,
-        AttemptNext::GiveUp {
-            reason: GiveUpReason::DeadlineExceeded
-        },
-        "{}",
-        t.summary()
-    );
-    // The engine's deadline: no retry starts after it, the last attempt is cut to it.
-    let client = fast()
-        .timeout(Duration::from_millis(250))
-        .total_timeout(Duration::from_millis(600))
-        .max_retries(10)
-        .no_cache()
-        .build()
-        .unwrap();
-    let started = Instant::now();
-    let e = wait!(client
-        .get(server.url("/delay/3000?key=ttotal2"))
-        .send())
-        .unwrap_err();
-    let elapsed = started.elapsed();
-    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
-    assert!(elapsed < Duration::from_millis(1_200), "{elapsed:?}");
-    let t = e.trace().unwrap();
-    assert!(t.attempts.len() <= 3, "{}", t.summary());
-    assert!(t.total <= Duration::from_millis(900), "{}", t.summary());
-    let last = t.attempts.last().unwrap();
-    assert!(
-        matches!(
-            last.next,
-            AttemptNext::GiveUp {
-                reason: GiveUpReason::DeadlineExceeded
-            }
-        ),
-        "{}",
-        t.summary()
-    );
-}
-
-fn connections_are_reused() {
-    let server = chaos();
-    let client = fast().no_cache().build().unwrap();
-    let (c0, _) = wait!(totals(&server));
-    for i in 0..40 {
+    fn builds_requests_with_query_json_form_and_default_headers() {
+        let server = chaos();
+        let client = fast().no_cache().build().unwrap();
         let r = wait!(client
-            .get(server.url(&format!("/get?key=reuse&i={i}")))
+            .post(server.url("/anything/x?fixed=1"))
+            .query(&[("q", "a b&c=d/é"), ("empty", "")])
+            .header("X-Custom", "yes")
+            .json(&serde_json::json!({"n": 1, "s": "two"}))
             .send())
             .unwrap();
-        assert_eq!(r.status(), 200);
-    }
-    let (c1, _) = wait!(totals(&server));
-    // 40 requests; the client's connections plus one per /count call (a fresh transport).
-    let used = c1 - c0;
-    assert!(used <= 3, "{used} connections for 40 requests");
-    assert_eq!(wait!(hits(&server, "reuse")), 40);
-}
-
-fn endpoints_cannot_leave_the_service() {
-    let server = chaos();
-    let svc = ServiceClient::builder("api", server.base_url() + "/")
-        .configure(|_| fast().no_cache())
-        .build()
-        .unwrap();
-    assert_eq!(svc.base_url(), server.base_url());
-    let (_, before) = wait!(totals(&server));
-    for endpoint in [
-        "@evil.example/x",
-        "@127.0.0.2/x",
-        "//evil.example/x",
-        "http://evil.example/x",
-        "https://evil.example/x",
-        "evil.example/x",
-        ":1/x",
-        "/../x",
-        "/%2e%2e/x",
-        "/\\evil.example",
-        "/x\r\nHost: evil.example",
-    ] {
-        let e = wait!(svc.get(endpoint).send()).unwrap_err();
+        let body: Value = r.json().unwrap();
+        assert_eq!(body["args"]["fixed"], "1");
+        assert_eq!(body["args"]["q"], "a b&c=d/é");
+        assert_eq!(body["args"]["empty"], "");
+        assert_eq!(body["json"], serde_json::json!({"n": 1, "s": "two"}));
+        assert_eq!(body["headers"]["Content-Type"], "application/json");
+        assert_eq!(body["headers"]["X-Custom"], "yes");
+        assert_eq!(body["headers"]["Accept"], "application/json");
         assert!(
-            matches!(e, Error::InvalidEndpoint { .. }),
-            "{endpoint:?}: {e:?}"
+            body["headers"]["User-Agent"]
+                .as_str()
+                .unwrap()
+                .starts_with("tether/")
         );
+
+        let r = wait!(client
+            .put(server.url("/put"))
+            .form(&[("a", "1 2"), ("b", "&")])
+            .header("Accept", "text/plain")
+            .send())
+            .unwrap();
+        let body: Value = r.json().unwrap();
+        assert_eq!(body["form"], serde_json::json!({"a": "1 2", "b": "&"}));
+        assert_eq!(
+            body["headers"]["Accept"], "text/plain",
+            "request headers win"
+        );
+
+        let e = wait!(client.get("not a url").send()).unwrap_err();
+        assert!(matches!(e, Error::InvalidUrl { .. }), "{e:?}");
         assert_eq!(e.http_status(), 400);
+        let e = wait!(client
+            .get(server.url("/get"))
+            .header("X-Bad", "line\nbreak")
+            .send())
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidHeader { .. }), "{e:?}");
     }
-    let (_, after) = wait!(totals(&server));
-    assert_eq!(after, before + 1, "nothing but the /count call was sent");
-    let ok: Value = wait!(svc
-        .get("/get?key=ssrf-ok&x=@evil.example")
-        .send_json())
-        .unwrap();
-    assert_eq!(ok["args"]["x"], "@evil.example");
-    assert_eq!(wait!(hits(&server, "ssrf-ok")), 1);
-}
 
-fn failing_hooks_never_fail_the_request() {
-    let server = chaos();
-    let client = fast().no_cache().build().unwrap();
-    let hooks = client.hooks();
-    let seen = Arc::new(AtomicUsize::new(0));
-    hooks.add_request_hook(|_, _| Err("request hook says no".into()));
-    hooks.add_request_hook(|_, _| panic!("request hook panicked"));
-    hooks.add_request_hook(|event, headers| {
-        assert!(event.url.contains("/echo"));
-        headers.insert("x-hooked", http::HeaderValue::from_static("yes"));
-        Ok(())
-    });
-    hooks.add_response_hook(|_| Err("response hook says no".into()));
-    let s = Arc::clone(&seen);
-    hooks.add_response_hook(move |event| {
-        assert_eq!(event.status, 200);
-        s.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    });
-    hooks.add_error_hook(|_| Err("error hook says no".into()));
-    let r = wait!(client.get(server.url("/echo")).send()).unwrap();
-    assert_eq!(r.status(), 200);
-    let body: Value = r.json().unwrap();
-    assert_eq!(body["headers"]["x-hooked"], "yes", "later hooks still ran");
-    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    fn per_attempt_timeout_retries_then_fails_with_504() {
+        let server = chaos();
+        let client = fast()
+            .timeout(Duration::from_millis(200))
+            .max_retries(2)
+            .no_cache()
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        let e = wait!(client
+            .get(server.url("/delay/2000?key=tattempt"))
+            .send())
+            .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+        assert_eq!(e.http_status(), 504);
+        let t = e.trace().expect("the engine saw it");
+        assert_eq!(t.attempts.len(), 3, "{}", t.summary());
+        for a in &t.attempts {
+            assert_eq!(
+                a.result,
+                AttemptResult::Transport {
+                    error: TransportErrorKind::Timeout
+                }
+            );
+            assert!(a.latency < Duration::from_millis(600), "{:?}", a.latency);
+        }
+        assert!(elapsed >= Duration::from_millis(600), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(1_800), "{elapsed:?}");
+        assert!(e.to_string().contains("timeout after"), "{e}");
+        assert_eq!(wait!(hits(&server, "tattempt")), 3);
+    }
 
-    // The error hook fails too; the caller still gets the typed error.
-    let dead = format!("http://127.0.0.1:{}/x", closed_port());
-    let e = fast().max_retries(0).build().unwrap();
-    e.hooks()
-        .add_error_hook(|_| Err("error hook says no".into()));
-    let err = wait!(e.get(dead).send()).unwrap_err();
-    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
-}
+    fn total_timeouts_bound_the_whole_request() {
+        let server = chaos();
+        // The caller's own limit on one request: over after 300 ms whatever the policy, and the
+        // error still tells why (the engine cut the attempt to the deadline and gave up).
+        let client = fast().max_retries(3).no_cache().build().unwrap();
+        let started = Instant::now();
+        let e = wait!(client
+            .get(server.url("/delay/3000?key=ttotal1"))
+            .timeout(Duration::from_millis(300))
+            .send())
+            .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(e.is_timeout(), "{e:?}");
+        assert_eq!(e.http_status(), 504);
+        assert!(
+            elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(1),
+            "{elapsed:?}"
+        );
+        let t = e.trace().expect("a timed-out request keeps its trace");
+        assert_eq!(t.attempts.len(), 1, "{}", t.summary());
+        assert_eq!(
+            t.attempts[0].next,
+            AttemptNext::GiveUp {
+                reason: GiveUpReason::DeadlineExceeded
+            },
+            "{}",
+            t.summary()
+        );
+        // The engine's deadline: no retry starts after it, the last attempt is cut to it.
+        let client = fast()
+            .timeout(Duration::from_millis(250))
+            .total_timeout(Duration::from_millis(600))
+            .max_retries(10)
+            .no_cache()
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        let e = wait!(client
+            .get(server.url("/delay/3000?key=ttotal2"))
+            .send())
+            .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+        assert!(elapsed < Duration::from_millis(1_200), "{elapsed:?}");
+        let t = e.trace().unwrap();
+        assert!(t.attempts.len() <= 3, "{}", t.summary());
+        assert!(t.total <= Duration::from_millis(900), "{}", t.summary());
+        let last = t.attempts.last().unwrap();
+        assert!(
+            matches!(
+                last.next,
+                AttemptNext::GiveUp {
+                    reason: GiveUpReason::DeadlineExceeded
+                }
+            ),
+            "{}",
+            t.summary()
+        );
+    }
 
-fn service_errors_follow_the_original_messages() {
-    let server = chaos();
-    let svc = ServiceClient::builder("users", server.base_url())
-        .configure(|_| fast().max_retries(0).no_cache())
-        .build()
-        .unwrap();
-    let long = "x".repeat(300);
-    let e = wait!(svc
-        .get(&format!("/status/404?body={long}"))
-        .send())
-        .unwrap_err();
-    let Error::Status {
-        status,
-        ref body_excerpt,
-        ref message,
-        ref body,
-        ..
-    } = e
-    else {
-        panic!("{e:?}")
-    };
-    assert_eq!(status, 404);
-    assert_eq!(body_excerpt.len(), 200);
-    assert_eq!(body.len(), 300);
-    assert_eq!(
-        *message,
-        format!("Service users returned 404: {}", "x".repeat(200))
-    );
-    assert_eq!(e.http_status(), 404);
+    fn connections_are_reused() {
+        let server = chaos();
+        let client = fast().no_cache().build().unwrap();
+        let (c0, _) = wait!(totals(&server));
+        for i in 0..40 {
+            let r = wait!(client
+                .get(server.url(&format!("/get?key=reuse&i={i}")))
+                .send())
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        let (c1, _) = wait!(totals(&server));
+        // 40 requests; the client's connections plus one per /count call (a fresh transport).
+        let used = c1 - c0;
+        assert!(used <= 3, "{used} connections for 40 requests");
+        assert_eq!(wait!(hits(&server, "reuse")), 40);
+    }
 
-    // A successful call returns the JSON; a non-JSON body falls back to the original shape.
-    let v = wait!(svc
-        .get("/status/200?body=plain")
-        .send_value())
-        .unwrap();
-    assert_eq!(v, serde_json::json!({"data": "plain", "status_code": 200}));
-    // Redirects are not followed: a 3xx is a successful call (as in the original).
-    let r = wait!(svc.get("/status/302").send()).unwrap();
-    assert_eq!(r.status(), 302);
+    fn endpoints_cannot_leave_the_service() {
+        let server = chaos();
+        let svc = ServiceClient::builder("api", server.base_url() + "/")
+            .configure(|_| fast().no_cache())
+            .build()
+            .unwrap();
+        assert_eq!(svc.base_url(), server.base_url());
+        let (_, before) = wait!(totals(&server));
+        for endpoint in [
+            "@evil.example/x",
+            "@127.0.0.2/x",
+            "//evil.example/x",
+            "http://evil.example/x",
+            "https://evil.example/x",
+            "evil.example/x",
+            ":1/x",
+            "/../x",
+            "/%2e%2e/x",
+            "/\\evil.example",
+            "/x\r\nHost: evil.example",
+        ] {
+            let e = wait!(svc.get(endpoint).send()).unwrap_err();
+            assert!(
+                matches!(e, Error::InvalidEndpoint { .. }),
+                "{endpoint:?}: {e:?}"
+            );
+            assert_eq!(e.http_status(), 400);
+        }
+        let (_, after) = wait!(totals(&server));
+        assert_eq!(after, before + 1, "nothing but the /count call was sent");
+        let ok: Value = wait!(svc
+            .get("/get?key=ssrf-ok&x=@evil.example")
+            .send_json())
+            .unwrap();
+        assert_eq!(ok["args"]["x"], "@evil.example");
+        assert_eq!(wait!(hits(&server, "ssrf-ok")), 1);
+    }
 
-    let m = svc.metrics();
-    assert_eq!(m.service, "users");
-    assert_eq!(
-        (m.total_requests, m.successful_requests, m.failed_requests),
-        (3, 2, 1)
-    );
-    assert_eq!(m.error_counts.get("http_404"), 1);
-    assert!(m.last_request_time.is_some());
-    // Keys and their order, as the original's metrics() (top level, then the
-    // nested client metrics).
-    let text = serde_json::to_string(&m).unwrap();
-    assert_in_order(
-        &text,
-        &[
-            "service",
-            "total_requests",
-            "successful_requests",
-            "failed_requests",
-            "success_rate",
-            "average_response_time",
-            "min_response_time",
-            "max_response_time",
-            "error_counts",
-            "last_request_time",
-            "http_client_metrics",
-        ],
-    );
-    let text = serde_json::to_string(&m.http_client_metrics).unwrap();
-    assert_in_order(
-        &text,
-        &[
-            "total_requests",
-            "successful_requests",
-            "failed_requests",
-            "success_rate",
-            "average_response_time",
-            "min_response_time",
-            "max_response_time",
-            "error_counts",
-            "cache_stats",
-            "last_request_time",
-        ],
-    );
-    let breaker = serde_json::to_value(svc.circuit_breaker_state()).unwrap();
-    assert_eq!(breaker["service"], "users");
-    assert_eq!(breaker["state"], "CLOSED");
-    assert_eq!(breaker["failure_threshold"], 5);
-}
+    fn failing_hooks_never_fail_the_request() {
+        let server = chaos();
+        let client = fast().no_cache().build().unwrap();
+        let hooks = client.hooks();
+        let seen = Arc::new(AtomicUsize::new(0));
+        hooks.add_request_hook(|_, _| Err("request hook says no".into()));
+        hooks.add_request_hook(|_, _| panic!("request hook panicked"));
+        hooks.add_request_hook(|event, headers| {
+            assert!(event.url.contains("/echo"));
+            headers.insert("x-hooked", http::HeaderValue::from_static("yes"));
+            Ok(())
+        });
+        hooks.add_response_hook(|_| Err("response hook says no".into()));
+        let s = Arc::clone(&seen);
+        hooks.add_response_hook(move |event| {
+            assert_eq!(event.status, 200);
+            s.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        });
+        hooks.add_error_hook(|_| Err("error hook says no".into()));
+        let r = wait!(client.get(server.url("/echo")).send()).unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().unwrap();
+        assert_eq!(body["headers"]["x-hooked"], "yes", "later hooks still ran");
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
 
-fn health_checks_probe_the_service() {
-    let server = chaos();
-    let svc = ServiceClient::new("up", server.base_url()).unwrap();
-    let h = wait!(svc.health_check());
-    assert!(h.healthy, "{h:?}");
-    assert_eq!(h.status_code, Some(200));
-    let down = ServiceClient::new("down", format!("http://127.0.0.1:{}", closed_port())).unwrap();
-    let h = wait!(down.health_check());
-    assert!(!h.healthy);
-    assert!(h.error.is_some());
-}
+        // The error hook fails too; the caller still gets the typed error.
+        let dead = format!("http://127.0.0.1:{}/x", closed_port());
+        let e = fast().max_retries(0).build().unwrap();
+        e.hooks()
+            .add_error_hook(|_| Err("error hook says no".into()));
+        let err = wait!(e.get(dead).send()).unwrap_err();
+        assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    }
 
-fn registry_is_named_and_bounded() {
-    let server = chaos();
-    let registry = Registry::with_builder(2, fast().no_cache());
-    let a = registry.get_or_create("a", &server.base_url()).unwrap();
-    let again = registry
-        .get_or_create("a", "http://elsewhere.invalid")
-        .unwrap();
-    assert_eq!(
-        again.base_url(),
-        a.base_url(),
-        "a known name keeps its client"
-    );
-    registry.get_or_create("b", &server.base_url()).unwrap();
-    let e = registry.get_or_create("c", &server.base_url()).unwrap_err();
-    assert!(matches!(e, Error::RegistryFull { max: 2 }), "{e:?}");
-    assert_eq!(registry.names(), ["a", "b"]);
-    wait!(a.get("/get?key=reg").send()).unwrap();
-    let all = registry.all_metrics();
-    assert_eq!(all.service_clients["a"].total_requests, 1);
-    assert_eq!(all.service_clients["b"].total_requests, 0);
-    assert_eq!(registry.clients().len(), 2);
-    registry.close_all();
-    assert!(registry.is_empty());
-    let e = wait!(a.get("/get").send()).unwrap_err();
-    assert!(matches!(e, Error::Closed), "{e:?}");
-}
+    fn service_errors_follow_the_original_messages() {
+        let server = chaos();
+        let svc = ServiceClient::builder("users", server.base_url())
+            .configure(|_| fast().max_retries(0).no_cache())
+            .build()
+            .unwrap();
+        let long = "x".repeat(300);
+        let e = wait!(svc
+            .get(&format!("/status/404?body={long}"))
+            .send())
+            .unwrap_err();
+        let Error::Status {
+            status,
+            ref body_excerpt,
+            ref message,
+            ref body,
+            ..
+        } = e
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!(status, 404);
+        assert_eq!(body_excerpt.len(), 200);
+        assert_eq!(body.len(), 300);
+        assert_eq!(
+            *message,
+            format!("Service users returned 404: {}", "x".repeat(200))
+        );
+        assert_eq!(e.http_status(), 404);
 
-fn closed_clients_refuse_and_stop_their_driver() {
-    let server = chaos();
-    // By default only the async client runs a background driver (a tokio task); the blocking
-    // one starts a thread only when asked to.
-    let default = HttpClient::builder().build().unwrap();
-    assert_eq!(default.background_running(), !BLOCKING);
-    let client = fast().build().unwrap();
-    assert!(client.background_running());
-    wait!(client.get(server.url("/get")).send()).unwrap();
-    client.close();
-    assert!(!client.background_running());
-    let e = wait!(client.get(server.url("/get")).send()).unwrap_err();
-    assert!(matches!(e, Error::Closed));
-    assert_eq!(e.http_status(), 503);
-}
+        // A successful call returns the JSON; a non-JSON body falls back to the original shape.
+        let v = wait!(svc
+            .get("/status/200?body=plain")
+            .send_value())
+            .unwrap();
+        assert_eq!(v, serde_json::json!({"data": "plain", "status_code": 200}));
+        // Redirects are not followed: a 3xx is a successful call (as in the original).
+        let r = wait!(svc.get("/status/302").send()).unwrap();
+        assert_eq!(r.status(), 302);
 
-fn a_later_content_type_replaces_the_json_default() {
-    let server = chaos();
-    let client = fast().build().unwrap();
-    let r = wait!(client
-        .patch(server.url("/echo"))
-        .json(&serde_json::json!({"a": 1}))
-        .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
-        .send())
-        .unwrap();
-    let echo: Value = r.json().unwrap();
-    assert_eq!(
-        echo["headers"]["content-type"],
-        "application/merge-patch+json"
-    );
-}
+        let m = svc.metrics();
+        assert_eq!(m.service, "users");
+        assert_eq!(
+            (m.total_requests, m.successful_requests, m.failed_requests),
+            (3, 2, 1)
+        );
+        assert_eq!(m.error_counts.get("http_404"), 1);
+        assert!(m.last_request_time.is_some());
+        // Keys and their order, as the original's metrics() (top level, then the
+        // nested client metrics).
+        let text = serde_json::to_string(&m).unwrap();
+        assert_in_order(
+            &text,
+            &[
+                "service",
+                "total_requests",
+                "successful_requests",
+                "failed_requests",
+                "success_rate",
+                "average_response_time",
+                "min_response_time",
+                "max_response_time",
+                "error_counts",
+                "last_request_time",
+                "http_client_metrics",
+            ],
+        );
+        let text = serde_json::to_string(&m.http_client_metrics).unwrap();
+        assert_in_order(
+            &text,
+            &[
+                "total_requests",
+                "successful_requests",
+                "failed_requests",
+                "success_rate",
+                "average_response_time",
+                "min_response_time",
+                "max_response_time",
+                "error_counts",
+                "cache_stats",
+                "last_request_time",
+            ],
+        );
+        let breaker = serde_json::to_value(svc.circuit_breaker_state()).unwrap();
+        assert_eq!(breaker["service"], "users");
+        assert_eq!(breaker["state"], "CLOSED");
+        assert_eq!(breaker["failure_threshold"], 5);
+    }
+
+    fn health_checks_probe_the_service() {
+        let server = chaos();
+        let svc = ServiceClient::new("up", server.base_url()).unwrap();
+        let h = wait!(svc.health_check());
+        assert!(h.healthy, "{h:?}");
+        assert_eq!(h.status_code, Some(200));
+        let down = ServiceClient::new("down", format!("http://127.0.0.1:{}", closed_port())).unwrap();
+        let h = wait!(down.health_check());
+        assert!(!h.healthy);
+        assert!(h.error.is_some());
+    }
+
+    fn registry_is_named_and_bounded() {
+        let server = chaos();
+        let registry = Registry::with_builder(2, fast().no_cache());
+        let a = registry.get_or_create("a", &server.base_url()).unwrap();
+        let again = registry
+            .get_or_create("a", "http://elsewhere.invalid")
+            .unwrap();
+        assert_eq!(
+            again.base_url(),
+            a.base_url(),
+            "a known name keeps its client"
+        );
+        registry.get_or_create("b", &server.base_url()).unwrap();
+        let e = registry.get_or_create("c", &server.base_url()).unwrap_err();
+        assert!(matches!(e, Error::RegistryFull { max: 2 }), "{e:?}");
+        assert_eq!(registry.names(), ["a", "b"]);
+        wait!(a.get("/get?key=reg").send()).unwrap();
+        let all = registry.all_metrics();
+        assert_eq!(all.service_clients["a"].total_requests, 1);
+        assert_eq!(all.service_clients["b"].total_requests, 0);
+        assert_eq!(registry.clients().len(), 2);
+        registry.close_all();
+        assert!(registry.is_empty());
+        let e = wait!(a.get("/get").send()).unwrap_err();
+        assert!(matches!(e, Error::Closed), "{e:?}");
+    }
+
+    fn closed_clients_refuse_and_stop_their_driver() {
+        let server = chaos();
+        // By default only the async client runs a background driver (a tokio task); the blocking
+        // one starts a thread only when asked to.
+        let default = HttpClient::builder().build().unwrap();
+        assert_eq!(default.background_running(), !BLOCKING);
+        let client = fast().build().unwrap();
+        assert!(client.background_running());
+        wait!(client.get(server.url("/get")).send()).unwrap();
+        client.close();
+        assert!(!client.background_running());
+        let e = wait!(client.get(server.url("/get")).send()).unwrap_err();
+        assert!(matches!(e, Error::Closed));
+        assert_eq!(e.http_status(), 503);
+    }
+
+    fn a_later_content_type_replaces_the_json_default() {
+        let server = chaos();
+        let client = fast().build().unwrap();
+        let r = wait!(client
+            .patch(server.url("/echo"))
+            .json(&serde_json::json!({"a": 1}))
+            .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
+            .send())
+            .unwrap();
+        let echo: Value = r.json().unwrap();
+        assert_eq!(
+            echo["headers"]["content-type"],
+            "application/merge-patch+json"
+        );
+    }
 }
 
 /// Each `"key":` appears in `json`, in this order.
