@@ -1,5 +1,6 @@
 //! [`TokioRuntime`]: the core's clock, timer, seed and executor on tokio.
 
+use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
@@ -40,14 +41,21 @@ impl TokioRuntime {
     /// first ([`Runtime::check`]) and returns the error instead. (A missing I/O driver cannot
     /// be detected without opening a socket; `HyperTransport` reports it when it connects.)
     pub fn check_context() -> Result<(), RuntimeUnavailable> {
-        let failure = match crate::rt::handle("TokioRuntime") {
-            Ok(_) => match crate::rt::sleep(Duration::ZERO) {
-                Ok(_) => return Ok(()),
-                Err(failure) => failure,
-            },
-            Err(failure) => failure,
-        };
-        Err(RuntimeUnavailable::new(failure.detail))
+        thread_local! {
+            /// The last runtime this thread found its time driver in (runtime ids are never
+            /// reused), so that the costly part of the check runs once per runtime and thread.
+            static TIMED: Cell<Option<tokio::runtime::Id>> = const { Cell::new(None) };
+        }
+        let handle = crate::rt::handle("TokioRuntime")
+            .map_err(|failure| RuntimeUnavailable::new(failure.detail))?;
+        let id = handle.id();
+        if TIMED.get() == Some(id) {
+            return Ok(());
+        }
+        crate::rt::sleep(Duration::ZERO)
+            .map_err(|failure| RuntimeUnavailable::new(failure.detail))?;
+        TIMED.set(Some(id));
+        Ok(())
     }
 }
 
