@@ -257,6 +257,46 @@ mod blocking_only {
     }
 
     #[test]
+    fn an_uncached_request_runs_in_one_poll_without_parking() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tether_native::blocking::{Park, block_on_with};
+
+        struct Counting(Arc<AtomicUsize>, std::thread::Thread);
+        impl Park for Counting {
+            fn park(&self, deadline: Option<Instant>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                match deadline {
+                    Some(d) => {
+                        std::thread::park_timeout(d.saturating_duration_since(Instant::now()))
+                    }
+                    None => std::thread::park(),
+                }
+            }
+            fn unpark(&self) {
+                self.1.unpark();
+            }
+        }
+
+        let server = chaos();
+        let client = HttpClient::builder().no_cache().build().unwrap();
+        let parks = Arc::new(AtomicUsize::new(0));
+        for i in 0..20 {
+            let send = client.core().get(server.url(&format!("/get?i={i}"))).send();
+            let parker = Counting(Arc::clone(&parks), std::thread::current());
+            let r = block_on_with(send, parker).unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        // The attempt ran inside the first poll: no wait, no wake-up, no other thread.
+        assert_eq!(parks.load(Ordering::SeqCst), 0);
+        // A retry's backoff is a wait: the thread parks.
+        let send = client.core().get(server.url("/flaky/parks?fail=1")).send();
+        let parker = Counting(Arc::clone(&parks), std::thread::current());
+        assert_eq!(block_on_with(send, parker).unwrap().status(), 200);
+        assert!(parks.load(Ordering::SeqCst) >= 1);
+    }
+
+    #[test]
     fn without_a_background_thread_stale_entries_are_not_refreshed() {
         let server = chaos();
         let client = HttpClient::new().unwrap();
