@@ -196,6 +196,12 @@ impl RouteResponse {
         }
     }
 
+    /// An error answer `{"detail": "<text>"}` (FastAPI's `HTTPException` shape), for a
+    /// server's own refusals outside the table (an unknown path elsewhere, a failed action).
+    pub fn error(status: u16, text: &str) -> Self {
+        RouteResponse::detail(status, text)
+    }
+
     /// `{"detail": "<text>"}`, the shape of FastAPI's `HTTPException`.
     fn detail(status: u16, text: &str) -> Self {
         #[derive(Serialize)]
@@ -235,27 +241,8 @@ pub fn parse(config: &RouteConfig, request: &RouteRequest<'_>) -> Result<Route, 
     else {
         return Err(RouteResponse::detail(404, "Not Found"));
     };
-    let (verb, kind) = match rest {
-        "health" => (Verb::Get, Kind::Health),
-        "health/live" => (Verb::Get, Kind::Live),
-        "health/ready" => (Verb::Get, Kind::Ready),
-        "metrics" => (Verb::Get, Kind::Metrics),
-        "metrics/summary" => (Verb::Get, Kind::Summary),
-        "alerts" => (Verb::Get, Kind::Alerts),
-        "services" => (Verb::Get, Kind::Services),
-        "system" => (Verb::Get, Kind::System),
-        "history" => (Verb::Get, Kind::History),
-        "refresh" => (Verb::Post, Kind::Refresh),
-        "dashboard" => (Verb::Get, Kind::Dashboard),
-        "cache/stats" => (Verb::Get, Kind::CacheStats),
-        "cache/clear" => (Verb::Post, Kind::CacheClear),
-        "circuit-breakers" => (Verb::Get, Kind::CircuitBreakers),
-        other => match other.strip_prefix("services/") {
-            Some(name) if !name.is_empty() && !name.contains('/') => {
-                (Verb::Get, Kind::Service(decode_segment(name)))
-            }
-            _ => return Err(RouteResponse::detail(404, "Not Found")),
-        },
+    let Some((verb, kind)) = match_path(rest) else {
+        return Err(RouteResponse::detail(404, "Not Found"));
     };
     let method_ok = match verb {
         Verb::Get => matches!(request.method, "GET" | "HEAD"),
@@ -284,7 +271,11 @@ pub fn parse(config: &RouteConfig, request: &RouteRequest<'_>) -> Result<Route, 
     if request.query.len() > config.max_query_len {
         return Err(RouteResponse::detail(414, "Query string too long"));
     }
-    let query = Query::parse(request.query);
+    read_params(kind, &Query::parse(request.query))
+}
+
+/// The route's parameters: 400 for an unknown export format, 422 for bad integers.
+fn read_params(kind: Kind, query: &Query) -> Result<Route, RouteResponse> {
     let mut errors: Vec<FieldError> = Vec::new();
     let route = match kind {
         Kind::Health => Route::Health,
@@ -301,7 +292,7 @@ pub fn parse(config: &RouteConfig, request: &RouteRequest<'_>) -> Result<Route, 
         Kind::Alerts => Route::Alerts {
             severity: query.get("severity").map(str::to_owned),
             limit: usize::try_from(int_param(
-                &query,
+                query,
                 "limit",
                 50,
                 0,
@@ -315,7 +306,7 @@ pub fn parse(config: &RouteConfig, request: &RouteRequest<'_>) -> Result<Route, 
         Kind::System => Route::System,
         Kind::History => Route::History {
             hours: u32::try_from(int_param(
-                &query,
+                query,
                 "hours",
                 24,
                 0,
@@ -361,6 +352,33 @@ enum Kind {
     CacheStats,
     CacheClear,
     CircuitBreakers,
+}
+
+/// The route of a path below the prefix (without its leading `/`).
+fn match_path(rest: &str) -> Option<(Verb, Kind)> {
+    Some(match rest {
+        "health" => (Verb::Get, Kind::Health),
+        "health/live" => (Verb::Get, Kind::Live),
+        "health/ready" => (Verb::Get, Kind::Ready),
+        "metrics" => (Verb::Get, Kind::Metrics),
+        "metrics/summary" => (Verb::Get, Kind::Summary),
+        "alerts" => (Verb::Get, Kind::Alerts),
+        "services" => (Verb::Get, Kind::Services),
+        "system" => (Verb::Get, Kind::System),
+        "history" => (Verb::Get, Kind::History),
+        "refresh" => (Verb::Post, Kind::Refresh),
+        "dashboard" => (Verb::Get, Kind::Dashboard),
+        "cache/stats" => (Verb::Get, Kind::CacheStats),
+        "cache/clear" => (Verb::Post, Kind::CacheClear),
+        "circuit-breakers" => (Verb::Get, Kind::CircuitBreakers),
+        other => {
+            let name = other.strip_prefix("services/")?;
+            if name.is_empty() || name.contains('/') {
+                return None;
+            }
+            (Verb::Get, Kind::Service(decode_segment(name)))
+        }
+    })
 }
 
 /// Percent-decodes one path segment (invalid UTF-8 replaced).
