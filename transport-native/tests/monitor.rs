@@ -304,6 +304,31 @@ async fn a_refresh_checks_everything_then_collects_once() {
     );
     let new_probes = hits(&up, "gamma").await - probes;
     assert!((1..=2).contains(&new_probes), "{new_probes} probes");
+
+    // Refreshes that never stop still let rounds finish and collect.
+    let slow = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let calls = Arc::clone(&slow);
+    monitor.add_check("slow", move || {
+        calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        async {
+            tokio::time::sleep(Duration::from_millis(80)).await;
+            Ok::<bool, String>(true)
+        }
+    });
+    let start = monitor.with_state(|s| s.history().len());
+    let mut rounds = 0;
+    for _ in 0..200 {
+        monitor.refresh();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        rounds = monitor.with_state(|s| s.history().len()) - start;
+        if rounds >= 3 {
+            break;
+        }
+    }
+    assert!(
+        rounds >= 3,
+        "a refresh storm starved the collections: {rounds}"
+    );
     monitor.shutdown().await;
 }
 
