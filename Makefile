@@ -35,12 +35,15 @@ fmt-check:
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p tether-native --all-features --all-targets -- -D warnings
 
 test-rust:
 	$(CARGO) test --workspace
+	$(CARGO) test -p tether-native --all-features
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p tether-native --all-features --no-deps
 
 refs:
 	@bash scripts/check-refs.sh
