@@ -32,6 +32,15 @@ create_exception!(
     "An HTTP request failed below HTTP (connect, send, receive)."
 );
 
+create_exception!(
+    tether._tether,
+    RequestFailed,
+    TetherError,
+    "A request ended without a response: its `kind` (`timeout`, `connect`, `circuit_open`, \
+     `invalid_url`, ...), `message`, `service`, `http_status`, `elapsed`, `retry_after`, \
+     `status` and `body` (for `status`), and `attempts` (when asked for)."
+);
+
 /// A task that stopped without a result: dropped by a runtime shutdown, or panicked.
 pub(crate) struct Stopped {
     pub(crate) panicked: bool,

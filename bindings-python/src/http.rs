@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::bridge::{self, Deliver, IntoPyErr};
+use crate::client::{AttemptInfo, header_list};
 use crate::errors::TransportError;
 
 type HyperClient = Client<HttpConnector, Empty<Bytes>>;
@@ -87,13 +88,15 @@ impl Deliver for Raw {
         let Self(fetched, url) = self;
         let raw = Py::new(
             py,
-            RawResponse {
-                status: fetched.status,
-                headers: fetched.headers,
-                body: fetched.body,
-                elapsed: fetched.elapsed,
+            RawResponse::new(
+                fetched.status,
+                fetched.headers,
+                fetched.body,
+                fetched.elapsed,
                 url,
-            },
+                "GET".to_owned(),
+                false,
+            ),
         )?;
         match context {
             Some(class) => Ok(class.call1((raw,))?.unbind()),
@@ -122,9 +125,10 @@ impl<'py> IntoPyObject<'py> for StatusAndBodyFip {
     }
 }
 
-/// A response as the transport produced it: status, headers, body, timing. Python wrappers
-/// (such as `tether._response.Response`, an `httpx.Response`) build their objects from it on
-/// first access.
+/// A response as the engine produced it: status, headers, body, timing, the request's method
+/// and URL, whether the cache answered, and (when asked for) one record per attempt. Python
+/// wrappers (such as `tether._response.Response`, an `httpx.Response`) build their objects
+/// from it on first access.
 #[pyclass(frozen, module = "tether._tether")]
 pub(crate) struct RawResponse {
     status: u16,
@@ -132,6 +136,32 @@ pub(crate) struct RawResponse {
     body: Bytes,
     elapsed: Duration,
     url: String,
+    method: String,
+    from_cache: bool,
+    pub(crate) attempts: Option<Vec<AttemptInfo>>,
+}
+
+impl RawResponse {
+    pub(crate) fn new(
+        status: u16,
+        headers: HeaderMap,
+        body: Bytes,
+        elapsed: Duration,
+        url: String,
+        method: String,
+        from_cache: bool,
+    ) -> Self {
+        RawResponse {
+            status,
+            headers,
+            body,
+            elapsed,
+            url,
+            method,
+            from_cache,
+            attempts: None,
+        }
+    }
 }
 
 #[pymethods]
@@ -159,13 +189,18 @@ impl RawResponse {
         PyList::new(py, pairs)
     }
 
-    /// Seconds from sending the request to the end of the body.
+    /// The headers as `(name, value)` strings (values not in UTF-8 read as Latin-1).
+    fn header_strings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        header_list(py, &self.headers)
+    }
+
+    /// Seconds from the start of the request to its end (retries and backoff included).
     #[getter]
     fn elapsed(&self) -> f64 {
         self.elapsed.as_secs_f64()
     }
 
-    /// The requested URL.
+    /// The requested URL (with the query).
     #[getter]
     fn url(&self) -> &str {
         &self.url
@@ -173,9 +208,23 @@ impl RawResponse {
 
     /// The request method.
     #[getter]
-    #[expect(clippy::unused_self, reason = "a getter; the probe only sends GET")]
-    fn method(&self) -> &'static str {
-        "GET"
+    fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// Whether the cache answered.
+    #[getter(from_cache)]
+    fn cached(&self) -> bool {
+        self.from_cache
+    }
+
+    /// One `(attempt, started_s, latency_s, status, error_kind, error_message, headers)`
+    /// tuple per attempt when the request asked for them, else `None`.
+    fn attempts<'py>(&self, py: Python<'py>) -> PyResult<Option<Vec<Bound<'py, PyAny>>>> {
+        self.attempts
+            .as_ref()
+            .map(|list| list.iter().map(|a| a.to_python(py)).collect())
+            .transpose()
     }
 }
 

@@ -11,12 +11,15 @@
 //! | name | what |
 //! |---|---|
 //! | `HttpProbe` | a minimal pooled hyper GET, awaited through the bridge (`get`, `get_raw`) or through pyo3-async-runtimes (`get_future_into_py`), for the benchmark and the response prototype |
-//! | `RawResponse` | a response as Rust data: status, header list, body, elapsed, URL |
+//! | `Client` | the engine behind `tether.http_client`: the core client layer over the native hyper transport (`send` through the bridge, `peek`, metrics, breaker states, cache) |
+//! | `RawResponse` | a response as Rust data: status, headers, body, elapsed, method, URL, whether cached, attempts |
+//! | `service_url`, `service_base`, `redact_url`, `is_secret_header`, `is_secret_param` | the core's URL confinement and redaction rules |
 //! | `noop`, `sleep`, `echo`, `fail`, `fail_with`, `panic` | bridge probes for tests and benchmarks |
 //! | `shutdown`, `configure`, `runtime_workers`, `live_bridges` | runtime lifecycle and introspection |
-//! | `TetherError`, `RuntimeClosed`, `RustPanic`, `TransportError` | exceptions |
+//! | `TetherError`, `RuntimeClosed`, `RustPanic`, `TransportError`, `RequestFailed` | exceptions |
 
 mod bridge;
+mod client;
 mod completion;
 mod errors;
 mod http;
@@ -98,10 +101,18 @@ fn _tether(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(probe::panic, module)?)?;
     module.add_class::<http::HttpProbe>()?;
     module.add_class::<http::RawResponse>()?;
+    module.add_class::<client::Client>()?;
+    module.add_function(wrap_pyfunction!(client::service_url, module)?)?;
+    module.add_function(wrap_pyfunction!(client::service_base, module)?)?;
+    module.add_function(wrap_pyfunction!(client::redact_url, module)?)?;
+    module.add_function(wrap_pyfunction!(client::is_secret_header, module)?)?;
+    module.add_function(wrap_pyfunction!(client::is_secret_param, module)?)?;
+    module.add("REDACTED", tether_core::REDACTED)?;
     module.add("TetherError", py.get_type::<errors::TetherError>())?;
     module.add("RuntimeClosed", py.get_type::<errors::RuntimeClosed>())?;
     module.add("RustPanic", py.get_type::<errors::RustPanic>())?;
     module.add("TransportError", py.get_type::<errors::TransportError>())?;
+    module.add("RequestFailed", py.get_type::<errors::RequestFailed>())?;
     module.add("WORKERS_ENV", runtime::WORKERS_ENV)?;
     Ok(())
 }

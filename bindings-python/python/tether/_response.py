@@ -102,6 +102,11 @@ class Response(httpx.Response):
     def _num_bytes_downloaded(self) -> int:
         return len(self._content)
 
+    @property
+    def from_cache(self) -> bool:
+        """Whether Tether's cache answered (no request was sent)."""
+        return bool(self._raw.from_cache)
+
     def raise_for_status(self) -> Response:
         """Raise ``httpx.HTTPStatusError`` unless the status is 2xx (without building the
         request object on success)."""

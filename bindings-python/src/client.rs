@@ -1,0 +1,831 @@
+//! `Client`: the core client layer (`tether_core::client::HttpClient`) over the native hyper
+//! transport, as the engine behind `tether.http_client.HTTPClient` and `ServiceClient`.
+//!
+//! A request is built on the event loop's thread (the URL parsed and checked there, so a bad
+//! one fails at once), then runs on the extension's tokio runtime through the asyncio bridge:
+//! cache, breaker, retries with backoff and `Retry-After`, metrics — all the engine's. Its
+//! result comes back as a [`RawResponse`] (wrapped in the package's lazy `httpx.Response`
+//! subclass) or as a [`RequestFailed`] exception that the Python layer turns into the httpx
+//! (or `ServiceError`) class a caller of the original expects.
+//!
+//! When the Python layer has response or error hooks, it asks for an attempt log: the
+//! transport wrapper ([`PyTransport`]) notes every attempt's response headers or error
+//! message, found through a task-local set around the request, and the log is joined with the
+//! decision trace's attempts (status, timing, next step) into one record per attempt, which the
+//! hooks receive in order once the request has finished.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::FutureExt as _;
+use futures::future::{BoxFuture, Either};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use tether_core::client::{ClientMetrics, Error, HttpClientBuilder, Response, SharedHooks};
+use tether_core::compat;
+use tether_core::{
+    AttemptResult, BreakDuration, BreakerConfig, Classifier, Deadline, DecisionTrace, EngineConfig,
+    Outcome, Request, RequestError, Runtime as _, Transport, Usability,
+};
+use tether_native::{HyperTransport, NativeConfig, TokioRuntime};
+
+use crate::bridge::{self, Deliver, IntoPyErr};
+use crate::errors::RequestFailed;
+use crate::http::RawResponse;
+
+/// The most retries a client may be configured with.
+const MAX_RETRIES: u32 = 100;
+
+/// The longest per-phase timeout accepted, in seconds (a day).
+const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+
+tokio::task_local! {
+    /// The attempt log of the request running in this task, if its caller asked for one.
+    static ATTEMPTS: Arc<AttemptLog>;
+}
+
+/// What the transport saw of one attempt (the decision trace has the rest).
+#[derive(Default)]
+struct LoggedAttempt {
+    headers: Option<HeaderMap>,
+    error: Option<String>,
+}
+
+/// The attempts of one request, in the order they were sent.
+#[derive(Default)]
+struct AttemptLog(Mutex<Vec<LoggedAttempt>>);
+
+impl AttemptLog {
+    fn start(&self) -> usize {
+        let mut log = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        log.push(LoggedAttempt::default());
+        log.len() - 1
+    }
+
+    fn finish(&self, index: usize, outcome: &Outcome) {
+        let mut log = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = log.get_mut(index) {
+            match outcome {
+                Ok(response) => entry.headers = Some(response.headers().clone()),
+                Err(error) => entry.error = Some(error.message.clone()),
+            }
+        }
+    }
+
+    fn take(&self) -> Vec<LoggedAttempt> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// The native hyper transport, noting each attempt in the running request's log when it has
+/// one (otherwise it adds nothing, not even an allocation).
+pub(crate) struct PyTransport {
+    inner: HyperTransport,
+}
+
+impl Transport for PyTransport {
+    type Send = Either<<HyperTransport as Transport>::Send, BoxFuture<'static, Outcome>>;
+
+    fn send(&self, request: Request, timeout: Option<Duration>) -> Self::Send {
+        let sent = self.inner.send(request, timeout);
+        match ATTEMPTS.try_with(Arc::clone) {
+            Err(_) => Either::Left(sent),
+            Ok(log) => {
+                let index = log.start();
+                Either::Right(
+                    async move {
+                        let outcome = sent.await;
+                        log.finish(index, &outcome);
+                        outcome
+                    }
+                    .boxed(),
+                )
+            }
+        }
+    }
+
+    fn check(&self, request: &Request) -> Result<(), RequestError> {
+        self.inner.check(request)
+    }
+
+    fn validate(&self) -> Result<(), tether_core::ConfigError> {
+        self.inner.validate()
+    }
+}
+
+type Core = tether_core::client::HttpClient<PyTransport, TokioRuntime, SharedHooks>;
+
+/// One service's breaker settings: `(name, failure_threshold, recovery_timeout_s,
+/// count_http_errors)`.
+type ServiceBreaker = (String, u32, f64, bool);
+
+fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+    if !value.is_finite() || value <= 0.0 || value > MAX_TIMEOUT_SECS {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}, got {value}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+fn header_pair(name: &str, value: &str) -> PyResult<(HeaderName, HeaderValue)> {
+    let name = HeaderName::try_from(name)
+        .map_err(|_| PyValueError::new_err(format!("invalid header name {name:?}")))?;
+    // The value is not quoted: it may be a secret.
+    let value = HeaderValue::try_from(value)
+        .map_err(|_| PyValueError::new_err(format!("invalid value for header {name}")))?;
+    Ok((name, value))
+}
+
+/// A breaker that opens after `threshold` consecutive failures for `recovery`, counting 5xx
+/// responses as failures only when `count_http_errors` (transport failures always count).
+fn breaker(threshold: u32, recovery: Duration, count_http_errors: bool) -> BreakerConfig {
+    let mut classifier = Classifier::default();
+    if !count_http_errors {
+        classifier.failure_statuses.clear();
+    }
+    BreakerConfig {
+        consecutive_failures: Some(threshold),
+        break_duration: BreakDuration::Constant(recovery),
+        classifier,
+        ..BreakerConfig::default()
+    }
+}
+
+/// A breaker that never opens (the original `HTTPClient` had none).
+fn no_breaker() -> BreakerConfig {
+    BreakerConfig {
+        consecutive_failures: None,
+        ratio: None,
+        ..BreakerConfig::default()
+    }
+}
+
+/// The engine behind one `HTTPClient`.
+#[pyclass(frozen, module = "tether._tether")]
+pub(crate) struct Client {
+    http: Core,
+    default_headers: HeaderMap,
+    ttl_seconds: u64,
+}
+
+/// The settings of a [`Client`], as the Python layer passes them.
+struct Settings {
+    timeout: Duration,
+    max_retries: u32,
+    pool_size: usize,
+    cache: (bool, u64, usize, bool, bool),
+    retry_non_idempotent: bool,
+    host_breaker: Option<(u32, f64, bool)>,
+    service_breakers: Vec<ServiceBreaker>,
+    user_agent: String,
+    default_headers: Vec<(String, String)>,
+}
+
+impl Settings {
+    fn engine(&self) -> PyResult<EngineConfig> {
+        let (enabled, ttl, max_size, include_headers, include_query) = self.cache;
+        if max_size == 0 {
+            return Err(PyValueError::new_err("max_size must be at least 1"));
+        }
+        let mut engine = EngineConfig {
+            cache: compat::cache_config(enabled, ttl, max_size, include_headers, include_query),
+            retry: compat::retry_config(self.max_retries),
+            // Each phase (connect, each read, each write) is bounded by the transport; there
+            // is no limit on the whole attempt, as in the original.
+            attempt_timeout: None,
+            ..EngineConfig::default()
+        };
+        engine.retry.retry_non_idempotent = self.retry_non_idempotent;
+        engine.breakers.default = match self.host_breaker {
+            Some((threshold, recovery, count)) => {
+                breaker(threshold, seconds("recovery_timeout", recovery)?, count)
+            }
+            None => no_breaker(),
+        };
+        for (name, threshold, recovery, count) in &self.service_breakers {
+            if *threshold == 0 {
+                return Err(PyValueError::new_err(
+                    "failure_threshold must be at least 1",
+                ));
+            }
+            engine.breakers.overrides.insert(
+                name.clone(),
+                breaker(*threshold, seconds("recovery_timeout", *recovery)?, *count),
+            );
+        }
+        Ok(engine)
+    }
+
+    fn transport(&self) -> PyResult<HyperTransport> {
+        let connections = self.pool_size.saturating_mul(2).max(1);
+        let config = NativeConfig {
+            pool_size: self.pool_size,
+            idle_timeout: Duration::from_secs(30),
+            connect_timeout: Some(self.timeout),
+            read_timeout: Some(self.timeout),
+            write_timeout: Some(self.timeout),
+            timeout: None,
+            accept_compressed: true,
+            max_redirects: 0,
+            user_agent: self.user_agent.clone(),
+            max_attempts_per_host: connections,
+            max_connections_per_host: connections,
+            ..NativeConfig::default()
+        };
+        HyperTransport::try_new(config)
+            .map_err(|e| PyValueError::new_err(format!("invalid transport settings: {e}")))
+    }
+}
+
+#[pymethods]
+impl Client {
+    /// A client: `timeout` bounds each phase (connect, each read, each write) in seconds;
+    /// `max_retries` retries after the first attempt; `pool_size` idle connections kept per
+    /// host (twice as many open at most); `cache` is `(enabled, ttl_seconds, max_size,
+    /// include_headers, include_query_params)`; `host_breaker`, when given, is `(threshold,
+    /// recovery_s, count_http_errors)` for every host and service without its own entry in
+    /// `service_breakers`.
+    #[new]
+    #[pyo3(signature = (
+        *, timeout, max_retries, pool_size, cache, retry_non_idempotent,
+        host_breaker = None, service_breakers = Vec::new(), user_agent, default_headers,
+    ))]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "keyword-only settings from Python"
+    )]
+    fn new(
+        timeout: f64,
+        max_retries: u32,
+        pool_size: usize,
+        cache: (bool, u64, usize, bool, bool),
+        retry_non_idempotent: bool,
+        host_breaker: Option<(u32, f64, bool)>,
+        service_breakers: Vec<ServiceBreaker>,
+        user_agent: String,
+        default_headers: Vec<(String, String)>,
+    ) -> PyResult<Self> {
+        if max_retries > MAX_RETRIES {
+            return Err(PyValueError::new_err(format!(
+                "max_retries must be from 0 to {MAX_RETRIES}, got {max_retries}"
+            )));
+        }
+        if pool_size == 0 || pool_size > 100_000 {
+            return Err(PyValueError::new_err(format!(
+                "connection_pool_size must be from 1 to 100000, got {pool_size}"
+            )));
+        }
+        let settings = Settings {
+            timeout: seconds("timeout", timeout)?,
+            max_retries,
+            pool_size,
+            cache,
+            retry_non_idempotent,
+            host_breaker,
+            service_breakers,
+            user_agent,
+            default_headers,
+        };
+        let mut headers = HeaderMap::new();
+        for (name, value) in &settings.default_headers {
+            let (name, value) = header_pair(name, value)?;
+            headers.append(name, value);
+        }
+        let engine = settings.engine()?;
+        let transport = PyTransport {
+            inner: settings.transport()?,
+        };
+        let http = HttpClientBuilder::new(transport, TokioRuntime::new())
+            .engine_config(engine)
+            .default_headers(headers.clone())
+            .build()
+            .map_err(|e| PyValueError::new_err(format!("invalid client settings: {e}")))?;
+        Ok(Client {
+            http,
+            default_headers: headers,
+            ttl_seconds: cache.1,
+        })
+    }
+
+    /// Sends a request; an awaitable of `response_class(raw)` (a [`RawResponse`]), or raising
+    /// [`RequestFailed`]. `query` and `headers` are `(name, value)` pairs; `timeout` (seconds)
+    /// bounds the whole request; `service` names the service it is accounted under; `record`
+    /// asks for the attempt log.
+    #[pyo3(signature = (method, url, query, headers, body, timeout, service, record, response_class))]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one request's parts, from Python"
+    )]
+    fn send<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        url: &str,
+        query: Option<Vec<(String, String)>>,
+        headers: Option<Vec<(String, String)>>,
+        body: Option<&Bound<'py, PyBytes>>,
+        timeout: Option<f64>,
+        service: Option<String>,
+        record: bool,
+        response_class: Py<PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut request = self.build(py, method, url, query, headers, body)?;
+        if let Some(limit) = timeout {
+            let limit = seconds("timeout", limit)?;
+            let deadline = self.http.runtime().now().saturating_add(limit);
+            request.extensions_mut().insert(Deadline(deadline));
+        }
+        let shown = Shown {
+            method: request.method().as_str().to_owned(),
+            url: request.uri().to_string(),
+        };
+        let http = self.http.clone();
+        let sent = async move { http.execute(request, service.as_deref()).await };
+        let log = record.then(|| Arc::new(AttemptLog::default()));
+        bridge::spawn(py, Some(response_class), run(sent, log, shown))
+    }
+
+    /// The fresh cached response for this request, if the cache holds one it would serve as
+    /// it is — looked up without sending anything, moving any counter or touching the LRU
+    /// order; `None` otherwise (including for a request that would fail to build).
+    #[pyo3(signature = (method, url, query, headers))]
+    fn peek(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        query: Option<Vec<(String, String)>>,
+        headers: Option<Vec<(String, String)>>,
+    ) -> Option<RawResponse> {
+        let mut request = self.build(py, method, url, query, headers, None).ok()?;
+        for (name, value) in &self.default_headers {
+            if !request.headers().contains_key(name) {
+                request.headers_mut().append(name.clone(), value.clone());
+            }
+        }
+        let url = request.uri().to_string();
+        let method = request.method().as_str().to_owned();
+        self.http.with_engine(|engine, now, _| {
+            let peek = engine.peek_cache(now, &request)?;
+            if peek.bypass || peek.usability != Usability::Fresh {
+                return None;
+            }
+            let (parts, body) = peek.response.to_response(now).into_parts();
+            Some(RawResponse::new(
+                parts.status.as_u16(),
+                parts.headers,
+                body,
+                Duration::ZERO,
+                url,
+                method,
+                true,
+            ))
+        })
+    }
+
+    /// The client's totals, in the original `get_metrics()` order (`cache_stats` is filled
+    /// by the caller from [`cache_stats`](Self::cache_stats)).
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        metrics_dict(py, &self.http.metrics(), None)
+    }
+
+    /// One service's numbers, in the original `get_service_metrics()` order without
+    /// `http_client_metrics` (zeros for a service never called).
+    fn service_metrics<'py>(&self, py: Python<'py>, service: &str) -> PyResult<Bound<'py, PyDict>> {
+        let client = self.http.metrics();
+        let snapshot = self.http.service_metrics(service);
+        let totals = snapshot.map(|s| ClientMetrics {
+            total_requests: s.total_requests,
+            successful_requests: s.successful_requests,
+            failed_requests: s.failed_requests,
+            success_rate: s.success_rate,
+            average_response_time: s.average_response_time,
+            min_response_time: s.min_response_time,
+            max_response_time: s.max_response_time,
+            error_counts: s.error_counts,
+            cache_stats: client.cache_stats,
+            last_request_time: s.last_request_time.map(tether_core::WallClock::to_rfc3339),
+        });
+        let empty = ClientMetrics {
+            total_requests: 0,
+            successful_requests: 0,
+            failed_requests: 0,
+            success_rate: 0.0,
+            average_response_time: 0.0,
+            min_response_time: 0.0,
+            max_response_time: 0.0,
+            error_counts: tether_core::CountMap::default(),
+            cache_stats: client.cache_stats,
+            last_request_time: None,
+        };
+        metrics_dict(py, totals.as_ref().unwrap_or(&empty), Some(service))
+    }
+
+    /// `{enabled, size, max_size, ttl_seconds}` (the original `get_stats()`), then Tether's
+    /// counters: `hits`, `misses`, `stores`, `evictions`, `invalidations`, `bytes`.
+    fn cache_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let stats = self.http.metrics().cache_stats;
+        let d = PyDict::new(py);
+        d.set_item("enabled", stats.enabled)?;
+        d.set_item("size", stats.entries)?;
+        d.set_item("max_size", stats.max_entries)?;
+        d.set_item("ttl_seconds", self.ttl_seconds)?;
+        d.set_item("hits", stats.hits)?;
+        d.set_item("misses", stats.misses)?;
+        d.set_item("stores", stats.stores)?;
+        d.set_item("evictions", stats.evictions)?;
+        d.set_item("invalidations", stats.invalidations)?;
+        d.set_item("bytes", stats.bytes)?;
+        Ok(d)
+    }
+
+    /// Drops cached responses: all of them, or those whose URL starts with `prefix`; returns
+    /// how many.
+    #[pyo3(signature = (prefix = None))]
+    fn clear_cache(&self, prefix: Option<&str>) -> usize {
+        self.http.with_engine(|engine, _, _| match prefix {
+            None => engine.invalidate_cache(),
+            Some(p) => engine.invalidate_cache_prefix(p),
+        })
+    }
+
+    /// The breaker of `service` in the original `get_state()` shape with `service` first.
+    fn breaker_state<'py>(&self, py: Python<'py>, service: &str) -> PyResult<Bound<'py, PyDict>> {
+        let state = self.http.circuit_breaker_state(service);
+        let d = PyDict::new(py);
+        d.set_item("service", &state.service)?;
+        d.set_item("state", state.state)?;
+        d.set_item("failure_count", state.failure_count)?;
+        d.set_item("last_failure_time", state.last_failure_time)?;
+        d.set_item("failure_threshold", state.failure_threshold)?;
+        Ok(d)
+    }
+
+    /// Registers `service` for metrics (so it is reported before its first call).
+    fn register_service(&self, service: &str) -> bool {
+        self.http
+            .with_engine(|engine, _, _| engine.register_service(service))
+    }
+
+    /// Every metric as `json`, `prometheus` or `influxdb` (Tether's own exporters).
+    fn export(&self, format: &str) -> PyResult<String> {
+        self.http
+            .export(format)
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// Closes the client: later requests fail (kind `closed`); idempotent.
+    fn close(&self) {
+        self.http.close();
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.http.is_closed()
+    }
+}
+
+impl Client {
+    fn build(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        query: Option<Vec<(String, String)>>,
+        headers: Option<Vec<(String, String)>>,
+        body: Option<&Bound<'_, PyBytes>>,
+    ) -> PyResult<Request> {
+        let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| PyValueError::new_err(format!("invalid HTTP method {method:?}")))?;
+        let mut builder = self.http.request(method, url);
+        if let Some(pairs) = query.filter(|q| !q.is_empty()) {
+            builder = builder.query(&pairs);
+        }
+        for (name, value) in headers.into_iter().flatten() {
+            let (name, value) = header_pair(&name, &value)?;
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = body {
+            builder = builder.body(Bytes::copy_from_slice(body.as_bytes()));
+        }
+        builder
+            .build()
+            .map_err(|e| failure_of(&e, None).into_py_err(py))
+    }
+}
+
+/// The method and URL as sent, for the response object.
+struct Shown {
+    method: String,
+    url: String,
+}
+
+/// The request's result, with its attempt log and what the response object needs.
+struct Sent {
+    result: Result<Response, Error>,
+    log: Option<Vec<LoggedAttempt>>,
+    shown: Shown,
+}
+
+async fn run(
+    sent: impl Future<Output = Result<Response, Error>> + Send + 'static,
+    log: Option<Arc<AttemptLog>>,
+    shown: Shown,
+) -> Sent {
+    match log {
+        None => Sent {
+            result: sent.await,
+            log: None,
+            shown,
+        },
+        Some(log) => {
+            let result = ATTEMPTS.scope(Arc::clone(&log), sent).await;
+            Sent {
+                result,
+                log: Some(log.take()),
+                shown,
+            }
+        }
+    }
+}
+
+/// One attempt as the Python layer sees it: `(attempt, started_s, latency_s, status,
+/// error_kind, error_message, headers)`, times in seconds from the request's start.
+pub(crate) struct AttemptInfo {
+    attempt: u32,
+    started: f64,
+    latency: f64,
+    status: Option<u16>,
+    error_kind: Option<&'static str>,
+    error_message: Option<String>,
+    headers: Option<HeaderMap>,
+}
+
+impl AttemptInfo {
+    pub(crate) fn to_python<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let headers = match &self.headers {
+            None => None,
+            Some(h) => Some(header_list(py, h)?),
+        };
+        Ok((
+            self.attempt,
+            self.started,
+            self.latency,
+            self.status,
+            self.error_kind,
+            self.error_message.as_deref(),
+            headers,
+        )
+            .into_pyobject(py)?
+            .into_any())
+    }
+}
+
+/// The trace's attempts joined with what the transport logged.
+fn attempts(trace: &DecisionTrace, log: Vec<LoggedAttempt>) -> Vec<AttemptInfo> {
+    let mut log = log.into_iter();
+    trace
+        .attempts
+        .iter()
+        .map(|a| {
+            let logged = log.next().unwrap_or_default();
+            let (status, error_kind) = match a.result {
+                AttemptResult::Status { status } => (Some(status), None),
+                AttemptResult::Transport { error } => (None, Some(error.as_str())),
+                _ => (None, Some("other")),
+            };
+            AttemptInfo {
+                attempt: a.attempt,
+                started: a
+                    .started_at
+                    .saturating_duration_since(trace.started_at)
+                    .as_secs_f64(),
+                latency: a.latency.as_secs_f64(),
+                status,
+                error_kind,
+                error_message: logged.error,
+                headers: logged.headers,
+            }
+        })
+        .collect()
+}
+
+/// `(name, value)` string pairs, names lower-case as received; values decoded as Latin-1
+/// when they are not UTF-8 (as httpx does).
+pub(crate) fn header_list<'py>(
+    py: Python<'py>,
+    headers: &HeaderMap,
+) -> PyResult<Bound<'py, PyList>> {
+    let pairs = headers.iter().map(|(name, value)| {
+        let value = match value.to_str() {
+            Ok(s) => s.to_owned(),
+            Err(_) => value.as_bytes().iter().map(|&b| char::from(b)).collect(),
+        };
+        (name.as_str(), value)
+    });
+    PyList::new(py, pairs)
+}
+
+impl Deliver for Sent {
+    fn deliver(self, py: Python<'_>, context: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let Sent { result, log, shown } = self;
+        match result {
+            Ok(response) => {
+                let from_cache = response.from_cache();
+                let attempts = log.map(|log| attempts(response.trace(), log));
+                let elapsed = response.trace().total;
+                let (parts, body) = response.into_http().into_parts();
+                let mut raw = RawResponse::new(
+                    parts.status.as_u16(),
+                    parts.headers,
+                    body,
+                    elapsed,
+                    shown.url,
+                    shown.method,
+                    from_cache,
+                );
+                raw.attempts = attempts;
+                let raw = Py::new(py, raw)?;
+                match context {
+                    Some(class) => Ok(class.call1((raw,))?.unbind()),
+                    None => Ok(raw.into_any()),
+                }
+            }
+            Err(error) => {
+                let attempts = match (&log, error.trace()) {
+                    (Some(_), Some(trace)) => Some(attempts(trace, log.unwrap_or_default())),
+                    (Some(_), None) => Some(Vec::new()),
+                    _ => None,
+                };
+                Err(failure_of(&error, attempts).into_py_err(py))
+            }
+        }
+    }
+}
+
+/// A failed request as Rust data, made a [`RequestFailed`] exception on the loop thread.
+pub(crate) struct Failure {
+    kind: &'static str,
+    message: String,
+    service: Option<String>,
+    http_status: u16,
+    elapsed: f64,
+    retry_after: Option<f64>,
+    status: Option<u16>,
+    body: Option<Bytes>,
+    attempts: Option<Vec<AttemptInfo>>,
+    is_request: bool,
+}
+
+fn failure_of(error: &Error, attempts: Option<Vec<AttemptInfo>>) -> Failure {
+    let kind = if error.is_request() && !matches!(error, Error::InvalidUrl { .. }) {
+        "invalid_request"
+    } else {
+        error.kind()
+    };
+    let (status, body) = match &error {
+        Error::Status { status, body, .. } => (Some(status.as_u16()), Some(body.clone())),
+        _ => (None, None),
+    };
+    let message = match &error {
+        // The transport's own detail, which names the phase (`timed out (connect)`).
+        Error::Timeout { message, .. }
+        | Error::Connect { message, .. }
+        | Error::Transport { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    Failure {
+        kind,
+        message,
+        service: error.service().map(str::to_owned),
+        http_status: error.http_status(),
+        elapsed: error.trace().map_or(0.0, |t| t.total.as_secs_f64()),
+        retry_after: error.retry_after().map(|d| d.as_secs_f64()),
+        status,
+        body,
+        attempts,
+        is_request: error.is_request(),
+    }
+}
+
+impl IntoPyErr for Failure {
+    fn into_py_err(self, py: Python<'_>) -> PyErr {
+        let error = RequestFailed::new_err(self.message.clone());
+        let value = error.value(py);
+        let attempts = self.attempts.map(|list| {
+            list.iter()
+                .map(|a| a.to_python(py))
+                .collect::<PyResult<Vec<_>>>()
+        });
+        let set = || -> PyResult<()> {
+            value.setattr("kind", self.kind)?;
+            value.setattr("message", &self.message)?;
+            value.setattr("service", self.service.as_deref())?;
+            value.setattr("http_status", self.http_status)?;
+            value.setattr("elapsed", self.elapsed)?;
+            value.setattr("retry_after", self.retry_after)?;
+            value.setattr("status", self.status)?;
+            value.setattr("body", self.body.as_deref().map(|b| PyBytes::new(py, b)))?;
+            value.setattr("attempts", attempts.transpose()?)?;
+            value.setattr("is_request", self.is_request)?;
+            Ok(())
+        };
+        match set() {
+            Ok(()) => error,
+            Err(e) => e,
+        }
+    }
+}
+
+/// The original metrics dict: `total_requests`, `successful_requests`, `failed_requests`,
+/// `success_rate`, `average_response_time`, `min_response_time` (the int 0 when there were no
+/// requests), `max_response_time`, `error_counts`, `cache_stats` (`None` here), then
+/// `last_request_time` — with `service` first when given.
+fn metrics_dict<'py>(
+    py: Python<'py>,
+    m: &ClientMetrics,
+    service: Option<&str>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    if let Some(name) = service {
+        d.set_item("service", name)?;
+    }
+    d.set_item("total_requests", m.total_requests)?;
+    d.set_item("successful_requests", m.successful_requests)?;
+    d.set_item("failed_requests", m.failed_requests)?;
+    d.set_item("success_rate", m.success_rate)?;
+    d.set_item("average_response_time", m.average_response_time)?;
+    if m.total_requests == 0 {
+        d.set_item("min_response_time", 0)?;
+    } else {
+        d.set_item("min_response_time", m.min_response_time)?;
+    }
+    d.set_item("max_response_time", m.max_response_time)?;
+    let counts = PyDict::new(py);
+    for (name, count) in m.error_counts.iter() {
+        counts.set_item(name, count)?;
+    }
+    d.set_item("error_counts", counts)?;
+    if service.is_none() {
+        d.set_item("cache_stats", py.None())?;
+    }
+    d.set_item("last_request_time", m.last_request_time.as_deref())?;
+    Ok(d)
+}
+
+/// `base_url + endpoint`, confined to the base (an endpoint can never change the scheme, host
+/// or port, nor leave the base path); `ValueError` naming the reason otherwise.
+#[pyfunction]
+pub(crate) fn service_url(base_url: &str, endpoint: &str) -> PyResult<String> {
+    let base = tether_core::uri::ServiceBase::parse(base_url).map_err(|e| {
+        PyValueError::new_err(format!(
+            "invalid base URL {}: {e}",
+            tether_core::redact_url(base_url)
+        ))
+    })?;
+    base.join(endpoint).map_err(|e| {
+        PyValueError::new_err(format!(
+            "endpoint {} refused: {}",
+            tether_core::uri::shown_endpoint(endpoint),
+            e.reason
+        ))
+    })
+}
+
+/// A service's base URL as Tether keeps it (parsed, without a trailing `/`).
+#[pyfunction]
+pub(crate) fn service_base(base_url: &str) -> PyResult<String> {
+    tether_core::uri::ServiceBase::parse(base_url)
+        .map(|b| b.as_str().to_owned())
+        .map_err(|e| {
+            PyValueError::new_err(format!(
+                "invalid base URL {}: {e}",
+                tether_core::redact_url(base_url)
+            ))
+        })
+}
+
+/// `url` with secret query values replaced by `[REDACTED]` (the rule every log line and error
+/// message follows).
+#[pyfunction]
+pub(crate) fn redact_url(url: &str) -> String {
+    tether_core::redact_url(url)
+}
+
+/// Whether a header name is a secret (its value never reaches a log line or a hook).
+#[pyfunction]
+pub(crate) fn is_secret_header(name: &str) -> bool {
+    tether_core::is_secret_header(name)
+}
+
+/// Whether a query parameter name is a secret.
+#[pyfunction]
+pub(crate) fn is_secret_param(name: &str) -> bool {
+    tether_core::is_secret_param(name)
+}
