@@ -8,30 +8,27 @@
 //! subclass) or as a [`RequestFailed`] exception that the Python layer turns into the httpx
 //! (or `ServiceError`) class a caller of the original expects.
 //!
-//! When the Python layer has response or error hooks, it asks for an attempt log: the
-//! transport wrapper ([`PyTransport`]) notes every attempt's response headers or error
-//! message, found through a task-local set around the request, and the log is joined with the
-//! decision trace's attempts (status, timing, next step) into one record per attempt, which the
-//! hooks receive in order once the request has finished.
+//! The client is `tether_native::HttpClient` itself (hyper transport, tokio runtime, native
+//! hooks with a quiet `tracing` observer), so a service client made from it can join the
+//! native registry that the monitor watches. When the Python layer has response or error
+//! hooks, it asks for the attempts: one record per attempt from the decision trace (status or
+//! error kind, when it started, how long it took), the final one with the response's headers
+//! or the error's message, which the hooks receive in order once the request has finished.
 
-use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::FutureExt as _;
-use futures::future::{BoxFuture, Either};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
-use tether_core::client::{ClientMetrics, Error, HttpClientBuilder, Response, SharedHooks};
+use tether_core::client::{ClientMetrics, Error, HttpClientBuilder, Response};
 use tether_core::compat;
 use tether_core::{
     AttemptResult, BreakDuration, BreakerConfig, Classifier, Deadline, DecisionTrace, EngineConfig,
-    Outcome, Request, RequestError, Runtime as _, Transport, Usability,
+    Request, Runtime as _, Usability,
 };
-use tether_native::{HyperTransport, NativeConfig, TokioRuntime};
+use tether_native::{HyperTransport, NativeConfig, NativeHooks, TokioRuntime, TracingHooks};
 
 use crate::bridge::{self, Deliver, IntoPyErr};
 use crate::errors::RequestFailed;
@@ -43,81 +40,7 @@ const MAX_RETRIES: u32 = 100;
 /// The longest per-phase timeout accepted, in seconds (a day).
 const MAX_TIMEOUT_SECS: f64 = 86_400.0;
 
-tokio::task_local! {
-    /// The attempt log of the request running in this task, if its caller asked for one.
-    static ATTEMPTS: Arc<AttemptLog>;
-}
-
-/// What the transport saw of one attempt (the decision trace has the rest).
-#[derive(Default)]
-struct LoggedAttempt {
-    headers: Option<HeaderMap>,
-    error: Option<String>,
-}
-
-/// The attempts of one request, in the order they were sent.
-#[derive(Default)]
-struct AttemptLog(Mutex<Vec<LoggedAttempt>>);
-
-impl AttemptLog {
-    fn start(&self) -> usize {
-        let mut log = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        log.push(LoggedAttempt::default());
-        log.len() - 1
-    }
-
-    fn finish(&self, index: usize, outcome: &Outcome) {
-        let mut log = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = log.get_mut(index) {
-            match outcome {
-                Ok(response) => entry.headers = Some(response.headers().clone()),
-                Err(error) => entry.error = Some(error.message.clone()),
-            }
-        }
-    }
-
-    fn take(&self) -> Vec<LoggedAttempt> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-}
-
-/// The native hyper transport, noting each attempt in the running request's log when it has
-/// one (otherwise it adds nothing, not even an allocation).
-pub(crate) struct PyTransport {
-    inner: HyperTransport,
-}
-
-impl Transport for PyTransport {
-    type Send = Either<<HyperTransport as Transport>::Send, BoxFuture<'static, Outcome>>;
-
-    fn send(&self, request: Request, timeout: Option<Duration>) -> Self::Send {
-        let sent = self.inner.send(request, timeout);
-        match ATTEMPTS.try_with(Arc::clone) {
-            Err(_) => Either::Left(sent),
-            Ok(log) => {
-                let index = log.start();
-                Either::Right(
-                    async move {
-                        let outcome = sent.await;
-                        log.finish(index, &outcome);
-                        outcome
-                    }
-                    .boxed(),
-                )
-            }
-        }
-    }
-
-    fn check(&self, request: &Request) -> Result<(), RequestError> {
-        self.inner.check(request)
-    }
-
-    fn validate(&self) -> Result<(), tether_core::ConfigError> {
-        self.inner.validate()
-    }
-}
-
-type Core = tether_core::client::HttpClient<PyTransport, TokioRuntime, SharedHooks>;
+pub(crate) type Core = tether_native::HttpClient;
 
 /// One service's breaker settings: `(name, failure_threshold, recovery_timeout_s,
 /// count_http_errors)`.
@@ -297,10 +220,8 @@ impl Client {
             headers.append(name, value);
         }
         let engine = settings.engine()?;
-        let transport = PyTransport {
-            inner: settings.transport()?,
-        };
-        let http = HttpClientBuilder::new(transport, TokioRuntime::new())
+        let http = HttpClientBuilder::new(settings.transport()?, TokioRuntime::new())
+            .hooks(NativeHooks::with_observer(TracingHooks::quiet()))
             .engine_config(engine)
             .default_headers(headers.clone())
             .build()
@@ -346,8 +267,13 @@ impl Client {
         };
         let http = self.http.clone();
         let sent = async move { http.execute(request, service.as_deref()).await };
-        let log = record.then(|| Arc::new(AttemptLog::default()));
-        bridge::spawn(py, Some(response_class), run(sent, log, shown))
+        bridge::spawn(py, Some(response_class), async move {
+            Sent {
+                result: sent.await,
+                record,
+                shown,
+            }
+        })
     }
 
     /// The fresh cached response for this request, if the cache holds one it would serve as
@@ -492,6 +418,11 @@ impl Client {
 }
 
 impl Client {
+    /// The core client.
+    pub(crate) fn http(&self) -> &Core {
+        &self.http
+    }
+
     fn build(
         &self,
         py: Python<'_>,
@@ -526,33 +457,12 @@ struct Shown {
     url: String,
 }
 
-/// The request's result, with its attempt log and what the response object needs.
+/// The request's result, whether its attempts were asked for, and what the response object
+/// needs.
 struct Sent {
     result: Result<Response, Error>,
-    log: Option<Vec<LoggedAttempt>>,
+    record: bool,
     shown: Shown,
-}
-
-async fn run(
-    sent: impl Future<Output = Result<Response, Error>> + Send + 'static,
-    log: Option<Arc<AttemptLog>>,
-    shown: Shown,
-) -> Sent {
-    match log {
-        None => Sent {
-            result: sent.await,
-            log: None,
-            shown,
-        },
-        Some(log) => {
-            let result = ATTEMPTS.scope(Arc::clone(&log), sent).await;
-            Sent {
-                result,
-                log: Some(log.take()),
-                shown,
-            }
-        }
-    }
 }
 
 /// One attempt as the Python layer sees it: `(attempt, started_s, latency_s, status,
@@ -587,19 +497,25 @@ impl AttemptInfo {
     }
 }
 
-/// The trace's attempts joined with what the transport logged.
-fn attempts(trace: &DecisionTrace, log: Vec<LoggedAttempt>) -> Vec<AttemptInfo> {
-    let mut log = log.into_iter();
+/// The trace's attempts; the last one also gets the final response's headers or the final
+/// error's message (the trace keeps neither for earlier attempts).
+fn attempts(
+    trace: &DecisionTrace,
+    headers: Option<&HeaderMap>,
+    error: Option<&str>,
+) -> Vec<AttemptInfo> {
+    let last = trace.attempts.len().saturating_sub(1);
     trace
         .attempts
         .iter()
-        .map(|a| {
-            let logged = log.next().unwrap_or_default();
+        .enumerate()
+        .map(|(i, a)| {
             let (status, error_kind) = match a.result {
                 AttemptResult::Status { status } => (Some(status), None),
                 AttemptResult::Transport { error } => (None, Some(error.as_str())),
                 _ => (None, Some("other")),
             };
+            let is_last = i == last;
             AttemptInfo {
                 attempt: a.attempt,
                 started: a
@@ -609,8 +525,10 @@ fn attempts(trace: &DecisionTrace, log: Vec<LoggedAttempt>) -> Vec<AttemptInfo> 
                 latency: a.latency.as_secs_f64(),
                 status,
                 error_kind,
-                error_message: logged.error,
-                headers: logged.headers,
+                error_message: error
+                    .filter(|_| is_last && error_kind.is_some())
+                    .map(str::to_owned),
+                headers: headers.filter(|_| is_last && status.is_some()).cloned(),
             }
         })
         .collect()
@@ -634,11 +552,16 @@ pub(crate) fn header_list<'py>(
 
 impl Deliver for Sent {
     fn deliver(self, py: Python<'_>, context: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
-        let Sent { result, log, shown } = self;
+        let Sent {
+            result,
+            record,
+            shown,
+        } = self;
         match result {
             Ok(response) => {
                 let from_cache = response.from_cache();
-                let attempts = log.map(|log| attempts(response.trace(), log));
+                let attempts =
+                    record.then(|| attempts(response.trace(), Some(response.headers()), None));
                 let elapsed = response.trace().total;
                 let (parts, body) = response.into_http().into_parts();
                 let mut raw = RawResponse::new(
@@ -658,12 +581,17 @@ impl Deliver for Sent {
                 }
             }
             Err(error) => {
-                let attempts = match (&log, error.trace()) {
-                    (Some(_), Some(trace)) => Some(attempts(trace, log.unwrap_or_default())),
-                    (Some(_), None) => Some(Vec::new()),
-                    _ => None,
-                };
-                Err(failure_of(&error, attempts).into_py_err(py))
+                let failure = failure_of(&error, None);
+                let attempts = record.then(|| {
+                    error.trace().map_or_else(Vec::new, |trace| {
+                        attempts(trace, None, Some(failure.message.as_str()))
+                    })
+                });
+                Err(Failure {
+                    attempts,
+                    ..failure
+                }
+                .into_py_err(py))
             }
         }
     }

@@ -16,6 +16,8 @@
 //! | `service_url`, `service_base`, `redact_url`, `is_secret_header`, `is_secret_param` | the core's URL confinement and redaction rules |
 //! | `noop`, `sleep`, `echo`, `fail`, `fail_with`, `panic` | bridge probes for tests and benchmarks |
 //! | `shutdown`, `configure`, `runtime_workers`, `live_bridges` | runtime lifecycle and introspection |
+//! | `monitor_*` | the process-wide native monitor and registry behind `tether.monitoring` and `tether.fastapi`: registration, checks (URL and Python), collections, history, alerts, summary, the route table, the native server |
+//! | `compat_prometheus`, `compat_influx` | the original exporter's text formats |
 //! | `TetherError`, `RuntimeClosed`, `RustPanic`, `TransportError`, `RequestFailed` | exceptions |
 
 mod bridge;
@@ -23,6 +25,7 @@ mod client;
 mod completion;
 mod errors;
 mod http;
+mod monitor;
 mod probe;
 mod runtime;
 
@@ -49,6 +52,7 @@ fn _shutdown_at_exit(py: Python<'_>) {
 #[pyfunction]
 fn _after_fork_in_child(py: Python<'_>) {
     bridge::forget_after_fork(py);
+    monitor::forget_after_fork();
     runtime::forget_after_fork();
 }
 
@@ -108,6 +112,26 @@ fn _tether(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(client::is_secret_header, module)?)?;
     module.add_function(wrap_pyfunction!(client::is_secret_param, module)?)?;
     module.add("REDACTED", tether_core::REDACTED)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_register, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_unregister, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_services, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_add_url_check, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_add_python_check, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_remove_check, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_start, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_check_health, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_health_status, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_collect, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_sample_system, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_history, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_alerts, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_summary, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_set_threshold, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_route, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_serve, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::monitor_stop_server, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::compat_prometheus, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::compat_influx, module)?)?;
     module.add("TetherError", py.get_type::<errors::TetherError>())?;
     module.add("RuntimeClosed", py.get_type::<errors::RuntimeClosed>())?;
     module.add("RustPanic", py.get_type::<errors::RustPanic>())?;

@@ -1348,6 +1348,7 @@ def get_service_client(service_name: str, base_url: str) -> ServiceClient:
     if client is None:
         client = ServiceClient(base_url=base_url, service_name=service_name)
         _service_clients[service_name] = client
+        _tether.monitor_register(service_name, client.http_client._engine, base_url)
     elif base_url.rstrip("/") != client.base_url:
         logger.warning(
             "Service %s is registered with another base URL; keeping the first", service_name
@@ -1357,9 +1358,10 @@ def get_service_client(service_name: str, base_url: str) -> ServiceClient:
 
 async def close_all_service_clients() -> None:
     """Closes every registered client and empties the registry."""
-    clients = list(_service_clients.values())
+    clients = list(_service_clients.items())
     _service_clients.clear()
-    for client in clients:
+    for name, client in clients:
+        _tether.monitor_unregister(name)
         await client.close()
 
 
@@ -1486,7 +1488,62 @@ class HealthMonitor:
         return self.health_status
 
 
-health_monitor = HealthMonitor()
+_running_checks: set[asyncio.Future[None]] = set()
+
+
+def _start_check(check: Callable[[], Any], done: Callable[..., None]) -> None:
+    """Runs a Python health check for the monitor, on the event loop that called this, and
+    reports its result through ``done``."""
+
+    async def run() -> None:
+        try:
+            result = check()
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as e:
+            done(False, str(e) or type(e).__name__)
+        except asyncio.CancelledError:
+            done(False, "the check was cancelled")
+        else:
+            done(bool(result))
+
+    task = asyncio.ensure_future(run())
+    _running_checks.add(task)
+    task.add_done_callback(_running_checks.discard)
+
+
+class _MonitoredHealthMonitor(HealthMonitor):
+    """The global ``health_monitor``: its checks run in Tether's monitor, concurrently, each
+    within the monitor's check time limit (5 s), also on their own every 30 s once the
+    monitor runs; the monitoring routes and collections read the same results."""
+
+    def add_monitor(self, name: str, check_func: Callable[[], Awaitable[Any]]) -> None:
+        super().add_monitor(name, check_func)
+        _tether.monitor_add_python_check(name, check_func, _start_check)
+
+    def _add_url_monitor(self, name: str, check_func: Callable[[], Awaitable[Any]], url: str, status: int | None) -> None:
+        """A check that is ``GET url`` (healthy on ``status``, or any 2xx), run in Rust."""
+        HealthMonitor.add_monitor(self, name, check_func)
+        _tether.monitor_add_url_check(name, url, status)
+
+    async def check_health(self) -> Dict[str, Dict[str, Any]]:  # noqa: UP006
+        results: dict[str, dict[str, Any]] = await _tether.monitor_check_health()
+        return results
+
+    def get_health_status(self) -> Dict[str, Dict[str, Any]]:  # noqa: UP006
+        status: dict[str, dict[str, Any]] = _tether.monitor_health_status()
+        return status
+
+    @property  # type: ignore[override]
+    def health_status(self) -> Dict[str, Dict[str, Any]]:  # noqa: UP006
+        return self.get_health_status()
+
+    @health_status.setter
+    def health_status(self, value: Dict[str, Dict[str, Any]]) -> None:  # noqa: UP006
+        pass
+
+
+health_monitor: HealthMonitor = _MonitoredHealthMonitor()
 
 
 def get_all_metrics() -> Dict[str, Any]:  # noqa: UP006
