@@ -17,6 +17,7 @@
 //! | `noop`, `sleep`, `echo`, `fail`, `fail_with`, `panic` | bridge probes for tests and benchmarks |
 //! | `shutdown`, `configure`, `runtime_workers`, `live_bridges` | runtime lifecycle and introspection |
 //! | `monitor_*` | the process-wide native monitor and registry behind `tether.monitoring` and `tether.fastapi`: registration, checks (URL and Python), collections, history, alerts, summary, the route table, the native server |
+//! | `run_vector` | the scenario-vector runner (`tests/vectors/`), for the Python test suite |
 //! | `compat_prometheus`, `compat_influx` | the original exporter's text formats |
 //! | `TetherError`, `RuntimeClosed`, `RustPanic`, `TransportError`, `RequestFailed` | exceptions |
 
@@ -28,6 +29,7 @@ mod http;
 mod monitor;
 mod probe;
 mod runtime;
+mod vectors;
 
 use pyo3::prelude::*;
 
@@ -112,6 +114,7 @@ fn _tether(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(client::is_secret_header, module)?)?;
     module.add_function(wrap_pyfunction!(client::is_secret_param, module)?)?;
     module.add("REDACTED", tether_core::REDACTED)?;
+    module.add_function(wrap_pyfunction!(vectors::run_vector, module)?)?;
     module.add_function(wrap_pyfunction!(monitor::monitor_register, module)?)?;
     module.add_function(wrap_pyfunction!(monitor::monitor_unregister, module)?)?;
     module.add_function(wrap_pyfunction!(monitor::monitor_services, module)?)?;

@@ -1129,6 +1129,7 @@ class ServiceClient:
         timeout: float = 30,
         cache_config: Optional[CacheConfig] = None,  # noqa: UP045
         *,
+        max_retries: int = 3,
         breaker_counts_http_errors: bool = True,
         retry_non_idempotent: bool = False,
     ) -> None:
@@ -1141,6 +1142,7 @@ class ServiceClient:
         self.service_name = service_name
         self.http_client = HTTPClient(
             timeout=timeout,
+            max_retries=max_retries,
             cache_config=cache_config,
             retry_non_idempotent=retry_non_idempotent,
             _service_breaker=(service_name, 5, 60.0, bool(breaker_counts_http_errors)),
