@@ -1177,7 +1177,9 @@ class ServiceClient:
             raise TypeError(f"endpoint must be a str, not {type(endpoint).__name__}")
         headers = kwargs.get("headers")
         request_id = headers.get("X-Request-ID") if isinstance(headers, Mapping) else None
-        context = {"service": self.service_name, "endpoint": endpoint}
+        # What logs, metrics and errors show of the endpoint: secret query values redacted.
+        shown = _tether.redact_url(endpoint)
+        context = {"service": self.service_name, "endpoint": shown}
         ids = {"request_id": request_id, "service_name": self.service_name}
         try:
             url = _tether.service_url(self._base, endpoint)
@@ -1188,7 +1190,7 @@ class ServiceClient:
             response = await self.http_client._send(method, url, self.service_name, kwargs)
         except CircuitBreakerError as e:
             self.performance_logger.log_error(
-                "circuit_breaker_open", str(e), self.service_name, endpoint, request_id, self.service_name
+                "circuit_breaker_open", str(e), self.service_name, shown, request_id, self.service_name
             )
             raise _service_error_class(ServiceUnavailableError, type(e))(
                 f"Service {self.service_name} is currently unavailable: {e}", context=context, **ids
@@ -1196,7 +1198,7 @@ class ServiceClient:
         except httpx.TimeoutException as e:
             elapsed = time.monotonic() - started
             self.performance_logger.log_error(
-                "timeout", f"Request timeout after {elapsed:.2f}s", self.service_name, endpoint, request_id, self.service_name
+                "timeout", f"Request timeout after {elapsed:.2f}s", self.service_name, shown, request_id, self.service_name
             )
             raise _service_error_class(GatewayTimeoutError, type(e))(
                 f"Service {self.service_name} timeout after {elapsed:.2f}s",
@@ -1205,21 +1207,21 @@ class ServiceClient:
             ) from e
         except httpx.ConnectError as e:
             self.performance_logger.log_error(
-                "connection_error", str(e), self.service_name, endpoint, request_id, self.service_name
+                "connection_error", str(e), self.service_name, shown, request_id, self.service_name
             )
             raise _service_error_class(BadGatewayError, type(e))(
                 f"Cannot connect to service {self.service_name}: {e}", context=context, **ids
             ) from e
         except httpx.RequestError as e:
             self.performance_logger.log_error(
-                "request_error", str(e), self.service_name, endpoint, request_id, self.service_name
+                "request_error", str(e), self.service_name, shown, request_id, self.service_name
             )
             raise _service_error_class(BadGatewayError, type(e))(
                 f"Request error to service {self.service_name}: {e}", context=context, **ids
             ) from e
         elapsed = time.monotonic() - started
         self.performance_logger.log_performance(
-            self.service_name, endpoint, elapsed, response.status_code, request_id
+            self.service_name, shown, elapsed, response.status_code, request_id
         )
         if response.status_code >= 400:
             error = httpx.HTTPStatusError(
@@ -1237,7 +1239,7 @@ class ServiceClient:
                     exc_info=True,
                     request_id=request_id,
                     service_name=self.service_name,
-                    endpoint=endpoint,
+                    endpoint=shown,
                     downstream_service=self.service_name,
                 )
                 raise

@@ -275,7 +275,7 @@ async def check_http_client_health() -> bool:
 async def check_service_connectivity(service_name: str, base_url: str) -> bool:
     """Whether ``GET <base_url>/health`` answers below 400 (a client made for the check and
     closed after it)."""
-    client = ServiceClient(base_url=base_url, service_name=service_name, timeout=5)
+    client = ServiceClient(base_url=base_url, service_name=service_name, timeout=5, max_retries=0)
     try:
         await client.call_service("GET", "/health")
         return True
