@@ -18,6 +18,7 @@ and without that a random one is generated (read it from ``router.monitoring_tok
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from typing import Any
@@ -28,6 +29,8 @@ from . import _tether
 from . import monitoring as _monitoring  # noqa: F401  (registers the default checks)
 
 __all__ = ["ROUTES", "create_router"]
+
+logger = logging.getLogger("monitoring_routes")
 
 # The original's 15 routes: (method, path under the prefix).
 ROUTES: tuple[tuple[str, str], ...] = (
@@ -86,6 +89,8 @@ def create_router(
             protect_reads,
             prefix,
         )
+        if status >= 500:
+            logger.error("Monitoring route %s %s failed: %s", request.method, path, status)
         response = Response(content=body, status_code=status)
         response.headers["content-type"] = content_type
         for name, value in headers:
