@@ -10,7 +10,8 @@ all: test
 help:
 	@echo "make demo        - run the engine through a simulated flaky upstream (virtual time)"
 	@echo "make test        - setup, fmt check, clippy -D warnings, all tests, docs (warnings denied), wasm build"
-	@echo "                   of tether-core, README examples compiled in a fresh crate"
+	@echo "                   of tether-core, README examples compiled in a fresh crate, the Python wheel's"
+	@echo "                   pytest suite from a fresh venv, ruff and mypy --strict"
 	@echo "make doc         - cargo doc of the workspace with warnings denied"
 	@echo "make bench       - criterion benchmarks of the core decisions"
 	@echo "make bench-native - Tether native vs bare ureq vs reqwest+middleware, side by side"
@@ -27,7 +28,7 @@ setup:
 demo:
 	$(CARGO) run --quiet --release -p tether-tests --example simulate
 
-test: setup fmt-check refs clippy test-rust doc wasm-check readme-examples
+test: setup fmt-check refs clippy test-rust doc wasm-check readme-examples test-python lint-python
 	@echo "make test: all green"
 
 fmt-check:

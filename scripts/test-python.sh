@@ -25,7 +25,8 @@ rm -rf "$VENV"
 # The test tools at the versions the bindings are developed with; tether's own dependencies
 # come from its wheel metadata, constrained to the same pins.
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-  -c bindings-python/requirements-dev.txt "${wheels[0]}" pytest pytest-asyncio uvloop
+  -c bindings-python/requirements-dev.txt "${wheels[0]}[fastapi]" pytest pytest-asyncio uvloop \
+  uvicorn
 
 # The tests must import the installed wheel, never the source tree.
 installed=$(cd / && "$VENV/bin/python" -c 'import tether; print(tether.__file__)')
