@@ -35,7 +35,9 @@ def mask_now(body: bytes, since: datetime) -> bytes:
     """Replaces the timestamps made while answering (not older than `since`)."""
 
     def replace(m: re.Match[bytes]) -> bytes:
-        moment = datetime.strptime(m.group(1).decode(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        moment = datetime.strptime(m.group(1).decode(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=timezone.utc
+        )
         return b'"<now>"' if moment >= since else m.group(0)
 
     def replace_nanos(m: re.Match[bytes]) -> bytes:
@@ -46,7 +48,12 @@ def mask_now(body: bytes, since: datetime) -> bytes:
 
 def test_the_router_has_the_15_routes() -> None:
     router = create_router(token=TOKEN)
-    documented = {(m, r.path) for r in router.routes for m in getattr(r, "methods", ()) if r.include_in_schema}  # type: ignore[attr-defined]
+    documented = {
+        (m, getattr(r, "path", ""))
+        for r in router.routes
+        for m in getattr(r, "methods", ())
+        if getattr(r, "include_in_schema", False)
+    }
     assert {(m, "/monitoring" + p) for m, p in ROUTES} <= documented
     assert len(ROUTES) == 15
     with pytest.raises(ValueError):
@@ -63,7 +70,9 @@ async def test_uvicorn_answers_like_the_native_server(chaos: Any) -> None:
     app = fastapi.FastAPI()
     app.include_router(create_router(token=TOKEN))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     serving = asyncio.ensure_future(server.serve())
     native_url, native_token = await _tether.monitor_serve(0, TOKEN)
     assert native_token == TOKEN
@@ -103,7 +112,7 @@ async def test_uvicorn_answers_like_the_native_server(chaos: Any) -> None:
         ]
         async with httpx.AsyncClient(timeout=10) as http:
             for method, path, headers in requests:
-                for attempt in range(3):
+                for _attempt in range(3):
                     since = datetime.now(timezone.utc)
                     native = await http.request(method, native_url + path, headers=headers)
                     python = await http.request(method, python_url + path, headers=headers)
@@ -111,21 +120,33 @@ async def test_uvicorn_answers_like_the_native_server(chaos: Any) -> None:
                         native.status_code == python.status_code
                         and native.headers.get("content-type") == python.headers.get("content-type")
                         and native.headers.get("allow") == python.headers.get("allow")
-                        and native.headers.get("www-authenticate") == python.headers.get("www-authenticate")
+                        and native.headers.get("www-authenticate")
+                        == python.headers.get("www-authenticate")
                         and mask_now(native.content, since) == mask_now(python.content, since)
                     )
                     if same:
                         break
                     # A collection by the monitor between the two requests changes the state.
                     await asyncio.sleep(0.2)
-                assert same, (method, path, native.status_code, python.status_code, native.content[:300], python.content[:300])
+                assert same, (
+                    method,
+                    path,
+                    native.status_code,
+                    python.status_code,
+                    native.content[:300],
+                    python.content[:300],
+                )
                 if method == "POST" and "wrong" not in str(headers) and headers:
                     assert native.status_code in (200, 404)
-        statuses = {
-            (m, p): (await httpx.AsyncClient().request(m, python_url + p, headers=h)).status_code
-            for m, p, h in [("POST", "/refresh", {}), ("GET", "/services/nobody", {}), ("DELETE", "/health", {})]
+        statuses = {}
+        async with httpx.AsyncClient() as http:
+            for m, p in [("POST", "/refresh"), ("GET", "/services/nobody"), ("DELETE", "/health")]:
+                statuses[(m, p)] = (await http.request(m, python_url + p)).status_code
+        assert statuses == {
+            ("POST", "/refresh"): 401,
+            ("GET", "/services/nobody"): 404,
+            ("DELETE", "/health"): 405,
         }
-        assert statuses == {("POST", "/refresh"): 401, ("GET", "/services/nobody"): 404, ("DELETE", "/health"): 405}
     finally:
         await _tether.monitor_stop_server()
         server.should_exit = True

@@ -40,18 +40,60 @@ from tether.http_client import (
 
 # Every public name of the original module (its inventory), the re-exported error classes and
 # helpers, and the modules it imported.
-ORIGINAL_NAMES = """
-logger CircuitBreakerState CircuitBreakerConfig CacheConfig RequestMetrics CircuitBreakerError
-GatewayError CacheKey RequestCache RequestInterceptor CircuitBreaker HTTPClient ServiceClient
-RequestBatcher create_service_client propagate_request_id _service_clients get_service_client
-close_all_service_clients parallel_requests with_retry HealthMonitor health_monitor
-get_all_metrics health_check_all_services
-ServiceError BadGatewayError ServiceUnavailableError GatewayTimeoutError UnauthorizedError
-ForbiddenError InvalidInputError NotFoundError ValidationError RateLimitError
-log_structured_error PerformanceLogger
-httpx asyncio json time random hashlib pickle datetime timedelta defaultdict deque dataclass
-field Enum wraps
-""".split()
+ORIGINAL_NAMES = [
+    "logger",
+    "CircuitBreakerState",
+    "CircuitBreakerConfig",
+    "CacheConfig",
+    "RequestMetrics",
+    "CircuitBreakerError",
+    "GatewayError",
+    "CacheKey",
+    "RequestCache",
+    "RequestInterceptor",
+    "CircuitBreaker",
+    "HTTPClient",
+    "ServiceClient",
+    "RequestBatcher",
+    "create_service_client",
+    "propagate_request_id",
+    "_service_clients",
+    "get_service_client",
+    "close_all_service_clients",
+    "parallel_requests",
+    "with_retry",
+    "HealthMonitor",
+    "health_monitor",
+    "get_all_metrics",
+    "health_check_all_services",
+    "ServiceError",
+    "BadGatewayError",
+    "ServiceUnavailableError",
+    "GatewayTimeoutError",
+    "UnauthorizedError",
+    "ForbiddenError",
+    "InvalidInputError",
+    "NotFoundError",
+    "ValidationError",
+    "RateLimitError",
+    "log_structured_error",
+    "PerformanceLogger",
+    "httpx",
+    "asyncio",
+    "json",
+    "time",
+    "random",
+    "hashlib",
+    "pickle",
+    "datetime",
+    "timedelta",
+    "defaultdict",
+    "deque",
+    "dataclass",
+    "field",
+    "Enum",
+    "wraps",
+]
 
 
 def hits(chaos: Any, key: str) -> int:
@@ -70,7 +112,7 @@ async def client() -> Any:
     await c.close()
 
 
-# 1, 2 — names and star export
+# 1, 2 - names and star export
 
 
 def test_01_02_every_original_name_is_importable_and_star_exported() -> None:
@@ -84,7 +126,7 @@ def test_01_02_every_original_name_is_importable_and_star_exported() -> None:
     assert hc.ServiceError is tether.errors.ServiceError
 
 
-# 4 — logger names
+# 4 - logger names
 
 
 def test_04_logger_names() -> None:
@@ -94,7 +136,7 @@ def test_04_logger_names() -> None:
     assert HTTPClient().logger is hc.logger
 
 
-# 5–8 — records and exceptions
+# 5-8 - records and exceptions
 
 
 def test_05_cache_config_is_the_original_dataclass() -> None:
@@ -157,7 +199,14 @@ def test_08_exceptions_and_breaker_message() -> None:
 def test_service_error_family() -> None:
     e = tether.errors.RateLimitError(retry_after=3, request_id="r1", service_name="s")
     assert (e.http_status, e.error_code, e.context) == (429, "RateLimitError", {"retry_after": 3})
-    assert list(e.to_dict()) == ["error", "message", "status_code", "context", "request_id", "service"]
+    assert list(e.to_dict()) == [
+        "error",
+        "message",
+        "status_code",
+        "context",
+        "request_id",
+        "service",
+    ]
     assert json.loads(e.to_json())["status_code"] == 429
     for cls, status, message in [
         (tether.errors.InvalidInputError, 400, "Invalid input provided"),
@@ -175,7 +224,7 @@ def test_service_error_family() -> None:
             cls(http_status=500)
 
 
-# 9, 10 — cache key and cache
+# 9, 10 - cache key and cache
 
 
 def test_09_cache_key_is_the_original_md5() -> None:
@@ -216,7 +265,7 @@ def test_10_request_cache_api_with_fixed_ttl_and_lru() -> None:
     assert RequestCache(CacheConfig(enabled=False)).get("x") is None
 
 
-# 11, 12 — interceptors and hook dicts
+# 11, 12 - interceptors and hook dicts
 
 
 @pytest.mark.asyncio
@@ -301,13 +350,15 @@ async def test_12_request_hooks_see_redacted_copies_and_can_add_headers(chaos: A
     echoed = response.json()
     assert echoed["headers"]["x-added"] == "yes", "a hook's header reaches the request"
     assert echoed["headers"]["authorization"] == "Bearer SECRET-TOKEN"
-    assert headers == {"Authorization": "Bearer SECRET-TOKEN", "X-Plain": "1"}, "caller's dict untouched"
+    assert headers == {"Authorization": "Bearer SECRET-TOKEN", "X-Plain": "1"}, (
+        "caller's dict untouched"
+    )
     assert "SECRET" not in json.dumps(seen)
     assert seen[0]["headers"]["X-Plain"] == "1" and seen[0]["params"]["q"] == "x"
     await client.close()
 
 
-# 13, 14 — circuit breaker
+# 13, 14 - circuit breaker
 
 
 def test_13_14_circuit_breaker_transitions() -> None:
@@ -366,7 +417,7 @@ async def test_14_call_async_and_a_single_half_open_probe() -> None:
     assert await probe == "probe" and breaker.state == "CLOSED"
 
 
-# 15–23 — the HTTP client
+# 15-23 - the HTTP client
 
 
 def test_15_built_outside_a_loop_and_used_from_two_loops(chaos: Any) -> None:
@@ -413,7 +464,9 @@ async def test_16_httpx_keyword_arguments(chaos: Any, client: HTTPClient) -> Non
 
 
 @pytest.mark.asyncio
-async def test_17_responses_are_httpx_responses_also_from_the_cache(chaos: Any, client: HTTPClient) -> None:
+async def test_17_responses_are_httpx_responses_also_from_the_cache(
+    chaos: Any, client: HTTPClient
+) -> None:
     url = chaos.url(f"/json/small?key={unique('resp')}")
     for expected_cache in (False, True):
         r = await client.request("GET", url)
@@ -527,7 +580,11 @@ async def test_22_get_metrics_keys_order_and_types(chaos: Any) -> None:
         "last_request_time",
     ]
     assert empty["min_response_time"] == 0 and type(empty["min_response_time"]) is int
-    assert (empty["success_rate"], empty["max_response_time"], empty["last_request_time"]) == (0.0, 0.0, None)
+    assert (empty["success_rate"], empty["max_response_time"], empty["last_request_time"]) == (
+        0.0,
+        0.0,
+        None,
+    )
     assert list(empty["cache_stats"])[:4] == ["enabled", "size", "max_size", "ttl_seconds"]
     await client.request("GET", chaos.url("/status/404"))
     await client.request("GET", chaos.url("/get"))
@@ -551,7 +608,7 @@ async def test_23_close(chaos: Any) -> None:
         await client.request("GET", chaos.url("/get"))
 
 
-# 24–31 — the service client
+# 24-31 - the service client
 
 
 @pytest.mark.asyncio
@@ -560,7 +617,10 @@ async def test_24_25_service_client_attributes_and_results(chaos: Any) -> None:
     assert service.base_url == chaos.base and service.service_name == "svc-a"
     assert isinstance(service.http_client, HTTPClient)
     assert isinstance(service.circuit_breaker, CircuitBreaker)
-    assert (service.circuit_breaker.failure_threshold, service.circuit_breaker.recovery_timeout) == (5, 60)
+    assert (
+        service.circuit_breaker.failure_threshold,
+        service.circuit_breaker.recovery_timeout,
+    ) == (5, 60)
     assert isinstance(service.service_metrics, RequestMetrics)
     body = await service.call_service(method="POST", endpoint="/post", json=[1, 2, 3])
     assert body["json"] == [1, 2, 3]
@@ -594,17 +654,20 @@ async def test_27_transport_errors_are_service_errors_and_httpx_errors(chaos: An
         assert e.value.request_id == "req-7" and e.value.service_name == "dead-svc"
         assert str(e.value).startswith("Cannot connect to service dead-svc: ")
         assert e.value.context == {"service": "dead-svc", "endpoint": "/x"}
-    with pytest.raises(tether.errors.ServiceUnavailableError) as e:
+    with pytest.raises(tether.errors.ServiceUnavailableError) as unavailable:
         await dead.call_service("GET", "/x")
-    assert isinstance(e.value, CircuitBreakerError) and e.value.http_status == 503
-    assert str(e.value).startswith("Service dead-svc is currently unavailable: Circuit breaker is OPEN")
+    assert isinstance(unavailable.value, CircuitBreakerError)
+    assert unavailable.value.http_status == 503
+    assert str(unavailable.value).startswith(
+        "Service dead-svc is currently unavailable: Circuit breaker is OPEN"
+    )
     assert dead.get_circuit_breaker_state()["state"] == "OPEN"
     await dead.close()
     slow = ServiceClient(chaos.base, "slow-svc", timeout=0.2, max_retries=0)
-    with pytest.raises(tether.errors.GatewayTimeoutError) as e:
+    with pytest.raises(tether.errors.GatewayTimeoutError) as timeout:
         await slow.call_service("GET", "/delay/1000")
-    assert isinstance(e.value, httpx.TimeoutException) and e.value.http_status == 504
-    assert "response_time" in e.value.context
+    assert isinstance(timeout.value, httpx.TimeoutException)
+    assert timeout.value.http_status == 504 and "response_time" in timeout.value.context
     await slow.close()
 
 
@@ -624,7 +687,13 @@ async def test_28_to_30_request_id_metrics_and_breaker_state(chaos: Any) -> None
     service = ServiceClient(chaos.base, "svc-c")
     await service.call_service("GET", "/get", headers={"X-Request-ID": "abc"})
     state = service.get_circuit_breaker_state()
-    assert list(state) == ["service", "state", "failure_count", "last_failure_time", "failure_threshold"]
+    assert list(state) == [
+        "service",
+        "state",
+        "failure_count",
+        "last_failure_time",
+        "failure_threshold",
+    ]
     assert state == {
         "service": "svc-c",
         "state": "CLOSED",
@@ -670,7 +739,7 @@ async def test_11_d11_breaker_counts_5xx_by_default_and_not_when_switched_off(ch
     await legacy.close()
 
 
-# 32–38 — batching, factories, helpers
+# 32-38 - batching, factories, helpers
 
 
 @pytest.mark.asyncio
@@ -748,7 +817,7 @@ async def test_36_to_38_helpers(chaos: Any) -> None:
         await never()
 
 
-# 39, 40 — health
+# 39, 40 - health
 
 
 @pytest.mark.asyncio
@@ -793,7 +862,7 @@ async def test_40_global_health_and_aggregation() -> None:
         hc.health_monitor.monitors.pop("python-check", None)
 
 
-# 48 — the escape hatch
+# 48 - the escape hatch
 
 
 @pytest.mark.asyncio

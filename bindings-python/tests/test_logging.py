@@ -62,7 +62,11 @@ async def test_no_secret_reaches_any_log_line(chaos: Any, caplog: pytest.LogCapt
     for secret in SECRETS:
         assert secret not in text, secret
     names = {r.name for r in caplog.records}
-    assert {"common.http_client", "service_client.logged-svc", "service_client.dead-logged"} <= names
+    assert {
+        "common.http_client",
+        "service_client.logged-svc",
+        "service_client.dead-logged",
+    } <= names
 
 
 @pytest.mark.asyncio
@@ -72,7 +76,9 @@ async def test_original_messages_and_levels(chaos: Any, caplog: pytest.LogCaptur
     url = chaos.url("/json/small?k=logging-messages")
     await client.request("GET", url)
     await client.request("GET", url)
-    hits = [r for r in caplog.records if r.name == "common.http_client" and r.levelno == logging.DEBUG]
+    hits = [
+        r for r in caplog.records if r.name == "common.http_client" and r.levelno == logging.DEBUG
+    ]
     assert [r.getMessage() for r in hits] == [f"Cache hit for {url}"]
 
     def bad(d: dict[str, Any]) -> None:
@@ -105,10 +111,21 @@ async def test_original_messages_and_levels(chaos: Any, caplog: pytest.LogCaptur
         (logging.ERROR, "Unexpected error calling msg-svc: Service msg-svc returned 404"),
     ]
     performance = records[0].__dict__
-    for field in ("service_name", "endpoint", "response_time", "status_code", "p50_response_time", "p95_response_time", "request_id"):
+    for field in (
+        "service_name",
+        "endpoint",
+        "response_time",
+        "status_code",
+        "p50_response_time",
+        "p95_response_time",
+        "request_id",
+    ):
         assert field in performance, field
     failure = records[2]
-    assert failure.exc_info is not None and failure.__dict__["error_category"] == "service_communication_error"
+    assert (
+        failure.exc_info is not None
+        and failure.__dict__["error_category"] == "service_communication_error"
+    )
     await service.close()
 
 

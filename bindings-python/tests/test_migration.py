@@ -15,7 +15,9 @@ from typing import Any
 SCRIPT = pathlib.Path(__file__).parent / "migration" / "enhanced_features.py"
 
 
-def test_the_original_script_runs_on_the_two_star_imports(tmp_path: pathlib.Path, chaos: Any) -> None:
+def test_the_original_script_runs_on_the_two_star_imports(
+    tmp_path: pathlib.Path, chaos: Any
+) -> None:
     common = tmp_path / "common"
     common.mkdir()
     (common / "__init__.py").write_text("")

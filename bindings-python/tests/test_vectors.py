@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+from typing import Any
 
 import pytest
 
@@ -28,10 +29,10 @@ def test_vector(path: pathlib.Path, driver: str) -> None:
     assert mismatches == [], "\n".join(mismatches)
 
 
-def first_status_expectation(vector: dict) -> dict | None:
+def first_status_expectation(vector: dict[str, Any]) -> dict[str, Any] | None:
     for step in vector.get("steps", []):
         for request in step.get("send", []):
-            expect = request.get("expect", {})
+            expect: dict[str, Any] = request.get("expect", {})
             if "status" in expect:
                 return expect
     return None

@@ -1,9 +1,13 @@
 """Type stubs of the compiled extension ``tether._tether``."""
 
 import asyncio
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+_R = TypeVar("_R")
 
 WORKERS_ENV: Final[str]
+REDACTED: Final[str]
 
 class TetherError(Exception):
     """Base class of the errors raised by Tether's extension."""
@@ -16,6 +20,24 @@ class RustPanic(TetherError):
 
 class TransportError(TetherError):
     """An HTTP request failed below HTTP (connect, send, receive)."""
+
+class RequestFailed(TetherError):
+    """A request ended without a response."""
+
+    kind: str
+    message: str
+    service: str | None
+    http_status: int
+    elapsed: float
+    retry_after: float | None
+    status: int | None
+    body: bytes | None
+    attempts: list[Attempt] | None
+    is_request: bool
+    last_failure: str | None
+
+# One attempt: (attempt, started_s, latency_s, status, error_kind, error_message, headers).
+Attempt = tuple[int, float, float, int | None, str | None, str | None, list[tuple[str, str]] | None]
 
 def shutdown() -> None:
     """Stop the tokio runtime; running calls fail with ``RuntimeClosed`` (idempotent)."""
@@ -76,6 +98,10 @@ class RawResponse:
     def url(self) -> str: ...
     @property
     def method(self) -> str: ...
+    @property
+    def from_cache(self) -> bool: ...
+    def header_strings(self) -> list[tuple[str, str]]: ...
+    def attempts(self) -> list[Attempt] | None: ...
 
 class HttpProbe:
     """A pooled HTTP/1 client (``http://`` only) whose GETs are asyncio futures."""
@@ -84,3 +110,94 @@ class HttpProbe:
     def get(self, url: str) -> asyncio.Future[tuple[int, bytes]]: ...
     def get_raw(self, url: str, response_class: Any = None) -> asyncio.Future[Any]: ...
     def get_future_into_py(self, url: str) -> asyncio.Future[tuple[int, bytes]]: ...
+
+class Client:
+    """The engine behind one ``tether.http_client.HTTPClient``."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        max_retries: int,
+        pool_size: int,
+        cache: tuple[bool, int, int, bool, bool],
+        retry_non_idempotent: bool,
+        host_breaker: tuple[int, float, bool] | None = None,
+        service_breakers: list[tuple[str, int, float, bool]] = ...,
+        user_agent: str,
+        default_headers: list[tuple[str, str]],
+    ) -> None: ...
+    def send(
+        self,
+        method: str,
+        url: str,
+        query: list[tuple[str, str]] | None,
+        headers: list[tuple[str, str]] | None,
+        body: bytes | None,
+        timeout: float | None,
+        service: str | None,
+        record: bool,
+        response_class: Callable[[RawResponse], _R],
+    ) -> asyncio.Future[_R]: ...
+    def peek(
+        self,
+        method: str,
+        url: str,
+        query: list[tuple[str, str]] | None,
+        headers: list[tuple[str, str]] | None,
+    ) -> RawResponse | None: ...
+    def metrics(self) -> dict[str, Any]: ...
+    def service_metrics(self, service: str) -> dict[str, Any]: ...
+    def cache_stats(self) -> dict[str, Any]: ...
+    def clear_cache(self, prefix: str | None = None) -> int: ...
+    def breaker_state(self, service: str) -> dict[str, Any]: ...
+    def register_service(self, service: str) -> bool: ...
+    def export(self, format: str) -> str: ...
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+
+def service_url(base_url: str, endpoint: str) -> str:
+    """``base_url + endpoint``, confined to the base; ``ValueError`` otherwise."""
+
+def service_base(base_url: str) -> str:
+    """A base URL as Tether keeps it; ``ValueError`` when it is not one."""
+
+def redact_url(url: str) -> str:
+    """``url`` with secret query values replaced by ``[REDACTED]``."""
+
+def is_secret_header(name: str) -> bool: ...
+def is_secret_param(name: str) -> bool: ...
+def run_vector(text: str, driver: str = "async") -> list[str]:
+    """Runs one scenario vector; its mismatches (empty when it passes)."""
+
+def monitor_register(name: str, client: Client, base_url: str) -> bool: ...
+def monitor_unregister(name: str) -> bool: ...
+def monitor_services() -> list[str]: ...
+def monitor_add_url_check(name: str, url: str, status: int | None = None) -> None: ...
+def monitor_add_python_check(
+    name: str, check: Callable[[], Any], starter: Callable[[Callable[[], Any], Any], None]
+) -> None: ...
+def monitor_remove_check(name: str) -> bool: ...
+def monitor_start() -> None: ...
+def monitor_check_health() -> asyncio.Future[dict[str, dict[str, Any]]]: ...
+def monitor_health_status() -> dict[str, dict[str, Any]]: ...
+def monitor_collect() -> asyncio.Future[dict[str, Any]]: ...
+def monitor_sample_system() -> asyncio.Future[dict[str, Any]]: ...
+def monitor_history(hours: int) -> list[dict[str, Any]]: ...
+def monitor_alerts(severity: str | None = None) -> list[dict[str, Any]]: ...
+def monitor_summary() -> dict[str, Any]: ...
+def monitor_set_threshold(rule: str, threshold: float) -> None: ...
+def monitor_route(
+    method: str,
+    path: str,
+    query: str,
+    authorization: list[str],
+    token: str | None,
+    protect_reads: bool = False,
+    prefix: str = "/monitoring",
+) -> tuple[int, str, list[tuple[str, str]], bytes]: ...
+def monitor_serve(port: int = 0, token: str | None = None) -> asyncio.Future[tuple[str, str]]: ...
+def monitor_stop_server() -> asyncio.Future[None]: ...
+def compat_prometheus(snapshot_json: str) -> str: ...
+def compat_influx(snapshot_json: str, timestamp: float) -> list[str]: ...

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from typing import Any
 
@@ -101,7 +102,8 @@ def create_router(
         async def endpoint(request: Request) -> Response:
             return await answer(request)
 
-        endpoint.__name__ = f"monitoring_{method.lower()}_{path.strip('/').replace('/', '_').replace('-', '_').replace('{', '').replace('}', '') or 'root'}"
+        words = re.sub(r"[^a-z0-9]+", "_", path.lower()).strip("_")
+        endpoint.__name__ = f"monitoring_{method.lower()}_{words}"
         methods = [method, "HEAD"] if method == "GET" else [method]
         router.add_api_route(path, endpoint, methods=methods, response_class=Response)
 
@@ -113,7 +115,5 @@ def create_router(
 
     # Everything else under the prefix (wrong methods, unknown paths) gets the route
     # table's own 404 and 405 answers, as from the native server.
-    router.add_api_route(
-        "/{rest:path}", other, methods=_OTHER_METHODS, include_in_schema=False
-    )
+    router.add_api_route("/{rest:path}", other, methods=_OTHER_METHODS, include_in_schema=False)
     return router

@@ -33,26 +33,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone  # noqa: F401
 from enum import Enum
 from functools import wraps
-from typing import Any, Callable, Dict, List, Optional, TypeVar, Union  # noqa: F401, UP035
+from typing import Any, Callable, Dict, List, Optional, TypeVar, Union, cast  # noqa: F401, UP035
 
 import httpx
 
 from . import _tether
 from ._response import Response
-from .errors import (
-    BadGatewayError,
-    ForbiddenError,  # noqa: F401
-    GatewayTimeoutError,
-    InvalidInputError,
-    NotFoundError,  # noqa: F401
-    PerformanceLogger,
-    RateLimitError,  # noqa: F401
-    ServiceError,
-    ServiceUnavailableError,
-    UnauthorizedError,  # noqa: F401
-    ValidationError,  # noqa: F401
-    log_structured_error,
-)
+from .errors import BadGatewayError as BadGatewayError
+from .errors import ForbiddenError as ForbiddenError
+from .errors import GatewayTimeoutError as GatewayTimeoutError
+from .errors import InvalidInputError as InvalidInputError
+from .errors import NotFoundError as NotFoundError
+from .errors import PerformanceLogger as PerformanceLogger
+from .errors import RateLimitError as RateLimitError
+from .errors import ServiceError as ServiceError
+from .errors import ServiceUnavailableError as ServiceUnavailableError
+from .errors import UnauthorizedError as UnauthorizedError
+from .errors import ValidationError as ValidationError
+from .errors import log_structured_error as log_structured_error
 
 logger = logging.getLogger("common.http_client")
 
@@ -368,7 +366,7 @@ class RequestInterceptor:
         for hook in list(self.request_hooks):
             try:
                 await _run_hook(hook, request_data)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 (the contract: log or report, never raise)
                 logger.error("Request hook failed: %s", e)
 
     async def execute_response_hooks(self, response_data: Dict[str, Any]) -> None:  # noqa: UP006
@@ -376,7 +374,7 @@ class RequestInterceptor:
         for hook in list(self.response_hooks):
             try:
                 await _run_hook(hook, response_data)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 (the contract: log or report, never raise)
                 logger.error("Response hook failed: %s", e)
 
     async def execute_error_hooks(self, error_data: Dict[str, Any]) -> None:  # noqa: UP006
@@ -384,7 +382,7 @@ class RequestInterceptor:
         for hook in list(self.error_hooks):
             try:
                 await _run_hook(hook, error_data)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 (the contract: log or report, never raise)
                 logger.error("Error hook failed: %s", e)
 
 
@@ -413,7 +411,9 @@ class CircuitBreaker:
             raise TypeError("recovery_timeout must be a number of seconds")
         if not recovery_timeout >= 0:
             raise ValueError(f"recovery_timeout must be at least 0, got {recovery_timeout}")
-        if not (isinstance(expected_exception, type) and issubclass(expected_exception, BaseException)):
+        if not (
+            isinstance(expected_exception, type) and issubclass(expected_exception, BaseException)
+        ):
             raise TypeError("expected_exception must be an exception class")
         self.failure_threshold = failure_threshold
         self.recovery_timeout = recovery_timeout
@@ -498,7 +498,9 @@ class _EngineBreaker(CircuitBreaker):
     """``ServiceClient.circuit_breaker``: a view of the engine's breaker for the service,
     which every ``call_service`` goes through (5 consecutive failures, 60 s)."""
 
-    def __init__(self, engine: _tether.Client, service: str, threshold: int, recovery: float) -> None:
+    def __init__(
+        self, engine: _tether.Client, service: str, threshold: int, recovery: float
+    ) -> None:
         super().__init__(threshold, recovery)
         self._engine = engine
         self._service = service
@@ -507,7 +509,7 @@ class _EngineBreaker(CircuitBreaker):
         state: dict[str, Any] = self._engine.breaker_state(self._service)
         return state
 
-    @property  # type: ignore[override]
+    @property
     def state(self) -> str:
         return str(self._state()["state"])
 
@@ -515,7 +517,7 @@ class _EngineBreaker(CircuitBreaker):
     def state(self, value: str) -> None:
         pass
 
-    @property  # type: ignore[override]
+    @property
     def failure_count(self) -> int:
         return int(self._state()["failure_count"])
 
@@ -523,7 +525,7 @@ class _EngineBreaker(CircuitBreaker):
     def failure_count(self, value: int) -> None:
         pass
 
-    @property  # type: ignore[override]
+    @property
     def last_failure_time(self) -> datetime | None:
         return _parse_iso(self._state()["last_failure_time"])
 
@@ -628,7 +630,9 @@ class _Prepared:
     follow_redirects: bool
 
 
-def _encode_body(method: str, url: str, kwargs: dict[str, Any]) -> tuple[bytes | None, list[tuple[str, str]]]:
+def _encode_body(
+    method: str, url: str, kwargs: dict[str, Any]
+) -> tuple[bytes | None, list[tuple[str, str]]]:
     """The request body and the headers it needs (``Content-Type``), encoded as httpx does."""
     content = kwargs.get("content")
     data = kwargs.get("data")
@@ -648,7 +652,9 @@ def _encode_body(method: str, url: str, kwargs: dict[str, Any]) -> tuple[bytes |
         encoded = json.dumps(json_body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         return encoded.encode("utf-8"), [("Content-Type", "application/json")]
     # Forms, multipart and mixed cases: exactly httpx's encoding.
-    built = httpx.Request(method, "http://body.invalid/", content=content, data=data, files=files, json=json_body)
+    built = httpx.Request(
+        method, "http://body.invalid/", content=content, data=data, files=files, json=json_body
+    )
     body = built.read()
     extra = [(k, v) for k, v in built.headers.multi_items() if k.lower() == "content-type"]
     return body, extra
@@ -779,12 +785,13 @@ def _raise_failure(failure: _tether.RequestFailed, method: str, url: str) -> Non
     request = httpx.Request(method, url) if kind != "invalid_url" else None
     if kind == "circuit_open":
         raise _CircuitOpenError(
-            f"Circuit breaker is OPEN. Last failure: {getattr(failure, 'last_failure', None)}", request=request
+            f"Circuit breaker is OPEN. Last failure: {getattr(failure, 'last_failure', None)}",
+            request=request,
         ) from None
     cls = _error_class(kind, message)
     if cls is httpx.InvalidURL:
         raise httpx.InvalidURL(message) from None
-    raise cls(message, request=request) from None
+    raise cast(Any, cls)(message, request=request) from None
 
 
 class HTTPClient:
@@ -951,7 +958,7 @@ class HTTPClient:
         params = _redacted_mapping(prepared.query or [], _tether.is_secret_param)
         before_headers = dict(headers)
         before_params = dict(params)
-        data = {
+        data: dict[str, Any] = {
             "method": prepared.method,
             "url": _tether.redact_url(prepared.url),
             "headers": headers,
@@ -1018,7 +1025,11 @@ class HTTPClient:
             ):
                 method, body = "GET", None
             headers = prepared.headers
-            if (target.scheme, target.host, target.port) != (current.scheme, current.host, current.port):
+            if (target.scheme, target.host, target.port) != (
+                current.scheme,
+                current.host,
+                current.port,
+            ):
                 headers = [
                     (k, v) for k, v in headers if k.lower() not in ("authorization", "cookie")
                 ]
@@ -1083,7 +1094,9 @@ class _InvalidEndpointError(InvalidInputError, ValueError):
 _combined: dict[tuple[type, type], type] = {}
 
 
-def _service_error_class(base: type[ServiceError], httpx_class: type[Exception]) -> type[ServiceError]:
+def _service_error_class(
+    base: type[ServiceError], httpx_class: type[Exception]
+) -> type[ServiceError]:
     """``base`` that is also an instance of ``httpx_class`` (named like ``base``)."""
     key = (base, httpx_class)
     cls = _combined.get(key)
@@ -1091,7 +1104,7 @@ def _service_error_class(base: type[ServiceError], httpx_class: type[Exception])
         cls = type(base.__name__, (base, httpx_class), {"__module__": base.__module__})
         cls.__qualname__ = f"{base.__qualname__}[{httpx_class.__name__}]"
         _combined[key] = cls
-    return cls  # type: ignore[return-value]
+    return cls
 
 
 def _status_message(service: str, response: httpx.Response) -> str:
@@ -1108,7 +1121,9 @@ def _status_message(service: str, response: httpx.Response) -> str:
             if "detail" not in body:
                 return message
             detail = body["detail"]
-            excerpt = detail if isinstance(detail, str) else json.dumps(detail, separators=(",", ":"))
+            excerpt = (
+                detail if isinstance(detail, str) else json.dumps(detail, separators=(",", ":"))
+            )
             excerpt = excerpt[:200]
         elif isinstance(body, list):
             return message
@@ -1156,10 +1171,15 @@ class ServiceClient:
         self.performance_logger = PerformanceLogger(f"service_client.{service_name}")
 
     def _confine(self, url: str) -> str:
-        if url == self._base or url.startswith(self._base + "/") or url.startswith(self._base + "?"):
+        if (
+            url == self._base
+            or url.startswith(self._base + "/")
+            or url.startswith(self._base + "?")
+        ):
             return url
+        shown = _tether.redact_url(url)
         raise httpx.UnsupportedProtocol(
-            f"redirect to {_tether.redact_url(url)} leaves the base URL of service {self.service_name}"
+            f"redirect to {shown} leaves the base URL of service {self.service_name}"
         )
 
     @property
@@ -1180,7 +1200,7 @@ class ServiceClient:
         # What logs, metrics and errors show of the endpoint: secret query values redacted.
         shown = _tether.redact_url(endpoint)
         context = {"service": self.service_name, "endpoint": shown}
-        ids = {"request_id": request_id, "service_name": self.service_name}
+        ids: dict[str, Any] = {"request_id": request_id, "service_name": self.service_name}
         try:
             url = _tether.service_url(self._base, endpoint)
         except ValueError as e:
@@ -1190,7 +1210,12 @@ class ServiceClient:
             response = await self.http_client._send(method, url, self.service_name, kwargs)
         except CircuitBreakerError as e:
             self.performance_logger.log_error(
-                "circuit_breaker_open", str(e), self.service_name, shown, request_id, self.service_name
+                "circuit_breaker_open",
+                str(e),
+                self.service_name,
+                shown,
+                request_id,
+                self.service_name,
             )
             raise _service_error_class(ServiceUnavailableError, type(e))(
                 f"Service {self.service_name} is currently unavailable: {e}", context=context, **ids
@@ -1198,7 +1223,12 @@ class ServiceClient:
         except httpx.TimeoutException as e:
             elapsed = time.monotonic() - started
             self.performance_logger.log_error(
-                "timeout", f"Request timeout after {elapsed:.2f}s", self.service_name, shown, request_id, self.service_name
+                "timeout",
+                f"Request timeout after {elapsed:.2f}s",
+                self.service_name,
+                shown,
+                request_id,
+                self.service_name,
             )
             raise _service_error_class(GatewayTimeoutError, type(e))(
                 f"Service {self.service_name} timeout after {elapsed:.2f}s",
@@ -1285,11 +1315,15 @@ class RequestBatcher:
             raise ValueError(f"max_wait_time must be at least 0, got {max_wait_time}")
         self.max_batch_size = max_batch_size
         self.max_wait_time = max_wait_time
-        self.pending_requests: deque[tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = deque()
+        self.pending_requests: deque[
+            tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+        ] = deque()
         self.processing = False
         self._batch_task: asyncio.Task[None] | None = None
 
-    async def add_request(self, request_func: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+    async def add_request(
+        self, request_func: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> asyncio.Future[Any]:
         """Queues ``request_func(*args, **kwargs)``; returns the future of its result."""
         if not callable(request_func):
             raise TypeError("request_func must be callable")
@@ -1315,13 +1349,15 @@ class RequestBatcher:
             self.processing = False
 
     @staticmethod
-    async def _run(job: tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]) -> None:
+    async def _run(
+        job: tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]],
+    ) -> None:
         future, func, args, kwargs = job
         try:
             result = func(*args, **kwargs)
             if inspect.isawaitable(result):
                 result = await result
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 (the contract: log or report, never raise)
             if not future.done():
                 future.set_exception(e)
         else:
@@ -1402,7 +1438,9 @@ async def parallel_requests(requests: List[Dict[str, Any]]) -> List[Any]:  # noq
         await client.close()
 
 
-def with_retry(max_retries: int = 3, delay: float = 1.0) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def with_retry(
+    max_retries: int = 3, delay: float = 1.0
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Retries the decorated coroutine function (or plain function) on any exception, up to
     ``max_retries`` times, sleeping ``delay * 2**attempt`` seconds between attempts."""
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -1420,7 +1458,7 @@ def with_retry(max_retries: int = 3, delay: float = 1.0) -> Callable[[Callable[.
                     if inspect.isawaitable(result):
                         result = await result
                     return result
-                except Exception as e:
+                except Exception as e:  # noqa: BLE001 (the contract: log or report, never raise)
                     last = e
                     if attempt < max_retries:
                         logger.warning("Attempt %d failed: %s, retrying...", attempt + 1, e)
@@ -1467,7 +1505,7 @@ class HealthMonitor:
                 "last_check": _iso_now(),
                 "error": f"health check timed out after {self.check_timeout}s",
             }
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 (the contract: log or report, never raise)
             return {
                 "healthy": False,
                 "check_time": time.monotonic() - started,
@@ -1504,7 +1542,7 @@ def _start_check(check: Callable[[], Any], done: Callable[..., None]) -> None:
             result = check()
             if inspect.isawaitable(result):
                 result = await result
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 (the contract: log or report, never raise)
             done(False, str(e) or type(e).__name__)
         except asyncio.CancelledError:
             done(False, "the check was cancelled")
@@ -1525,7 +1563,9 @@ class _MonitoredHealthMonitor(HealthMonitor):
         super().add_monitor(name, check_func)
         _tether.monitor_add_python_check(name, check_func, _start_check)
 
-    def _add_url_monitor(self, name: str, check_func: Callable[[], Awaitable[Any]], url: str, status: int | None) -> None:
+    def _add_url_monitor(
+        self, name: str, check_func: Callable[[], Awaitable[Any]], url: str, status: int | None
+    ) -> None:
         """A check that is ``GET url`` (healthy on ``status``, or any 2xx), run in Rust."""
         HealthMonitor.add_monitor(self, name, check_func)
         _tether.monitor_add_url_check(name, url, status)
@@ -1538,7 +1578,7 @@ class _MonitoredHealthMonitor(HealthMonitor):
         status: dict[str, dict[str, Any]] = _tether.monitor_health_status()
         return status
 
-    @property  # type: ignore[override]
+    @property
     def health_status(self) -> Dict[str, Dict[str, Any]]:  # noqa: UP006
         return self.get_health_status()
 
@@ -1563,4 +1603,3 @@ def get_all_metrics() -> Dict[str, Any]:  # noqa: UP006
 async def health_check_all_services() -> Dict[str, Any]:  # noqa: UP006
     """Runs every health check (``health_monitor.check_health()``)."""
     return await health_monitor.check_health()
-

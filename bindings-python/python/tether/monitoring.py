@@ -23,19 +23,17 @@ import logging
 import os  # noqa: F401  (re-exported, as the original module did)
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional  # noqa: F401, UP035
+from typing import Any, Callable, Dict, List, Optional  # noqa: UP035
 
 from . import _tether
-from .http_client import (
-    CacheConfig,  # noqa: F401
-    HTTPClient,
-    RequestMetrics,  # noqa: F401
-    ServiceClient,
-    _MonitoredHealthMonitor,
-    get_all_metrics,
-    health_check_all_services,
-    health_monitor,
-)
+from .http_client import CacheConfig as CacheConfig
+from .http_client import HTTPClient as HTTPClient
+from .http_client import RequestMetrics as RequestMetrics
+from .http_client import ServiceClient as ServiceClient
+from .http_client import _MonitoredHealthMonitor
+from .http_client import get_all_metrics as get_all_metrics
+from .http_client import health_check_all_services as health_check_all_services
+from .http_client import health_monitor as health_monitor
 
 logger = logging.getLogger("common.monitoring")
 
@@ -130,7 +128,7 @@ class PerformanceMonitor:
         """Samples the host now (off the event loop)."""
         try:
             system = await _tether.monitor_sample_system()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 (the contract: log or report, never raise)
             logger.error("Failed to collect system metrics: %s", e)
             return SystemMetrics()
         return SystemMetrics(
@@ -145,7 +143,7 @@ class PerformanceMonitor:
         """``get_all_metrics()``, or ``{}`` when it fails."""
         try:
             return get_all_metrics()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 (the contract: log or report, never raise)
             logger.error("Failed to collect service metrics: %s", e)
             return {}
 
@@ -153,7 +151,7 @@ class PerformanceMonitor:
         """Runs every health check now."""
         try:
             results = await health_check_all_services()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 (the contract: log or report, never raise)
             logger.error("Failed to check service health: %s", e)
             return []
         return [
@@ -212,7 +210,7 @@ class MetricsExporter:
             "influxdb": self._export_influxdb,
         }
 
-    def export(self, metrics: Dict[str, Any], format: str = "json") -> Any:  # noqa: UP006, A002
+    def export(self, metrics: Dict[str, Any], format: str = "json") -> Any:  # noqa: UP006
         """``metrics`` in ``format``; ``ValueError("Unsupported format: <f>")`` otherwise."""
         exporter = self.export_formats.get(format) if isinstance(format, str) else None
         if exporter is None:
@@ -253,7 +251,7 @@ def get_alerts(severity: Optional[str] = None) -> List[Dict[str, Any]]:  # noqa:
     return performance_monitor.get_alerts(severity)
 
 
-def export_metrics(metrics: Dict[str, Any], format: str = "json") -> Any:  # noqa: UP006, A002
+def export_metrics(metrics: Dict[str, Any], format: str = "json") -> Any:  # noqa: UP006
     """``metrics_exporter.export(metrics, format)``: a ``str``, or a list of lines for
     ``influxdb``."""
     return metrics_exporter.export(metrics, format)
@@ -266,7 +264,7 @@ async def check_http_client_health() -> bool:
     try:
         response = await client.request("GET", "http://httpbin.org/get")
         return response.status_code == 200
-    except Exception:
+    except Exception:  # noqa: BLE001 (the contract: log or report, never raise)
         return False
     finally:
         await client.close()
@@ -279,7 +277,7 @@ async def check_service_connectivity(service_name: str, base_url: str) -> bool:
     try:
         await client.call_service("GET", "/health")
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 (the contract: log or report, never raise)
         return False
     finally:
         await client.close()

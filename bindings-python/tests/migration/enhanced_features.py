@@ -11,7 +11,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common.http_client import (  # noqa: E402
+from common.http_client import (
     CacheConfig,
     HTTPClient,
     RequestBatcher,
@@ -21,7 +21,7 @@ from common.http_client import (  # noqa: E402
     health_check_all_services,
     health_monitor,
 )
-from common.monitoring import (  # noqa: E402
+from common.monitoring import (
     export_metrics,
     get_alerts,
     get_monitoring_data,
@@ -52,7 +52,11 @@ async def test_basic_http_client():
         print(f"✅ POST request successful: {response.status_code}")
         metrics = client.get_metrics()
         print(f"📊 Client metrics: {json.dumps(metrics, indent=2)}")
-        if (metrics["total_requests"], metrics["successful_requests"], metrics["failed_requests"]) != (2, 2, 0):
+        if (
+            metrics["total_requests"],
+            metrics["successful_requests"],
+            metrics["failed_requests"],
+        ) != (2, 2, 0):
             fail(f"unexpected counts {metrics}")
         if metrics["cache_stats"]["size"] != 1:
             fail("the GET should be cached")
@@ -64,7 +68,9 @@ async def test_basic_http_client():
 
 async def test_caching():
     print("\n🧪 Testing Caching...")
-    cache_config = CacheConfig(enabled=True, ttl_seconds=60, max_size=100, include_query_params=True)
+    cache_config = CacheConfig(
+        enabled=True, ttl_seconds=60, max_size=100, include_query_params=True
+    )
     client = HTTPClient(cache_config=cache_config)
     try:
         start = time.time()
@@ -81,7 +87,12 @@ async def test_caching():
             fail("Cache not working as expected")
         stats = client.get_metrics()["cache_stats"]
         print(f"📊 Cache stats: {stats}")
-        if (stats["enabled"], stats["size"], stats["max_size"], stats["ttl_seconds"]) != (True, 1, 100, 60):
+        if (stats["enabled"], stats["size"], stats["max_size"], stats["ttl_seconds"]) != (
+            True,
+            1,
+            100,
+            60,
+        ):
             fail(f"unexpected cache stats {stats}")
     except Exception as e:
         fail(f"Caching test failed: {e}")
@@ -91,7 +102,9 @@ async def test_caching():
 
 async def test_service_client():
     print("\n🧪 Testing Service Client...")
-    service_client = create_service_client(service_name="test-service", base_url=HTTPBIN, timeout=10)
+    service_client = create_service_client(
+        service_name="test-service", base_url=HTTPBIN, timeout=10
+    )
     try:
         result = await service_client.call_service("GET", "/get")
         print(f"✅ Service call successful: {type(result)}")
@@ -144,7 +157,13 @@ async def test_health_monitoring():
         print(f"🏥 Health check results: {json.dumps(health_results, indent=2)}")
         status = health_monitor.get_health_status()
         print(f"📊 Health status: {json.dumps(status, indent=2)}")
-        if set(health_results) != {"http_client", "data-service", "chart-service", "graph-service", "ai-service"}:
+        if set(health_results) != {
+            "http_client",
+            "data-service",
+            "chart-service",
+            "graph-service",
+            "ai-service",
+        }:
             fail(f"unexpected monitors {sorted(health_results)}")
         if status != health_results:
             fail("the status differs from the results")
