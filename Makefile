@@ -76,9 +76,9 @@ test-python: wheel
 	@bash scripts/test-python.sh
 
 lint-python: python-env
-	cd bindings-python && ../$(PY_VENV)/bin/ruff format --check python tests bench
-	cd bindings-python && ../$(PY_VENV)/bin/ruff check python tests bench
-	cd bindings-python && MYPYPATH=python ../$(PY_VENV)/bin/mypy python/tether tests bench
+	cd bindings-python && ../$(PY_VENV)/bin/ruff format --check python tests bench examples
+	cd bindings-python && ../$(PY_VENV)/bin/ruff check python tests bench examples
+	cd bindings-python && MYPYPATH=python ../$(PY_VENV)/bin/mypy python/tether tests bench examples
 
 bench-bridge: wheel
 	$(PY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps dist/tether-*.whl
