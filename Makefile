@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check readme-examples demo bench bench-native fuzz-smoke clean help python-env wheel test-python lint-python bench-bridge
+.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check readme-examples demo bench bench-native fuzz-smoke clean help python-env wheel test-python lint-python bench-bridge bench-python
 
 all: test
 
@@ -20,6 +20,7 @@ help:
 	@echo "make test-python - build the wheel, install it into a fresh venv, run its pytest suite"
 	@echo "make lint-python - ruff (format + lint) and mypy --strict over the Python package, tests, bench"
 	@echo "make bench-bridge - the asyncio bridge vs future_into_py, aiohttp and httpx against nginx"
+	@echo "make bench-python - tether.http_client vs aiohttp, httpx, httpx+tenacity+pybreaker, httpx+hishel"
 	@echo "make setup       - install what the tests need (idempotent)"
 
 setup:
@@ -83,6 +84,10 @@ lint-python: python-env
 bench-bridge: wheel
 	$(PY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps dist/tether-*.whl
 	$(PY_VENV)/bin/python bindings-python/bench/bench_bridge.py
+
+bench-python: wheel
+	$(PY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps dist/tether-*.whl
+	$(PY_VENV)/bin/python bindings-python/bench/bench_python.py
 
 FUZZ_SECONDS ?= 20
 fuzz-smoke:

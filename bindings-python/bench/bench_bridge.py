@@ -84,6 +84,10 @@ http {{
             default_type application/json;
             add_header Cache-Control "no-store";
         }}
+        location /cached/ {{
+            default_type application/json;
+            add_header Cache-Control "max-age=3600";
+        }}
     }}
 }}
 """
@@ -112,8 +116,10 @@ class Nginx:
         os.chmod(self.prefix, 0o755)
         self.port = free_port()
         os.makedirs(f"{self.prefix}/www", mode=0o755)
-        with open(f"{self.prefix}/www/small.json", "w") as f:
-            json.dump(SMALL_JSON, f)
+        os.makedirs(f"{self.prefix}/www/cached", mode=0o755)
+        for name in ("small.json", "cached/small.json"):
+            with open(f"{self.prefix}/www/{name}", "w") as f:
+                json.dump(SMALL_JSON, f)
         with open(f"{self.prefix}/nginx.conf", "w") as f:
             f.write(NGINX_CONF.format(prefix=self.prefix, port=self.port))
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -133,6 +139,8 @@ class Nginx:
                     raise RuntimeError("nginx did not start") from None
                 time.sleep(0.05)
         self.url = f"http://127.0.0.1:{self.port}/small.json"
+        # The same document, cacheable for an hour.
+        self.cached_url = f"http://127.0.0.1:{self.port}/cached/small.json"
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGQUIT)
