@@ -46,6 +46,7 @@ use std::future::Future;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 use foldhash::fast::RandomState;
 use pyo3::exceptions::PyRuntimeError;
@@ -244,6 +245,68 @@ where
     };
     lock(&bridge.pending).insert(token, entry);
     Ok(asyncio_future)
+}
+
+/// Polls `future` once on this thread (inside the runtime's context, with a waker that does
+/// nothing): when it is ready, its output is converted at once and the asyncio future is
+/// resolved on the loop's next iteration (`call_soon`), with no thread hop; otherwise the
+/// future goes to the runtime exactly as with [`spawn`] (whose first poll registers a real
+/// waker). For futures that are usually ready at once, such as a response the cache answers.
+///
+/// Resolving on the next iteration rather than at once keeps `await` a point where other
+/// tasks run: a loop of cache hits must not starve the event loop.
+pub(crate) fn run_here<F>(
+    py: Python<'_>,
+    context: Option<Py<PyAny>>,
+    future: F,
+) -> PyResult<Bound<'_, PyAny>>
+where
+    F: Future + Send + 'static,
+    F::Output: Deliver,
+{
+    let event_loop = running_loop(py)?;
+    let handle = runtime::handle(py)?;
+    let mut future = Box::pin(future);
+    let polled = {
+        let _entered = handle.enter();
+        let mut cx = Context::from_waker(Waker::noop());
+        future.as_mut().poll(&mut cx)
+    };
+    let Poll::Ready(output) = polled else {
+        return spawn(py, context, future);
+    };
+    let done = event_loop.call_method0(intern!(py, "create_future"))?;
+    let bound = context.as_ref().map(|c| c.bind(py));
+    let resolve = Resolve {
+        future: done.clone().unbind(),
+        outcome: output
+            .deliver(py, bound)
+            .map_err(|error| error.into_value(py).into_any()),
+    };
+    event_loop.call_method1(intern!(py, "call_soon"), (resolve,))?;
+    Ok(done)
+}
+
+/// Resolves a future with a value already converted, unless it was cancelled meanwhile.
+#[pyclass(frozen, module = "tether._tether")]
+struct Resolve {
+    future: Py<PyAny>,
+    outcome: Result<Py<PyAny>, Py<PyAny>>,
+}
+
+#[pymethods]
+impl Resolve {
+    fn __call__(&self, py: Python<'_>) -> PyResult<()> {
+        let future = self.future.bind(py);
+        if future.call_method0(intern!(py, "done"))?.is_truthy()? {
+            return Ok(());
+        }
+        match &self.outcome {
+            Ok(value) => future.call_method1(intern!(py, "set_result"), (value,))?,
+            Err(error) => future.call_method1(intern!(py, "set_exception"), (error,))?,
+        };
+        Ok(())
+    }
 }
 
 /// Carries a task's output to its loop; if the task is dropped first (runtime shutdown, or a

@@ -94,6 +94,7 @@ pub(crate) struct Client {
     http: Core,
     default_headers: HeaderMap,
     ttl_seconds: u64,
+    cache_enabled: bool,
 }
 
 /// The settings of a [`Client`], as the Python layer passes them.
@@ -230,6 +231,7 @@ impl Client {
             http,
             default_headers: headers,
             ttl_seconds: cache.1,
+            cache_enabled: cache.0,
         })
     }
 
@@ -261,19 +263,27 @@ impl Client {
             let deadline = self.http.runtime().now().saturating_add(limit);
             request.extensions_mut().insert(Deadline(deadline));
         }
+        // The client would add them; added here, the cache can be asked about this very request.
+        self.add_defaults(&mut request);
         let shown = Shown {
             method: request.method().as_str().to_owned(),
             url: request.uri().to_string(),
         };
+        let hit = self.fresh(&request, |_, _| ()).is_some();
         let http = self.http.clone();
-        let sent = async move { http.execute(request, service.as_deref()).await };
-        bridge::spawn(py, Some(response_class), async move {
+        let sent = async move {
             Sent {
-                result: sent.await,
+                result: http.execute(request, service.as_deref()).await,
                 record,
                 shown,
             }
-        })
+        };
+        if hit {
+            // A fresh hit completes without waiting on anything: run it here, on the loop's
+            // thread, rather than waking a tokio worker and waiting for it to wake us back.
+            return bridge::run_here(py, Some(response_class), sent);
+        }
+        bridge::spawn(py, Some(response_class), sent)
     }
 
     /// The fresh cached response for this request, if the cache holds one it would serve as
@@ -289,20 +299,12 @@ impl Client {
         headers: Option<Vec<(String, String)>>,
     ) -> Option<RawResponse> {
         let mut request = self.build(py, method, url, query, headers, None).ok()?;
-        for (name, value) in &self.default_headers {
-            if !request.headers().contains_key(name) {
-                request.headers_mut().append(name.clone(), value.clone());
-            }
-        }
+        self.add_defaults(&mut request);
         let url = request.uri().to_string();
         let method = request.method().as_str().to_owned();
-        self.http.with_engine(|engine, now, _| {
-            let peek = engine.peek_cache(now, &request)?;
-            if peek.bypass || peek.usability != Usability::Fresh {
-                return None;
-            }
+        self.fresh(&request, |peek, now| {
             let (parts, body) = peek.response.to_response(now).into_parts();
-            Some(RawResponse::new(
+            RawResponse::new(
                 parts.status.as_u16(),
                 parts.headers,
                 body,
@@ -310,7 +312,7 @@ impl Client {
                 url,
                 method,
                 true,
-            ))
+            )
         })
     }
 
@@ -418,6 +420,38 @@ impl Client {
 }
 
 impl Client {
+    /// Adds the client's default headers the request does not set (every value of a name,
+    /// as the client does).
+    fn add_defaults(&self, request: &mut Request) {
+        let own: Vec<HeaderName> = self
+            .default_headers
+            .keys()
+            .filter(|name| request.headers().contains_key(*name))
+            .cloned()
+            .collect();
+        for (name, value) in &self.default_headers {
+            if !own.contains(name) {
+                request.headers_mut().append(name.clone(), value.clone());
+            }
+        }
+    }
+
+    /// `f` of the cache's answer for `request` when it would serve a fresh stored response
+    /// as it is (looked up without moving a counter or the LRU order).
+    fn fresh<X>(
+        &self,
+        request: &Request,
+        f: impl FnOnce(&tether_core::CachePeek, tether_core::Timestamp) -> X,
+    ) -> Option<X> {
+        if !self.cache_enabled {
+            return None;
+        }
+        self.http.with_engine(|engine, now, _| {
+            let peek = engine.peek_cache(now, request)?;
+            (!peek.bypass && peek.usability == Usability::Fresh).then(|| f(&peek, now))
+        })
+    }
+
     /// The core client.
     pub(crate) fn http(&self) -> &Core {
         &self.http

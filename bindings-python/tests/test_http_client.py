@@ -312,6 +312,8 @@ async def test_12_hook_dicts_per_attempt_and_not_on_cache_hits(chaos: Any) -> No
     assert list(first) == ["method", "url", "status_code", "response_time", "headers", "timestamp"]
     assert (first["status_code"], second["status_code"]) == (503, 200)
     assert second["response_time"] >= 1.0 > first["response_time"], "cumulative from the start"
+    gap = (second["timestamp"] - first["timestamp"]).total_seconds()
+    assert gap >= 1.0, "each attempt's dict is stamped when that attempt ended"
     assert second["headers"]["content-type"] == "application/json"
     seen.clear()
     assert (await client.request("GET", url)).status_code == 200
@@ -874,3 +876,33 @@ async def test_48_client_is_a_real_httpx_async_client_for_streaming(chaos: Any) 
     assert b"".join(chunks) and r.status_code == 200
     await client.close()
     assert client._httpx_client is None
+
+
+@pytest.mark.asyncio
+async def test_cache_hits_yield_to_the_loop_and_cancel_cleanly(chaos: Any) -> None:
+    client = HTTPClient()
+    url = chaos.url("/json/small?k=yield")
+    await client.request("GET", url)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    running = asyncio.ensure_future(ticker())
+    for _ in range(50):
+        assert (await client.request("GET", url)).from_cache  # type: ignore[attr-defined]
+    running.cancel()
+    assert ticks >= 25, "a hit's await lets other tasks run"
+    problems: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: problems.append(context))
+    task = asyncio.ensure_future(client.request("GET", url))
+    await asyncio.sleep(0)  # the request has started; its result is on its way
+    task.cancel()
+    await asyncio.sleep(0.01)
+    assert task.cancelled() and problems == []
+    assert client.get_metrics()["cache_stats"]["hits"] >= 50
+    await client.close()

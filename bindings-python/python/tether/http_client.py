@@ -917,6 +917,7 @@ class HTTPClient:
                     return Response(raw)
             await self._request_hooks(prepared, kwargs)
         record = bool(interceptor.response_hooks or interceptor.error_hooks)
+        begun = datetime.now() if record else None
         try:
             response: Response = await engine.send(
                 prepared.method,
@@ -930,16 +931,16 @@ class HTTPClient:
                 Response,
             )
         except _tether.RequestFailed as failure:
-            if record and failure.attempts:
-                await self._attempt_hooks(prepared, failure.attempts)
+            if begun is not None and failure.attempts:
+                await self._attempt_hooks(prepared, failure.attempts, begun)
             if failure.kind == "circuit_open":
                 failure.last_failure = self._last_failure(failure.service)
             _raise_failure(failure, prepared.method, prepared.url)
             raise  # unreachable: _raise_failure always raises
-        if record:
+        if begun is not None:
             attempts = response._raw.attempts()
             if attempts:
-                await self._attempt_hooks(prepared, attempts)
+                await self._attempt_hooks(prepared, attempts, begun)
         if response._raw.from_cache and logger.isEnabledFor(logging.DEBUG):
             logger.debug("Cache hit for %s", _tether.redact_url(response._raw.url))
         return response
@@ -971,8 +972,11 @@ class HTTPClient:
         if params != before_params and isinstance(data.get("params"), dict):
             prepared.query = _apply_changes(prepared.query or [], before_params, data["params"])
 
-    async def _attempt_hooks(self, prepared: _Prepared, attempts: list[Any]) -> None:
-        """The response or error hooks of each attempt, in order."""
+    async def _attempt_hooks(
+        self, prepared: _Prepared, attempts: list[Any], begun: datetime
+    ) -> None:
+        """The response or error hooks of each attempt, in order; each dict's ``timestamp`` is
+        when its attempt ended."""
         url = _tether.redact_url(prepared.url)
         for attempt, started, latency, status, error_kind, error_message, headers in attempts:
             if status is not None:
@@ -983,7 +987,7 @@ class HTTPClient:
                         "status_code": status,
                         "response_time": started + latency,
                         "headers": _response_headers(headers or []),
-                        "timestamp": datetime.now(),
+                        "timestamp": begun + timedelta(seconds=started + latency),
                     }
                 )
             else:
@@ -996,7 +1000,7 @@ class HTTPClient:
                         "error_message": message,
                         "response_time": started + latency,
                         "attempt": attempt,
-                        "timestamp": datetime.now(),
+                        "timestamp": begun + timedelta(seconds=started + latency),
                     }
                 )
 
