@@ -123,8 +123,10 @@ async def test_42_43_performance_monitor_and_the_snapshot_shape(chaos: Any) -> N
         "error_count",
         "success_rate",
     ]
-    assert len(pm.get_metrics_history(24)) == before + 1
-    assert pm.metrics_history[-1]["timestamp"] == data["timestamp"]
+    history = pm.get_metrics_history(24)
+    # The monitor also collects on its own every 10 s.
+    assert len(history) >= before + 1
+    assert data["timestamp"] in [h["timestamp"] for h in pm.metrics_history]
     summary = await mon.get_performance_summary()
     assert list(summary) == [
         "summary_timestamp",
