@@ -344,22 +344,26 @@ impl<'de> Deserialize<'de> for Ratio {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Name(pub(crate) String);
 
+impl Name {
+    /// Checks a name from any source.
+    pub(crate) fn check(v: &str) -> Result<(), String> {
+        if v.trim().is_empty() {
+            return Err("a service name must not be empty".to_owned());
+        }
+        if v.chars().count() > 128 {
+            return Err("a service name has at most 128 characters".to_owned());
+        }
+        if v.chars().any(char::is_control) {
+            return Err("a service name must not contain control characters".to_owned());
+        }
+        Ok(())
+    }
+}
+
 impl<'de> Deserialize<'de> for Name {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = String::deserialize(d)?;
-        if v.trim().is_empty() {
-            return Err(de::Error::custom("a service name must not be empty"));
-        }
-        if v.chars().count() > 128 {
-            return Err(de::Error::custom(
-                "a service name has at most 128 characters",
-            ));
-        }
-        if v.chars().any(char::is_control) {
-            return Err(de::Error::custom(
-                "a service name must not contain control characters",
-            ));
-        }
+        Name::check(&v).map_err(de::Error::custom)?;
         Ok(Name(v))
     }
 }
