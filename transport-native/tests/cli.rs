@@ -1,1 +1,458 @@
+//! The `tether` program, run as a real process against a chaos upstream on loopback: every
+//! process is started by the test and stopped by it (by PID) if it outlives its purpose.
 
+#![allow(clippy::disallowed_methods)] // test code: real clocks, threads and processes
+
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tether_chaos::{ChaosHandle, ChaosOptions, spawn_background};
+
+fn tether() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tether"));
+    c.env_remove("TETHER_TOKEN");
+    c
+}
+
+fn chaos() -> ChaosHandle {
+    spawn_background(ChaosOptions::default())
+}
+
+/// Runs `tether args…` to completion (a test bound of 60 s is enforced by the caller's
+/// arguments: every run here is bounded by `-n`, `--timeout` or `--duration`).
+fn run(args: &[&str]) -> Output {
+    tether().args(args).output().expect("run tether")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn hits(server: &ChaosHandle, key: &str) -> u64 {
+    let text = ureq::get(server.url(&format!("/count/{key}")).as_str())
+        .call()
+        .expect("count")
+        .into_body()
+        .read_to_string()
+        .expect("body");
+    let body: Value = serde_json::from_str(&text).expect("json");
+    body["hits"].as_u64().expect("hits")
+}
+
+/// A file in a directory of its own under the system's temp dir, removed with the guard.
+struct TempFile {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl TempFile {
+    fn new(name: &str, contents: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tether-cli-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        TempFile { dir, path }
+    }
+
+    fn path(&self) -> &str {
+        self.path.to_str().unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// tether get
+
+#[test]
+fn get_prints_status_timing_and_the_decision_trace() {
+    let server = chaos();
+    let url = server.url("/flaky/get-trace?fail=2");
+    let o = run(&[
+        "get",
+        &url,
+        "-H",
+        "Authorization: Bearer s3cr3t-t0ken",
+        "-H",
+        "X-Request-Id: abc",
+        "--timeout",
+        "10s",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(out.starts_with(&format!("GET {url}\n")), "{out}");
+    assert!(out.contains("\n200 OK in "), "{out}");
+    assert!(out.contains("attempt 1  503 in "), "{out}");
+    assert!(out.contains("-> retry in "), "{out}");
+    assert!(out.contains("attempt 3  200 in "), "{out}");
+    assert!(out.contains("  trace    cache="), "{out}");
+    // The body follows the trace.
+    assert!(
+        out.trim_end()
+            .ends_with(r#"{"attempt":3,"key":"get-trace"}"#),
+        "{out}"
+    );
+    // The secret never shows, on any stream.
+    assert!(!out.contains("s3cr3t") && !stderr(&o).contains("s3cr3t"));
+    assert_eq!(hits(&server, "get-trace"), 3);
+}
+
+#[test]
+fn get_json_is_the_trace_as_json() {
+    let server = chaos();
+    let o = run(&[
+        "get",
+        &server.url("/flaky/get-json?fail=1&api_key=s3cr3t"),
+        "--json",
+        "-H",
+        "Cookie: session=s3cr3t",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(!out.contains("s3cr3t"), "{out}");
+    let doc: Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(doc["status"], 200);
+    assert_eq!(doc["from_cache"], false);
+    let attempts = doc["trace"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0]["result"]["status"], 503);
+    assert_eq!(attempts[0]["next"]["kind"], "retry");
+    assert_eq!(attempts[1]["next"]["kind"], "accept");
+    assert!(doc["trace"]["total_ms"].as_f64().unwrap() > 0.0);
+    assert!(
+        doc["request"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("api_key=[REDACTED]")
+    );
+}
+
+#[test]
+fn get_failures_exit_non_zero_with_the_trace() {
+    // Nothing listens on the discard port: refused, retried, given up.
+    let o = run(&[
+        "get",
+        "http://127.0.0.1:9/",
+        "--retries",
+        "1",
+        "--timeout",
+        "5s",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("kind connect (a gateway would answer 502)"),
+        "{out}"
+    );
+    assert!(out.contains("attempt 2  connect error"), "{out}");
+    assert!(out.contains("give up (attempts_exhausted)"), "{out}");
+    // A 4xx/5xx answer is printed, and the exit status says it failed.
+    let server = chaos();
+    let o = run(&["get", &server.url("/status/404"), "--no-body"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("404 Not Found in "), "{}", stdout(&o));
+    // A usage mistake is exit 2, and never repeats a header's value.
+    let o = run(&["get", &server.url("/get"), "-H", "Authorization s3cr3t"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("colon"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("s3cr3t"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// tether load
+
+/// The latency fields of a summary, in order; each no smaller than the one before.
+fn assert_ordered(latency: &Value) {
+    let names = ["min", "p50", "p90", "p95", "p99", "max"];
+    let values: Vec<f64> = names
+        .iter()
+        .map(|n| {
+            latency[n]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{n} in {latency}"))
+        })
+        .collect();
+    assert!(values[0] > 0.0, "{latency}");
+    for (pair, names) in values.windows(2).zip(names.windows(2)) {
+        assert!(pair[0] <= pair[1], "{} > {}: {latency}", names[0], names[1]);
+    }
+    let mean = latency["mean"].as_f64().unwrap();
+    assert!(values[0] <= mean && mean <= values[5], "{latency}");
+}
+
+#[test]
+fn load_sends_n_requests_and_summarizes_them() {
+    let server = chaos();
+    let url = server.url("/get?key=load-n");
+    let o = run(&["load", &url, "-n", "300", "-c", "8", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: Value = serde_json::from_slice(&o.stdout).expect("JSON summary");
+    assert_eq!(s["requests"], 300);
+    assert_eq!(s["concurrency"], 8);
+    assert_eq!(s["succeeded"], 300);
+    assert_eq!(s["failed"], 0);
+    assert_eq!(s["status_counts"]["200"], 300);
+    assert_eq!(s["errors"], serde_json::json!({}));
+    assert_ordered(&s["latency_ms"]);
+    let elapsed = s["elapsed_ms"].as_f64().unwrap();
+    let rps = s["requests_per_second"].as_f64().unwrap();
+    assert!((rps - 300.0 / (elapsed / 1000.0)).abs() < 1e-6 * rps, "{s}");
+    // Every request reached the upstream exactly once (nothing cached, nothing retried).
+    assert_eq!(hits(&server, "load-n"), 300);
+    assert_eq!(s["retries"], 0);
+    // No progress bar when stderr is not a terminal.
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+}
+
+#[test]
+fn load_prints_a_human_summary_with_percentiles() {
+    let server = chaos();
+    let o = run(&["load", &server.url("/json/small"), "-n", "120", "-c", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("120 requests to "), "{out}");
+    for word in [
+        "min ", "mean ", "p50 ", "p90 ", "p95 ", "p99 ", "max ", "req/s",
+    ] {
+        assert!(out.contains(word), "{word}: {out}");
+    }
+    assert!(out.contains("statuses  200: 120"), "{out}");
+    assert!(out.contains("errors    none"), "{out}");
+    // `/json/small` is cacheable for 60 s: most requests never left the process.
+    let hits_line = out.lines().find(|l| l.contains("cache ")).unwrap();
+    let hits: u64 = hits_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(hits >= 100, "{out}");
+}
+
+#[test]
+fn load_against_a_failing_upstream_counts_errors_and_the_breaker() {
+    let server = chaos();
+    let o = run(&[
+        "load",
+        &server.url("/status/503?key=load-fail"),
+        "-n",
+        "40",
+        "-c",
+        "2",
+        "--retries",
+        "0",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["requests"], 40);
+    assert_eq!(s["failed"], 40);
+    let answered = s["status_counts"]["503"].as_u64().unwrap();
+    let refused = s["errors"]["circuit_open"].as_u64().unwrap();
+    assert_eq!(answered + refused, 40, "{s}");
+    // The breaker opened after 5 consecutive failures; the rest never reached the upstream.
+    assert!((5..=8).contains(&answered), "{s}");
+    assert_eq!(hits(&server, "load-fail"), answered);
+    let breaker = s["breakers"].as_object().unwrap().values().next().unwrap();
+    assert_eq!(breaker["opened"], 1, "{s}");
+}
+
+#[test]
+fn load_bounds_its_runs() {
+    let server = chaos();
+    let url = server.url("/get");
+    for (args, words) in [
+        (vec!["-n", "99999999"], "at most 1000000"),
+        (vec!["-n", "0"], "-n must be at least 1"),
+        (vec!["-c", "100000"], "at most 1000 requests in flight"),
+        (vec!["--duration", "2h"], "at most 1h"),
+        (vec!["--rate", "0"], "--rate"),
+    ] {
+        let mut all = vec!["load", url.as_str()];
+        all.extend(args);
+        let o = run(&all);
+        assert_eq!(o.status.code(), Some(2), "{all:?}");
+        assert!(stderr(&o).contains(words), "{all:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty());
+    }
+    // A rate and a duration bound the run together.
+    let started = Instant::now();
+    let o = run(&[
+        "load",
+        &server.url("/get?key=load-rate"),
+        "--duration",
+        "1s",
+        "--rate",
+        "20",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let n = s["requests"].as_u64().unwrap();
+    assert!((15..=21).contains(&n), "{s}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+// ---------------------------------------------------------------------------------------------
+// tether serve: configuration errors
+
+#[test]
+fn serve_refuses_broken_configs_naming_key_and_line() {
+    let cases = [
+        ("[server]\nport = 8001\nprot = 1\n", 3, "server.prot"),
+        ("[server]\nport = 70000\n", 2, "server.port"),
+        (
+            "[[services]]\nname = \"users\"\nbase_url = \"http://127.0.0.1:1\"\nhealth_interval = -5\n",
+            4,
+            "services[0].health_interval",
+        ),
+        (
+            "[[services]]\nname = \"users\"\nbase_url = \"not a url\"\n",
+            3,
+            "services[0].base_url",
+        ),
+        (
+            "[monitor]\n\n\nhistory_size = \"lots\"\n",
+            4,
+            "monitor.history_size",
+        ),
+        (
+            "[[services]]\nname = \"a\"\nbase_url = \"http://x\"\n\n[[services]]\nname = \"a\"\nbase_url = \"http://y\"\n",
+            6,
+            "services[1].name",
+        ),
+    ];
+    for (text, line, key) in cases {
+        let file = TempFile::new("tether.toml", text);
+        let o = run(&["serve", "--config", file.path()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{text}\n{err}");
+        assert!(
+            err.contains(&format!("{}:{line}:", file.path())),
+            "line {line}: {err}"
+        );
+        assert!(err.contains(&format!("`{key}`")), "{key}: {err}");
+        assert!(o.stdout.is_empty(), "{}", stdout(&o));
+    }
+    let o = run(&["serve", "--config", "/nonexistent/tether.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot read the configuration"));
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../tether.example.toml");
+    let o = run(&["serve", "--config", example, "--check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("valid — 2 services"), "{out}");
+    assert!(out.contains("users -> http://127.0.0.1:8081"), "{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Long-running commands: started, probed over HTTP, stopped by SIGINT or by themselves.
+
+/// A running `tether` process whose stdout lines arrive on a channel; killed (by PID) if the
+/// test ends before it does.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(args: &[&str]) -> Self {
+        let mut child = tether()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn tether");
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (at most `limit`) for a line containing `needle`, and returns it.
+    fn line_with(&mut self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with {needle:?} in {limit:?}; seen:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Sends SIGINT (Ctrl-C) to the process.
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill -INT");
+        assert!(status.success());
+    }
+
+    /// Waits (at most `limit`) for the process to exit; the rest of its output is kept.
+    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                    self.seen.push(line);
+                }
+                return status;
+            }
+            assert!(Instant::now() < deadline, "still running after {limit:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
