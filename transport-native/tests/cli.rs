@@ -415,8 +415,8 @@ impl Running {
                         return line;
                     }
                 }
-                Err(_) => panic!(
-                    "no line with {needle:?} in {limit:?}; seen:\n{}",
+                Err(e) => panic!(
+                    "no line with {needle:?} in {limit:?} ({e}); seen:\n{}",
                     self.seen.join("\n")
                 ),
             }
@@ -455,4 +455,99 @@ impl Drop for Running {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The first `http://…` URL in `line`.
+fn url_in(line: &str) -> String {
+    let start = line.find("http://").unwrap_or_else(|| panic!("no URL in {line:?}"));
+    line[start..]
+        .split(|c: char| c.is_whitespace() || c == '\'')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// GETs `url`: status and body.
+fn fetch(url: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let response = agent.get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.into_body().read_to_string().unwrap())
+}
+
+fn json(url: &str) -> Value {
+    let (status, body) = fetch(url);
+    assert_eq!(status, 200, "GET {url}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: {e}: {body}"))
+}
+
+#[test]
+fn demo_serves_its_services_and_stops_by_itself() {
+    let mut demo = Running::start(&[
+        "demo", "--duration", "8s", "--port", "0", "--plain", "--cycle", "6s",
+    ]);
+    let live = url_in(&demo.line_with("/monitoring/health/live", Duration::from_secs(60)));
+    let base = live.trim_end_matches("/health/live").to_owned();
+    let doc = json(&live);
+    assert_eq!(doc["status"], "alive", "{doc}");
+    let services = json(&format!("{base}/services"));
+    let names: Vec<&String> = services["services"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["payments", "search", "users"], "{services}");
+    // The script takes `payments` down from 1 s to 3 s of each 6 s cycle: its breaker opens.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    loop {
+        let breakers = json(&format!("{base}/circuit-breakers"));
+        if breakers["circuit_breakers"]["payments"]["state"] == "OPEN" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "payments never opened: {breakers}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = demo.wait(Duration::from_secs(30));
+    assert!(status.success(), "{status}\n{}", demo.seen.join("\n"));
+    let all = demo.seen.join("\n");
+    assert!(all.contains("chaos: payments upstream down (HTTP 503)"), "{all}");
+    assert!(all.contains("breaker: payments CLOSED -> OPEN"), "{all}");
+    assert!(all.contains("Done after"), "{all}");
+    // The server is gone with the process.
+    assert!(ureq::get(live.as_str()).call().is_err());
+}
+
+#[test]
+fn ctrl_c_stops_the_demo_gracefully() {
+    let mut demo = Running::start(&["demo", "--port", "0", "--plain"]);
+    let live = url_in(&demo.line_with("/monitoring/health/live", Duration::from_secs(60)));
+    assert_eq!(fetch(&live).0, 200);
+    demo.interrupt();
+    let status = demo.wait(Duration::from_secs(20));
+    assert!(status.success(), "{status}\n{}", demo.seen.join("\n"));
+    assert!(demo.seen.iter().any(|l| l.starts_with("Interrupted after")), "{:?}", demo.seen);
+}
+
+#[test]
+fn serve_runs_a_config_and_ctrl_c_stops_it() {
+    let upstream = chaos();
+    let config = TempFile::new(
+        "tether.toml",
+        &format!(
+            "[server]\nport = 0\ntoken = \"serve-test-token-0123456789\"\n\n\
+             [[services]]\nname = \"inventory\"\nbase_url = \"{}\"\nhealth_interval = \"1s\"\n",
+            upstream.base_url()
+        ),
+    );
+    let mut serve = Running::start(&["serve", "--config", config.path()]);
+    let live = url_in(&serve.line_with("/monitoring/health/live", Duration::from_secs(60)));
+    let base = live.trim_end_matches("/health/live").to_owned();
+    let services = json(&format!("{base}/services"));
+    assert!(services["services"]["inventory"].is_object(), "{services}");
+    // The configured token guards the POST routes, and is never printed.
+    assert!(!serve.seen.iter().any(|l| l.contains("serve-test-token")), "{:?}", serve.seen);
+    serve.interrupt();
+    let status = serve.wait(Duration::from_secs(20));
+    assert!(status.success(), "{status}\n{}", serve.seen.join("\n"));
+    assert!(serve.seen.iter().any(|l| l.contains("stopped")), "{:?}", serve.seen);
 }
