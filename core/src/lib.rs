@@ -127,6 +127,7 @@ pub mod client;
 mod driver;
 mod error;
 mod message;
+pub mod monitoring;
 mod redact;
 mod rng;
 mod serde_util;

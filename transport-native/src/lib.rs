@@ -72,8 +72,12 @@
 
 mod agent;
 mod clock;
+#[cfg(feature = "monitor")]
+pub mod monitor;
 mod registry;
 mod runtime;
+#[cfg(feature = "server")]
+pub mod server;
 mod tracing_hooks;
 mod transport;
 

@@ -1,0 +1,1 @@
+//! Tests of the route table and the monitor state.
