@@ -459,7 +459,9 @@ impl Drop for Running {
 
 /// The first `http://…` URL in `line`.
 fn url_in(line: &str) -> String {
-    let start = line.find("http://").unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let start = line
+        .find("http://")
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
     line[start..]
         .split(|c: char| c.is_whitespace() || c == '\'')
         .next()
@@ -474,9 +476,30 @@ fn fetch(url: &str) -> (u16, String) {
         .timeout_global(Some(Duration::from_secs(10)))
         .build()
         .into();
-    let response = agent.get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let response = agent
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = response.status().as_u16();
     (status, response.into_body().read_to_string().unwrap())
+}
+
+/// POSTs to `url` with an optional bearer token: the status.
+fn post(url: &str, token: Option<&str>) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut request = agent.post(url);
+    if let Some(t) = token {
+        request = request.header("Authorization", &format!("Bearer {t}"));
+    }
+    request
+        .send_empty()
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+        .status()
+        .as_u16()
 }
 
 fn json(url: &str) -> Value {
@@ -488,12 +511,29 @@ fn json(url: &str) -> Value {
 #[test]
 fn demo_serves_its_services_and_stops_by_itself() {
     let mut demo = Running::start(&[
-        "demo", "--duration", "8s", "--port", "0", "--plain", "--cycle", "6s",
+        "demo",
+        "--duration",
+        "8s",
+        "--port",
+        "0",
+        "--plain",
+        "--cycle",
+        "6s",
     ]);
     let live = url_in(&demo.line_with("/monitoring/health/live", Duration::from_secs(60)));
     let base = live.trim_end_matches("/health/live").to_owned();
     let doc = json(&live);
     assert_eq!(doc["status"], "alive", "{doc}");
+    // The generated token is printed once, and it is the one the POST routes want.
+    let token_line = demo.line_with("Token for the POST routes", Duration::from_secs(5));
+    let token = token_line.rsplit(' ').next().unwrap().to_owned();
+    assert_eq!(token.len(), 64, "{token_line}");
+    assert_eq!(post(&format!("{base}/refresh"), None), 401);
+    assert_eq!(
+        post(&format!("{base}/refresh"), Some("wrong-token-0123456789")),
+        401
+    );
+    assert_eq!(post(&format!("{base}/refresh"), Some(&token)), 200);
     let services = json(&format!("{base}/services"));
     let names: Vec<&String> = services["services"].as_object().unwrap().keys().collect();
     assert_eq!(names, ["payments", "search", "users"], "{services}");
@@ -504,13 +544,19 @@ fn demo_serves_its_services_and_stops_by_itself() {
         if breakers["circuit_breakers"]["payments"]["state"] == "OPEN" {
             break;
         }
-        assert!(Instant::now() < deadline, "payments never opened: {breakers}");
+        assert!(
+            Instant::now() < deadline,
+            "payments never opened: {breakers}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let status = demo.wait(Duration::from_secs(30));
     assert!(status.success(), "{status}\n{}", demo.seen.join("\n"));
     let all = demo.seen.join("\n");
-    assert!(all.contains("chaos: payments upstream down (HTTP 503)"), "{all}");
+    assert!(
+        all.contains("chaos: payments upstream down (HTTP 503)"),
+        "{all}"
+    );
     assert!(all.contains("breaker: payments CLOSED -> OPEN"), "{all}");
     assert!(all.contains("Done after"), "{all}");
     // The server is gone with the process.
@@ -525,7 +571,11 @@ fn ctrl_c_stops_the_demo_gracefully() {
     demo.interrupt();
     let status = demo.wait(Duration::from_secs(20));
     assert!(status.success(), "{status}\n{}", demo.seen.join("\n"));
-    assert!(demo.seen.iter().any(|l| l.starts_with("Interrupted after")), "{:?}", demo.seen);
+    assert!(
+        demo.seen.iter().any(|l| l.starts_with("Interrupted after")),
+        "{:?}",
+        demo.seen
+    );
 }
 
 #[test]
@@ -545,9 +595,17 @@ fn serve_runs_a_config_and_ctrl_c_stops_it() {
     let services = json(&format!("{base}/services"));
     assert!(services["services"]["inventory"].is_object(), "{services}");
     // The configured token guards the POST routes, and is never printed.
-    assert!(!serve.seen.iter().any(|l| l.contains("serve-test-token")), "{:?}", serve.seen);
+    assert!(
+        !serve.seen.iter().any(|l| l.contains("serve-test-token")),
+        "{:?}",
+        serve.seen
+    );
     serve.interrupt();
     let status = serve.wait(Duration::from_secs(20));
     assert!(status.success(), "{status}\n{}", serve.seen.join("\n"));
-    assert!(serve.seen.iter().any(|l| l.contains("stopped")), "{:?}", serve.seen);
+    assert!(
+        serve.seen.iter().any(|l| l.contains("stopped")),
+        "{:?}",
+        serve.seen
+    );
 }

@@ -4,7 +4,7 @@
 //!
 //! ```toml
 //! [server]
-//! port = 8750
+//! port = 8001
 //!
 //! [[services]]
 //! name = "users"
@@ -28,8 +28,8 @@ use toml::Spanned;
 
 use crate::duration;
 
-/// The default port of `tether serve` and `tether demo`.
-pub(crate) const DEFAULT_PORT: u16 = 8750;
+/// The default port of `tether serve` and `tether demo`: the original gateway's.
+pub(crate) const DEFAULT_PORT: u16 = tether_native::server::DEFAULT_PORT;
 /// Where the browser dashboard is built; served at `/` when it exists.
 pub(crate) const DEFAULT_DASHBOARD_DIR: &str = "web-dashboard/dist";
 /// Most services one configuration may register.
@@ -53,7 +53,7 @@ pub(crate) struct Config {
 pub(crate) struct Server {
     /// The address to bind (default 127.0.0.1).
     pub(crate) bind: IpAddr,
-    /// The port (default 8750; 0 picks a free one).
+    /// The port (default 8001; 0 picks a free one).
     pub(crate) port: Port,
     /// The bearer token of the `POST` routes; generated and printed when absent.
     pub(crate) token: Option<Token>,
@@ -86,6 +86,10 @@ pub(crate) struct Monitor {
     pub(crate) collect_interval: Positive,
     /// Collections kept in the history (default 1000).
     pub(crate) history_size: Count,
+    /// Whether the host is sampled: CPU, memory, disk, network, processes (default true).
+    pub(crate) system_metrics: bool,
+    /// Time between two host samples (default 5 s, at least 200 ms).
+    pub(crate) system_interval: Spanned<Positive>,
 }
 
 impl Default for Monitor {
@@ -93,9 +97,14 @@ impl Default for Monitor {
         Monitor {
             collect_interval: Positive(Duration::from_secs(10)),
             history_size: Count(1000),
+            system_metrics: true,
+            system_interval: Spanned::new(0..0, Positive(Duration::from_secs(5))),
         }
     }
 }
+
+/// Shortest host sampling interval: CPU use is measured between two samples.
+pub(crate) const MIN_SYSTEM_INTERVAL: Duration = Duration::from_millis(200);
 
 /// `[alerts]`: the thresholds of the alert rules (absent: the rule's default).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -127,18 +136,15 @@ pub(crate) struct Service {
     pub(crate) name: Spanned<Name>,
     /// Its base URL (`http://` or `https://`); endpoints stay under it.
     pub(crate) base_url: BaseUrl,
-    /// The path its health check probes (default `/health`).
+    /// The path its health check probes (default `/health`); it stays under the base URL.
     #[serde(default = "default_health_path")]
-    pub(crate) health_path: String,
+    pub(crate) health_path: Spanned<String>,
     /// Time between two health checks (default 30 s).
     #[serde(default = "default_health_interval")]
     pub(crate) health_interval: Positive,
     /// How long a health check may take (default 5 s).
     #[serde(default = "default_health_timeout")]
     pub(crate) health_timeout: Positive,
-    /// Whether it is health-checked at all (default true).
-    #[serde(default = "yes")]
-    pub(crate) health_checks: bool,
     /// Limit on each attempt (default: the client's).
     pub(crate) timeout: Option<Positive>,
     /// Retries after the first attempt (default: the client's, 3).
@@ -151,17 +157,14 @@ pub(crate) struct Service {
     pub(crate) cache: Cache,
 }
 
-fn default_health_path() -> String {
-    "/health".to_owned()
+fn default_health_path() -> Spanned<String> {
+    Spanned::new(0..0, "/health".to_owned())
 }
 fn default_health_interval() -> Positive {
     Positive(Duration::from_secs(30))
 }
 fn default_health_timeout() -> Positive {
     Positive(Duration::from_secs(5))
-}
-const fn yes() -> bool {
-    true
 }
 
 /// `[services.breaker]`.
@@ -505,6 +508,10 @@ impl ConfigError {
 }
 
 /// Parses and checks a configuration; `file` names it in errors.
+#[expect(
+    clippy::result_large_err,
+    reason = "read once at start; the error is the program's last word"
+)]
 pub(crate) fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
     let deserializer = toml::Deserializer::parse(text)
         .map_err(|e| ConfigError::at(file, text, e.span(), None, e.message().to_owned()))?;
@@ -518,9 +525,37 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
-/// What the types alone cannot say: unique names, a bounded number of services, one token
-/// source.
+/// What the types alone cannot say: unique names, health paths under their base URL, a bounded
+/// number of services, the shortest host sampling interval, one token source.
+#[expect(
+    clippy::result_large_err,
+    reason = "read once at start; the error is the program's last word"
+)]
 fn check(file: &str, text: &str, config: &Config) -> Result<(), ConfigError> {
+    let interval = &config.monitor.system_interval;
+    if interval.get_ref().0 < MIN_SYSTEM_INTERVAL {
+        return Err(ConfigError::at(
+            file,
+            text,
+            Some(interval.span()),
+            Some("monitor.system_interval".to_owned()),
+            "must be at least 200ms (CPU use is measured between two samples)".to_owned(),
+        ));
+    }
+    for (i, s) in config.services.iter().enumerate() {
+        let Ok(base) = ServiceBase::parse(&s.base_url.0) else {
+            continue; // refused while it was read
+        };
+        if let Err(e) = base.join(s.health_path.get_ref()) {
+            return Err(ConfigError::at(
+                file,
+                text,
+                Some(s.health_path.span()),
+                Some(format!("services[{i}].health_path")),
+                format!("must be a path under the base URL: {e}"),
+            ));
+        }
+    }
     if config.services.len() > MAX_SERVICES {
         return Err(ConfigError::at(
             file,
@@ -568,7 +603,11 @@ mod tests {
         let c = parse("tether.example.toml", text).unwrap();
         assert_eq!(c.server.port, Port(DEFAULT_PORT));
         assert!(c.services.len() >= 2);
-        assert!(c.services.iter().all(|s| s.health_checks));
+        assert_eq!(
+            c.services[0].health_interval,
+            Positive(Duration::from_secs(30))
+        );
+        assert_eq!(c.services[1].health_path.get_ref(), "/status");
     }
 
     #[test]

@@ -10,16 +10,22 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tether_native::tether_core::BreakerEvent;
+use std::collections::BTreeSet;
+
+use tether_native::monitor::{CheckSchedule, Monitor, MonitorConfig};
+use tether_native::tether_core::monitoring::HealthResult;
+use tether_native::tether_core::{AlertRule, BreakerEvent};
 use tether_native::{
     BreakDuration, BreakerConfig, EngineEvent, HttpClient, Registry, ServiceClient,
 };
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use crate::Failure;
 use crate::clock;
-use crate::config::{DEFAULT_DASHBOARD_DIR, DEFAULT_PORT};
+use crate::config::{DEFAULT_DASHBOARD_DIR, DEFAULT_PORT, Name, Token};
 use crate::duration::{self, Human};
+use crate::monitoring::{self, Serving};
 use crate::shutdown::{self, Stop};
 use crate::status::{self, Display, Line, SharedWindow};
 
@@ -158,12 +164,6 @@ fn service(name: &str, chaos: &str, endpoint: &str, varied: bool) -> Result<Demo
             ..BreakerConfig::default()
         })
         .health_path(format!("/health?key={key}"))
-        .configure(|b| {
-            b.configure_engine(|c| {
-                c.health.check_interval = Duration::from_secs(2);
-                c.health.check_timeout = Duration::from_secs(1);
-            })
-        })
         .build()
         .map_err(|e| Failure::Failed(format!("cannot build the `{name}` client: {e}")))?;
     Ok(DemoService {
@@ -283,23 +283,86 @@ async fn fault_script(
     }
 }
 
+/// The demo's monitor: everything moves every 2 s, and a service whose mean response time
+/// passes 400 ms is "slow".
+fn monitor_config(services: &[Arc<DemoService>]) -> MonitorConfig {
+    let mut m = MonitorConfig {
+        collect_interval: Duration::from_secs(2),
+        ..MonitorConfig::default()
+    };
+    for svc in services {
+        m.checks.insert(
+            svc.name.clone(),
+            CheckSchedule::new(Duration::from_secs(2), Duration::from_secs(1)),
+        );
+    }
+    for rule in &mut m.state.alerts.rules {
+        if rule.name == AlertRule::SERVICE_SLOW {
+            rule.threshold = 400.0;
+        }
+    }
+    m
+}
+
+/// Reports alerts that fired or resolved since `known` (the ids active last time).
+fn alert_events(monitor: &Monitor, known: &mut BTreeSet<u64>, at: &str) -> Vec<String> {
+    let active = monitor.active_alerts();
+    let now: BTreeSet<u64> = active.iter().map(|a| a.id).collect();
+    let mut events = Vec::new();
+    for a in &active {
+        if !known.contains(&a.id) {
+            events.push(format!(
+                "[{at}] ALERT fired: [{}] {}{}: {}",
+                a.severity,
+                a.alert_type,
+                a.service
+                    .as_deref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default(),
+                a.message
+            ));
+        }
+    }
+    for id in known.difference(&now) {
+        if let Some(a) = monitor.alerts(None).into_iter().find(|a| a.id == *id) {
+            events.push(format!(
+                "[{at}] alert resolved: {}{}",
+                a.alert_type,
+                a.service
+                    .as_deref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default(),
+            ));
+        }
+    }
+    *known = now;
+    events
+}
+
 /// `m:ss` since the demo started.
 fn clock_label(d: Duration) -> String {
     format!("{}:{:02}", d.as_secs() / 60, d.as_secs() % 60)
 }
 
+/// The status the monitoring routes give a service: its breaker and its latest check, the
+/// worst winning.
+fn health_label(breaker: &str, check: Option<&HealthResult>) -> &'static str {
+    match (breaker, check) {
+        ("OPEN", _) | (_, Some(HealthResult { healthy: false, .. })) => "unhealthy",
+        ("HALF_OPEN", _) => "degraded",
+        (_, Some(_)) => "healthy",
+        (_, None) => "unknown",
+    }
+}
+
 /// The status line of `svc` now.
-fn line(svc: &DemoService, now: Instant) -> Line {
-    let snapshot = svc.client.http_client().engine_snapshot();
-    let health = snapshot
-        .health
-        .iter()
-        .find(|h| h.service == svc.name)
-        .map_or_else(|| "unknown".to_owned(), |h| h.status.as_str().to_owned());
+fn line(svc: &DemoService, checks: &[(String, HealthResult)], now: Instant) -> Line {
+    let breaker = svc.client.circuit_breaker_state().state;
+    let check = checks.iter().find(|(n, _)| *n == svc.name).map(|(_, h)| h);
     Line {
         name: svc.name.clone(),
-        health,
-        breaker: svc.client.circuit_breaker_state().state.to_owned(),
+        health: health_label(breaker, check).to_owned(),
+        breaker: breaker.to_owned(),
         window: status::lock(&svc.window).stats(now),
         fault: svc
             .fault
@@ -309,8 +372,8 @@ fn line(svc: &DemoService, now: Instant) -> Line {
     }
 }
 
-/// Runs the demo until Ctrl-C or `--duration`.
-pub(crate) async fn run(args: Args) -> Result<(), Failure> {
+/// Checks the flags; returns the token, if one was given.
+fn check_args(args: &Args) -> Result<Option<String>, Failure> {
     if args.cycle < Duration::from_secs(6) || args.cycle > Duration::from_secs(3600) {
         return Err(Failure::Usage(format!(
             "--cycle {} is out of range: from 6s to 1h",
@@ -325,74 +388,90 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
             "--add-service: at most 16 extra services".into(),
         ));
     }
-    let started = clock::now();
-    let (stop_tx, stop_rx) = watch::channel(false);
-
-    // The chaos upstream, in process.
-    let chaos_listener =
-        tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.chaos_port)))
-            .await
-            .map_err(|e| Failure::Failed(format!("cannot bind the chaos upstream: {e}")))?;
-    let chaos_addr = chaos_listener
-        .local_addr()
-        .map_err(|e| Failure::Failed(format!("chaos upstream: {e}")))?;
-    let chaos = format!("http://{chaos_addr}");
-    let chaos_task = {
-        let mut stop = stop_rx.clone();
-        clock::spawn(tether_chaos::serve_with_shutdown(
-            chaos_listener,
-            tether_chaos::ChaosOptions::default().with_cors(true),
-            async move {
-                let _ = stop.changed().await;
-            },
-        ))
-    };
-
-    // The services, registered where the monitor enumerates them.
-    let registry = Arc::new(Registry::new(64));
-    let mut services = vec![
-        service("payments", &chaos, "/get", true)?,
-        service("search", &chaos, "/get?q=tether", true)?,
-        service("users", &chaos, "/cache/5", false)?,
-    ];
     for name in &args.extra_services {
-        crate::config::Name::check(name).map_err(Failure::Usage)?;
-        if services.iter().any(|s| s.name == *name) {
+        Name::check(name).map_err(|e| Failure::Usage(format!("--add-service: {e}")))?;
+        if ["payments", "search", "users"].contains(&name.as_str()) {
             return Err(Failure::Usage(format!(
                 "--add-service: `{name}` exists already"
             )));
         }
-        services.push(service(name, &chaos, "/get", true)?);
+    }
+    match args.token.clone() {
+        Some(t) => Token::check(t)
+            .map(|t| Some(t.0))
+            .map_err(|e| Failure::Usage(format!("--token: {e}"))),
+        None => Ok(None),
+    }
+}
+
+/// Binds the chaos upstream on loopback and serves it until `stop` changes.
+async fn start_chaos(
+    port: u16,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(String, JoinHandle<std::io::Result<()>>), Failure> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+        .await
+        .map_err(|e| Failure::Failed(format!("cannot bind the chaos upstream: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::Failed(format!("chaos upstream: {e}")))?;
+    let task = clock::spawn(tether_chaos::serve_with_shutdown(
+        listener,
+        tether_chaos::ChaosOptions::default().with_cors(true),
+        async move {
+            let _ = stop.changed().await;
+        },
+    ));
+    Ok((format!("http://{addr}"), task))
+}
+
+/// The demo's services, registered in `registry`, their breaker transitions reported on
+/// `events`.
+fn build_services(
+    extra: &[String],
+    chaos: &str,
+    registry: &Registry,
+    events: &mpsc::Sender<String>,
+    started: Instant,
+) -> Result<Vec<Arc<DemoService>>, Failure> {
+    let mut services = vec![
+        service("payments", chaos, "/get", true)?,
+        service("search", chaos, "/get?q=tether", true)?,
+        service("users", chaos, "/cache/5", false)?,
+    ];
+    for name in extra {
+        services.push(service(name, chaos, "/get", true)?);
     }
     let services: Vec<Arc<DemoService>> = services.into_iter().map(Arc::new).collect();
-    let (events_tx, mut events_rx) = mpsc::channel::<String>(256);
     for svc in &services {
         registry
             .insert(svc.client.clone())
             .map_err(|e| Failure::Failed(e.to_string()))?;
-        svc.client.enable_health_checks();
-        let events = events_tx.clone();
+        let events = events.clone();
         svc.client
             .http_client()
             .hooks()
             .add_event_hook(move |event| {
-                if let EngineEvent::Breaker(b) = event {
-                    if let BreakerEvent::StateChanged {
+                if let EngineEvent::Breaker(b) = event
+                    && let BreakerEvent::StateChanged {
                         from, to, reason, ..
                     } = &b.event
-                    {
-                        let _ = events.try_send(format!(
-                            "breaker: {} {} -> {} ({reason:?})",
-                            b.name,
-                            from.as_str().to_uppercase(),
-                            to.as_str().to_uppercase()
-                        ));
-                    }
+                {
+                    let _ = events.try_send(format!(
+                        "[{}] breaker: {} {} -> {} ({reason:?})",
+                        clock_label(started.elapsed()),
+                        b.name,
+                        from.as_str().to_uppercase(),
+                        to.as_str().to_uppercase()
+                    ));
                 }
             });
     }
+    Ok(services)
+}
 
-    // What to look at.
+/// What the demo runs and how to break it by hand.
+fn intro(services: &[Arc<DemoService>], chaos: &str, cycle: Duration) -> String {
     let mut intro = String::new();
     let _ = writeln!(
         intro,
@@ -403,11 +482,11 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let sixth = args.cycle / 6;
+    let sixth = cycle / 6;
     let _ = writeln!(
         intro,
         "Fault script, every {}: `payments` down from {} to {}, `search` slow from {} to {}, `users` healthy.",
-        Human(args.cycle),
+        Human(cycle),
         clock_label(sixth),
         clock_label(sixth * 3),
         clock_label(sixth * 3),
@@ -417,7 +496,101 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
         intro,
         "Break something yourself: curl '{chaos}/admin/down/users?on=1' (and ?on=0 to repair)."
     );
-    print!("{intro}");
+    intro
+}
+
+/// Shows the status lines and the events until Ctrl-C or `limit`.
+async fn status_loop(
+    services: &[Arc<DemoService>],
+    monitor: &Monitor,
+    mut events: mpsc::Receiver<String>,
+    started: Instant,
+    limit: Option<Duration>,
+    live: bool,
+) -> Stop {
+    let mut alerts_known = BTreeSet::new();
+    let mut display = Display::new(live, services.len(), Duration::from_secs(5));
+    let name_width = services
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(8);
+    let stop = shutdown::signal_or(limit);
+    tokio::pin!(stop);
+    let mut refresh = tokio::time::interval(Duration::from_millis(500));
+    let why = loop {
+        tokio::select! {
+            why = &mut stop => break why,
+            Some(event) = events.recv() => display.event(&event),
+            _ = refresh.tick() => {
+                let now = clock::now();
+                let at = clock_label(started.elapsed());
+                for event in alert_events(monitor, &mut alerts_known, &at) {
+                    display.event(&event);
+                }
+                let checks = monitor.health_status();
+                let lines: Vec<String> = services
+                    .iter()
+                    .map(|s| line(s, &checks, now).render(name_width))
+                    .collect();
+                display.update(now, &format!("[{at}] status"), &lines);
+            }
+        }
+    };
+    display.finish();
+    while let Ok(event) = events.try_recv() {
+        display.event(&event);
+    }
+    why
+}
+
+/// Runs the demo until Ctrl-C or `--duration`.
+pub(crate) async fn run(args: Args) -> Result<(), Failure> {
+    let token = check_args(&args)?;
+    let started = clock::now();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (chaos, chaos_task) = start_chaos(args.chaos_port, stop_rx.clone()).await?;
+    let stop_chaos = || async {
+        let _ = stop_tx.send(true);
+        let _ = chaos_task.await;
+    };
+
+    // The services, registered where the monitor enumerates them, then the monitor and its
+    // server.
+    let registry = Arc::new(Registry::new(64));
+    let (events_tx, events_rx) = mpsc::channel::<String>(256);
+    let services =
+        match build_services(&args.extra_services, &chaos, &registry, &events_tx, started) {
+            Ok(s) => s,
+            Err(e) => {
+                stop_chaos().await;
+                return Err(e);
+            }
+        };
+    let serving = Serving {
+        bind: SocketAddr::new(args.bind, args.port),
+        token,
+        protect_reads: false,
+        dashboard_dir: args.dashboard_dir.clone(),
+    };
+    let running =
+        match monitoring::start(Arc::clone(&registry), monitor_config(&services), serving).await {
+            Ok(r) => r,
+            Err(e) => {
+                registry.close_all();
+                stop_chaos().await;
+                return Err(e);
+            }
+        };
+    let mut text = intro(&services, &chaos, args.cycle);
+    text.push_str(&running.announce(&args.dashboard_dir));
+    match args.duration {
+        Some(d) => {
+            let _ = writeln!(text, "Running for {} (Ctrl-C stops it sooner).", Human(d));
+        }
+        None => text.push_str("Running until Ctrl-C.\n"),
+    }
+    print!("{text}");
 
     let mut tasks = Vec::new();
     for svc in &services {
@@ -428,46 +601,24 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
         chaos.clone(),
         args.cycle,
         started,
-        events_tx.clone(),
+        events_tx,
         stop_rx.clone(),
     )));
-    drop(events_tx);
 
-    // The live status, until Ctrl-C or --duration.
     let live = !args.plain && std::io::stdout().is_terminal();
-    let mut display = Display::new(live, services.len(), Duration::from_secs(5));
-    let name_width = services
-        .iter()
-        .map(|s| s.name.chars().count())
-        .max()
-        .unwrap_or(8);
-    let stop = shutdown::signal_or(args.duration);
-    tokio::pin!(stop);
-    let mut refresh = tokio::time::interval(Duration::from_millis(500));
-    let why = loop {
-        tokio::select! {
-            why = &mut stop => break why,
-            Some(event) = events_rx.recv() => display.event(&event),
-            _ = refresh.tick() => {
-                let now = clock::now();
-                let lines: Vec<String> = services
-                    .iter()
-                    .map(|s| line(s, now).render(name_width))
-                    .collect();
-                display.update(now, &format!("[{}] status", clock_label(started.elapsed())), &lines);
-            }
-        }
-    };
-    display.finish();
+    let monitor = running.monitor.clone();
+    let why = status_loop(&services, &monitor, events_rx, started, args.duration, live).await;
+
+    // Stop in order: the server (requests in progress finish), the traffic and the script,
+    // the chaos upstream, the clients.
+    let stopped = running.stop().await;
     let _ = stop_tx.send(true);
     for task in tasks {
         let _ = task.await;
     }
-    let _ = chaos_task.await;
-    while let Ok(event) = events_rx.try_recv() {
-        display.event(&event);
-    }
+    stop_chaos().await;
     registry.close_all();
+    stopped?;
     println!(
         "{} after {}: demo stopped.",
         match why {

@@ -90,20 +90,20 @@ pub(crate) fn plan(
             "-c {concurrency} is too many: at most {MAX_CONCURRENCY} requests in flight"
         ));
     }
-    if let Some(d) = duration {
-        if d.is_zero() || d > MAX_DURATION {
-            return Err(format!(
-                "--duration {} is out of range: more than 0 and at most 1h",
-                Human(d)
-            ));
-        }
+    if let Some(d) = duration
+        && (d.is_zero() || d > MAX_DURATION)
+    {
+        return Err(format!(
+            "--duration {} is out of range: more than 0 and at most 1h",
+            Human(d)
+        ));
     }
-    if let Some(r) = rate {
-        if !r.is_finite() || r <= 0.0 || r > MAX_RATE {
-            return Err(format!(
-                "--rate {r} is out of range: more than 0 and at most {MAX_RATE} per second"
-            ));
-        }
+    if let Some(r) = rate
+        && (!r.is_finite() || r <= 0.0 || r > MAX_RATE)
+    {
+        return Err(format!(
+            "--rate {r} is out of range: more than 0 and at most {MAX_RATE} per second"
+        ));
     }
     Ok(Plan {
         requests,

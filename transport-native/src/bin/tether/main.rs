@@ -17,6 +17,7 @@ mod demo;
 mod duration;
 mod get;
 mod load;
+mod monitoring;
 mod request;
 mod serve;
 mod shutdown;

@@ -25,17 +25,14 @@ pub(crate) async fn signal() {
 
 /// Resolves on SIGINT or SIGTERM, or after `limit` when there is one; says which.
 pub(crate) async fn signal_or(limit: Option<std::time::Duration>) -> Stop {
-    match limit {
-        Some(limit) => {
-            tokio::select! {
-                () = signal() => Stop::Signal,
-                () = tokio::time::sleep(limit) => Stop::Elapsed,
-            }
+    if let Some(limit) = limit {
+        tokio::select! {
+            () = signal() => Stop::Signal,
+            () = tokio::time::sleep(limit) => Stop::Elapsed,
         }
-        None => {
-            signal().await;
-            Stop::Signal
-        }
+    } else {
+        signal().await;
+        Stop::Signal
     }
 }
 

@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn the_window_forgets_old_outcomes() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let ms = Duration::from_millis;
         let mut w = Window::default();
         assert_eq!(w.stats(t0), WindowStats::default());
@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn the_window_is_bounded() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let mut w = Window::default();
         for _ in 0..MAX_SAMPLES + 10 {
             w.record(t0, Duration::from_millis(1), true, false);
