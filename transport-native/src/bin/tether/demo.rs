@@ -567,6 +567,12 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
                 return Err(e);
             }
         };
+    if !args.bind.is_loopback() {
+        eprintln!(
+            "tether: warning: serving the demo on {} exposes its routes beyond this machine",
+            args.bind
+        );
+    }
     let serving = Serving {
         bind: SocketAddr::new(args.bind, args.port),
         token,
