@@ -510,6 +510,7 @@ fn json(url: &str) -> Value {
 
 #[test]
 fn demo_serves_its_services_and_stops_by_itself() {
+    let odd = "<img src=x onerror=alert(1)>";
     let mut demo = Running::start(&[
         "demo",
         "--duration",
@@ -519,6 +520,8 @@ fn demo_serves_its_services_and_stops_by_itself() {
         "--plain",
         "--cycle",
         "6s",
+        "--add-service",
+        odd,
     ]);
     let live = url_in(&demo.line_with("/monitoring/health/live", Duration::from_secs(60)));
     let base = live.trim_end_matches("/health/live").to_owned();
@@ -535,8 +538,17 @@ fn demo_serves_its_services_and_stops_by_itself() {
     );
     assert_eq!(post(&format!("{base}/refresh"), Some(&token)), 200);
     let services = json(&format!("{base}/services"));
-    let names: Vec<&String> = services["services"].as_object().unwrap().keys().collect();
-    assert_eq!(names, ["payments", "search", "users"], "{services}");
+    let names: std::collections::BTreeSet<&str> = services["services"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        names,
+        ["payments", "search", "users", odd].into_iter().collect(),
+        "{services}"
+    );
     // The script takes `payments` down from 1 s to 3 s of each 6 s cycle: its breaker opens.
     let deadline = Instant::now() + Duration::from_secs(6);
     loop {
