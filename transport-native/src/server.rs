@@ -245,7 +245,9 @@ impl ServerBuilder {
     }
 }
 
-/// A running monitoring server.
+/// A running monitoring server. It stops on [`shutdown`](Self::shutdown), on
+/// [`ShutdownHandle::shutdown`], or when the `Server` and every [`ShutdownHandle`] are dropped:
+/// keep it alive (or `wait` on it) for as long as it should serve.
 pub struct Server {
     local_addr: SocketAddr,
     prefix: String,

@@ -1,8 +1,10 @@
 //! The records the monitoring routes and the monitor exchange, in the shapes (keys and key
 //! order) the original `common.monitoring` module returned.
 //!
-//! Every timestamp is RFC 3339 UTC text with microseconds (`2026-11-26T18:40:58.167771Z`);
-//! `docs/decisions/0010-monitoring-timestamps.md` says why.
+//! Every timestamp is RFC 3339 UTC text with microseconds (`2026-11-26T18:40:58.167771Z`):
+//! unambiguous (the original wrote naive local time), fixed-width (so text order is time
+//! order), and readable by Python's `datetime.fromisoformat`. The decision record on
+//! monitoring timestamps in `docs/decisions/` weighs it against the original's form.
 
 use std::sync::Arc;
 

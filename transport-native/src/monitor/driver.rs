@@ -68,11 +68,7 @@ pub(super) async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let now = rt.now();
     let mut d = Driver {
         next_collect: now.saturating_add(inner.config.collect_interval),
-        // The first round: everything checked and sampled, then the first collection.
-        round: Some(Round {
-            waiting: HashSet::new(),
-            needs_sample: inner.config.system_metrics,
-        }),
+        round: None,
         inner,
         jobs: FuturesUnordered::new(),
         due: HashMap::new(),
@@ -80,6 +76,7 @@ pub(super) async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         sampling: false,
         next_sample: now,
     };
+    // The first round: everything checked and sampled, then the first collection.
     let mut first = true;
     loop {
         if *stop.borrow() {
@@ -88,8 +85,14 @@ pub(super) async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         let now = rt.now();
         let specs = d.inner.specs();
         d.inner.sync_state(&specs);
-        let refresh = d.inner.refresh.swap(false, Ordering::AcqRel);
-        d.plan(now, &specs, std::mem::take(&mut first) || refresh);
+        if std::mem::take(&mut first) {
+            d.start_round(now, &specs, d.inner.config.system_metrics);
+        } else if d.inner.refresh.swap(false, Ordering::AcqRel) && d.round.is_none() {
+            // A refresh asked for while one runs is absorbed by it: however often `POST
+            // /refresh` is called, at most one round is in progress.
+            d.start_round(now, &specs, false);
+        }
+        d.plan(now, &specs);
         let wake = d.wake_at(now);
         let sleep = tokio::time::sleep(wake.saturating_duration_since(now));
         tokio::select! {
@@ -106,24 +109,28 @@ pub(super) async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
 }
 
 impl Driver {
-    /// One turn's work at `now`: a refresh makes everything due; due checks and samples
-    /// start; a finished round or a due collection collects.
-    fn plan(&mut self, now: Timestamp, specs: &[Spec], refresh: bool) {
+    /// A round: every monitor due now, and a collection once they have all reported (and,
+    /// with `needs_sample`, once the host has been sampled).
+    fn start_round(&mut self, now: Timestamp, specs: &[Spec], needs_sample: bool) {
+        let mut round = Round {
+            waiting: HashSet::new(),
+            needs_sample,
+        };
+        for s in specs {
+            round.waiting.insert(s.name.clone());
+            self.due.insert(s.name.clone(), now);
+        }
+        self.round = Some(round);
+    }
+
+    /// One turn's work at `now`: due checks and samples start; a finished round or a due
+    /// collection collects.
+    fn plan(&mut self, now: Timestamp, specs: &[Spec]) {
         self.due
             .retain(|name, _| specs.iter().any(|s| &s.name == name));
         if let Some(r) = self.round.as_mut() {
             r.waiting
                 .retain(|name| specs.iter().any(|s| &s.name == name));
-        }
-        if refresh {
-            let r = self.round.get_or_insert_with(|| Round {
-                waiting: HashSet::new(),
-                needs_sample: false,
-            });
-            for s in specs {
-                r.waiting.insert(s.name.clone());
-                self.due.insert(s.name.clone(), now);
-            }
         }
         let rt = self.inner.runtime;
         for s in specs {

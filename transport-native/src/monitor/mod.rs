@@ -274,7 +274,7 @@ impl Monitor {
     }
 
     /// Stops the driver (checks in flight are abandoned) and waits for it to end. The monitor
-    /// can still be read and collected by hand afterwards.
+    /// can still be read and collected by hand afterwards; it cannot be started again.
     pub async fn shutdown(&self) {
         let inner = self.inner();
         inner.stop.send_replace(true);
