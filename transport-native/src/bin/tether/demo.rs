@@ -2,15 +2,13 @@
 //! resilient client while a fault script breaks and repairs their upstream, the monitoring
 //! server over them, and a live status line per service.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-
-use std::collections::BTreeSet;
 
 use tether_native::monitor::{CheckSchedule, Monitor, MonitorConfig};
 use tether_native::tether_core::monitoring::HealthResult;
