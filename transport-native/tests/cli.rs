@@ -248,6 +248,33 @@ fn load_prints_a_human_summary_with_percentiles() {
 }
 
 #[test]
+fn load_draws_a_progress_bar_on_a_terminal() {
+    // `script` (util-linux) runs the program on a pseudo-terminal, so stderr is a terminal.
+    let server = chaos();
+    let url = server.url("/get?key=load-tty");
+    let command = format!(
+        "'{}' load '{url}' -n 30 --rate 15 --no-cache",
+        env!("CARGO_BIN_EXE_tether")
+    );
+    let o = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .env_remove("TETHER_TOKEN")
+        .output()
+        .expect("run script (util-linux)");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    // The bar counts towards 30 while the run lasts (about 2 s), is redrawn in place, and the
+    // summary follows it.
+    assert!(out.contains("/30 "), "{out}");
+    assert!(out.contains("\r\u{1b}[2K"), "{out:?}");
+    let summary = out.find("30 requests to ").expect("the summary");
+    assert!(out.find("/30 ").unwrap() < summary, "{out}");
+    assert!(out[summary..].contains("p99 "), "{out}");
+    assert_eq!(hits(&server, "load-tty"), 30);
+}
+
+#[test]
 fn load_against_a_failing_upstream_counts_errors_and_the_breaker() {
     let server = chaos();
     let o = run(&[
@@ -575,6 +602,115 @@ fn demo_serves_its_services_and_stops_by_itself() {
     assert!(ureq::get(live.as_str()).call().is_err());
 }
 
+/// What the demo's routes have shown so far about `payments` while its upstream fails and
+/// recovers.
+#[derive(Debug, Default)]
+struct Seen {
+    breaker_open: bool,
+    closed_after_open: bool,
+    unhealthy: bool,
+    healthy_after_unhealthy: bool,
+    /// The `breaker_open` alert raised for `payments`, and whether it has been resolved.
+    alert: Option<u64>,
+    alert_resolved: bool,
+}
+
+impl Seen {
+    /// Reads the breakers, the service and the alerts once.
+    fn observe(&mut self, base: &str) {
+        let breakers = json(&format!("{base}/circuit-breakers"));
+        match breakers["circuit_breakers"]["payments"]["state"].as_str() {
+            Some("OPEN") => self.breaker_open = true,
+            Some("CLOSED") if self.breaker_open => self.closed_after_open = true,
+            _ => {}
+        }
+        let service = json(&format!("{base}/services/payments"));
+        match service["status"].as_str() {
+            Some("unhealthy") => self.unhealthy = true,
+            Some("healthy") if self.unhealthy => self.healthy_after_unhealthy = true,
+            _ => {}
+        }
+        let alerts = json(&format!("{base}/alerts?limit=1000"));
+        for a in alerts.as_array().expect("an array of alerts") {
+            if a["type"] != "breaker_open" || a["service"] != "payments" {
+                continue;
+            }
+            let id = a["id"].as_u64().expect("alert id");
+            match self.alert {
+                None if a["resolved_at"].is_null() => self.alert = Some(id),
+                Some(known) if known == id && a["resolved_at"].is_string() => {
+                    self.alert_resolved = true;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn failing(&self) -> bool {
+        self.breaker_open && self.unhealthy && self.alert.is_some()
+    }
+
+    fn recovered(&self) -> bool {
+        self.closed_after_open && self.healthy_after_unhealthy && self.alert_resolved
+    }
+}
+
+#[test]
+fn demo_routes_show_the_breaker_open_an_alert_and_the_recovery() {
+    // An 8 s cycle: `payments` answers 503 from 1.3 s to 4 s; its breaker opens at once and
+    // probes again 5 s later, when the upstream is back. `--duration` is only a backstop: the
+    // test stops the process (by PID) as soon as it has seen the whole story.
+    let mut demo = Running::start(&[
+        "demo",
+        "--duration",
+        "120s",
+        "--port",
+        "0",
+        "--plain",
+        "--cycle",
+        "8s",
+    ]);
+    let live = url_in(&demo.line_with("/monitoring/health/live", Duration::from_secs(60)));
+    let base = live.trim_end_matches("/health/live").to_owned();
+    let mut seen = Seen::default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.failing() {
+        assert!(Instant::now() < deadline, "while failing: {seen:?}");
+        seen.observe(&base);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The alert raised while it failed is the one that must resolve.
+    let id = seen.alert.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.recovered() {
+        assert!(Instant::now() < deadline, "recovering: {seen:?}");
+        seen.observe(&base);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The status loop reports alerts every half second: the resolution reaches the terminal
+    // shortly after the route shows it.
+    demo.line_with(
+        "alert resolved: breaker_open (payments)",
+        Duration::from_secs(10),
+    );
+    demo.interrupt();
+    let status = demo.wait(Duration::from_secs(20));
+    assert!(status.success(), "{status}\n{}", demo.seen.join("\n"));
+    // The terminal told the same story.
+    let all = demo.seen.join("\n");
+    for words in [
+        "chaos: payments upstream down (HTTP 503)",
+        "breaker: payments CLOSED -> OPEN",
+        "ALERT fired: [error] breaker_open (payments)",
+        "chaos: payments upstream repaired",
+        "breaker: payments HALF_OPEN -> CLOSED",
+        "alert resolved: breaker_open (payments)",
+        "Interrupted after",
+    ] {
+        assert!(all.contains(words), "{words} (alert {id}):\n{all}");
+    }
+}
+
 #[test]
 fn ctrl_c_stops_the_demo_gracefully() {
     let mut demo = Running::start(&["demo", "--port", "0", "--plain"]);
@@ -606,7 +742,34 @@ fn serve_runs_a_config_and_ctrl_c_stops_it() {
     let base = live.trim_end_matches("/health/live").to_owned();
     let services = json(&format!("{base}/services"));
     assert!(services["services"]["inventory"].is_object(), "{services}");
+    let breakers = json(&format!("{base}/circuit-breakers"));
+    assert_eq!(
+        breakers["circuit_breakers"]["inventory"]["state"], "CLOSED",
+        "{breakers}"
+    );
+    assert_eq!(fetch(&format!("{base}/services/nope")).0, 404);
+    let (status, body) = fetch(&format!("{base}/metrics?format=prometheus"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(fetch(&format!("{base}/metrics?format=xml")).0, 400);
+    // The health check runs every second against the chaos upstream: inventory is healthy.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let service = json(&format!("{base}/services/inventory"));
+        if service["status"] == "healthy" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{service}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // The configured token guards the POST routes, and is never printed.
+    assert_eq!(post(&format!("{base}/refresh"), None), 401);
+    assert_eq!(
+        post(
+            &format!("{base}/refresh"),
+            Some("serve-test-token-0123456789")
+        ),
+        200
+    );
     assert!(
         !serve.seen.iter().any(|l| l.contains("serve-test-token")),
         "{:?}",
