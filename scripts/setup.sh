@@ -29,7 +29,16 @@ apt_install() {
 
 # 1. Build basics and real consumers used by the tests (promtool and a Prometheus server from
 #    `prometheus`, an InfluxDB 1.x server from `influxdb`; nothing is started by the install).
+#    The tests start their own instances on free loopback ports with temporary data folders, so
+#    a system service the package may have started elsewhere does not get in their way.
 apt_install ca-certificates curl pkg-config build-essential prometheus influxdb
+for tool in promtool:prometheus prometheus:prometheus influxd:influxdb; do
+  bin=${tool%%:*}
+  if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "/usr/bin/$bin" ] && [ ! -x "/usr/sbin/$bin" ]; then
+    echo "[setup] error: \`$bin\` (Debian package ${tool#*:}) is still missing after the install" >&2
+    exit 1
+  fi
+done
 
 # 2. Rust components (rustup toolchain from rust-toolchain.toml or the default).
 if command -v rustup >/dev/null 2>&1; then
