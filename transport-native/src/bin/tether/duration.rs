@@ -59,27 +59,9 @@ pub(crate) fn seconds(value: f64) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(value))
 }
 
-/// A duration for people: `0s`, `850µs`, `12.5ms`, `2.00s`, `3m05s`.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Human(pub(crate) Duration);
-
-impl fmt::Display for Human {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = self.0;
-        let us = d.as_micros();
-        if us == 0 {
-            f.write_str("0s")
-        } else if us < 1_000 {
-            write!(f, "{us}µs")
-        } else if us < 1_000_000 {
-            write!(f, "{:.1}ms", us as f64 / 1_000.0)
-        } else if d.as_secs() < 60 {
-            write!(f, "{:.2}s", d.as_secs_f64())
-        } else {
-            write!(f, "{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
-        }
-    }
-}
+/// A duration for people (`850µs`, `12.5ms`, `2.0s`, `3m05s`), the way decision traces
+/// print it.
+pub(crate) use tether_native::tether_core::HumanDuration as Human;
 
 /// Milliseconds as a float, for JSON.
 pub(crate) fn millis(d: Duration) -> f64 {
@@ -120,15 +102,5 @@ mod tests {
         }
         assert!(parse("-5s").unwrap_err().0.contains("negative"));
         assert!(parse("5 parsecs").unwrap_err().0.contains("unknown unit"));
-    }
-
-    #[test]
-    fn prints_for_people() {
-        let h = |d| Human(d).to_string();
-        assert_eq!(h(Duration::ZERO), "0s");
-        assert_eq!(h(Duration::from_micros(850)), "850µs");
-        assert_eq!(h(Duration::from_micros(12_500)), "12.5ms");
-        assert_eq!(h(Duration::from_millis(2_000)), "2.00s");
-        assert_eq!(h(Duration::from_secs(185)), "3m05s");
     }
 }
