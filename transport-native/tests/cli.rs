@@ -176,6 +176,32 @@ fn get_failures_exit_non_zero_with_the_trace() {
     assert!(!stderr(&o).contains("s3cr3t"));
 }
 
+#[test]
+fn get_logs_its_decisions_as_plain_text_without_secrets() {
+    let server = chaos();
+    let o = run(&[
+        "get",
+        &server.url("/flaky/cli-log?fail=1&api_key=QUERY-SECRET-9"),
+        "-H",
+        "Authorization: Bearer HEADER-SECRET-9",
+        "--log",
+        "debug",
+        "--no-body",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("retrying"), "{err}");
+    assert!(err.contains("[REDACTED]"), "{err}");
+    // stderr is a pipe here: no colour codes.
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    for secret in ["QUERY-SECRET-9", "HEADER-SECRET-9"] {
+        assert!(
+            !err.contains(secret) && !stdout(&o).contains(secret),
+            "{err}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // tether load
 
