@@ -207,7 +207,11 @@ impl HyperTransport {
                 attempts: Bulkhead::new(working.max_attempts_per_host),
                 connections,
                 defaults: Defaults::new(&working.user_agent, working.accept_compressed),
-                redirects: Redirects::new(working.max_redirects, &working.credential_headers),
+                redirects: Redirects::new(
+                    working.max_redirects,
+                    &working.credential_headers,
+                    &working.non_identifying_headers,
+                ),
                 proxy,
                 timeout: working.timeout.map(clamp),
                 read_timeout: working.read_timeout.map(clamp),

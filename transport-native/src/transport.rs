@@ -144,7 +144,11 @@ impl UreqTransport {
                 attempts: Bulkhead::new(working.max_attempts_per_host),
                 blocking: Arc::new(Semaphore::new(working.blocking_slots())),
                 defaults: Defaults::new(&working.user_agent, working.accept_compressed),
-                redirects: Redirects::new(working.max_redirects, &working.credential_headers),
+                redirects: Redirects::new(
+                    working.max_redirects,
+                    &working.credential_headers,
+                    &working.non_identifying_headers,
+                ),
                 proxy: ProxyRules::new(&working.proxy),
                 timeout: clamped(working.timeout),
                 max_body_bytes: working.max_body_bytes,

@@ -324,6 +324,7 @@ async fn redirects_never_carry_credentials_to_another_origin(k: Kind) {
     let t = k.make(NativeConfig {
         max_redirects: 3,
         credential_headers: vec!["x-tenant-token".into()],
+        non_identifying_headers: vec!["x-client-*".into(), "x-tenant-token".into()],
         ..NativeConfig::default()
     });
     let with_secrets = |url: String| {
@@ -333,7 +334,10 @@ async fn redirects_never_carry_credentials_to_another_origin(k: Kind) {
             .header("proxy-authorization", "Basic SECRET-P")
             .header("x-api-key", "SECRET-K")
             .header("x-tenant-token", "SECRET-T")
+            .header("x-tenant-secret", "SECRET-U")
             .header("accept", "application/json")
+            .header("x-request-id", "r-1")
+            .header("x-client-version", "1.2")
             .body(Bytes::new())
             .unwrap()
     };
@@ -344,8 +348,10 @@ async fn redirects_never_carry_credentials_to_another_origin(k: Kind) {
         echo["headers"]["authorization"], "Bearer SECRET-A",
         "{echo}"
     );
+    assert_eq!(echo["headers"]["x-tenant-secret"], "SECRET-U", "{echo}");
 
-    // Another origin (another port of the same host): every credential is gone.
+    // Another origin (another port of the same host): every credential is gone, and so is
+    // every header not known to be harmless (`x-tenant-secret`: nobody listed it).
     let other = format!("/status/302?location=http%3A%2F%2F{}%2Fecho", b.addr);
     let outcome = t.send(with_secrets(a.url(&other)), None).await;
     let echo = json(&outcome);
@@ -353,6 +359,8 @@ async fn redirects_never_carry_credentials_to_another_origin(k: Kind) {
     let text = echo["headers"].to_string();
     assert!(!text.contains("SECRET"), "{text}");
     assert_eq!(echo["headers"]["accept"], "application/json");
+    assert_eq!(echo["headers"]["x-request-id"], "r-1");
+    assert_eq!(echo["headers"]["x-client-version"], "1.2");
 }
 
 async fn sequential_requests_reuse_one_connection(k: Kind) {
