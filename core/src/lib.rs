@@ -150,7 +150,7 @@ pub use breaker::{
 pub use cache::{
     Cache, CacheConfig, CacheKey, CachePeek, CacheStats, CachedResponse, Fill, FlightEvent,
     FlightId, Freshness, FreshnessMode, LifetimeSource, Lookup, NON_IDENTIFYING_HEADERS,
-    NotStoredReason, StoreResult, Usability, storability,
+    NotStoredReason, StoreResult, Usability, host_matches, storability,
 };
 pub use driver::{Runtime, Spawn, Transport};
 pub use engine::{
