@@ -877,12 +877,20 @@ fn the_blocking_transport_needs_no_tokio() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ureq_blocking_work_is_bounded() {
     let server = chaos();
-    let clock = TokioRuntime::new();
     let t = UreqTransport::new(NativeConfig {
         max_blocking: Some(2),
         ..NativeConfig::default()
     });
     assert_eq!(t.available_slots(), 2);
+    let took = six_slow_gets(&t, &server).await;
+    // Two at a time: three waves of 300 ms. A lower bound only; machines are noisy.
+    assert!(took >= Duration::from_millis(900), "took {took:?}");
+    assert_eq!(t.available_slots(), 2);
+}
+
+/// Six GETs of 300 ms each at once through `t`, all answered 200: how long they took.
+async fn six_slow_gets(t: &impl Transport, server: &tether_chaos::ChaosHandle) -> Duration {
+    let clock = TokioRuntime::new();
     let started = clock.now();
     let attempts = (0..6).map(|_| t.send(get(&server.url("/delay/300")), None));
     let outcomes = futures::future::join_all(attempts).await;
@@ -890,9 +898,7 @@ async fn ureq_blocking_work_is_bounded() {
     for outcome in &outcomes {
         assert_eq!(outcome.as_ref().unwrap().status(), 200);
     }
-    // Two at a time: three waves of 300 ms. A lower bound only; machines are noisy.
-    assert!(took >= Duration::from_millis(900), "took {took:?}");
-    assert_eq!(t.available_slots(), 2);
+    took
 }
 
 #[tokio::test]
@@ -952,14 +958,7 @@ async fn hyper_connections_per_host_are_bounded() {
         ..NativeConfig::default()
     })
     .unwrap();
-    let clock = TokioRuntime::new();
-    let started = clock.now();
-    let attempts = (0..6).map(|_| t.send(get(&server.url("/delay/300")), None));
-    let outcomes = futures::future::join_all(attempts).await;
-    let took = clock.now().saturating_duration_since(started);
-    for outcome in &outcomes {
-        assert_eq!(outcome.as_ref().unwrap().status(), 200);
-    }
+    let took = six_slow_gets(&t, &server).await;
     // Two connections, three waves of 300 ms (a lower bound only).
     assert!(took >= Duration::from_millis(900), "took {took:?}");
     let counts = json(&t.send(get(&server.url("/count")), None).await);
