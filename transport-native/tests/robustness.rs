@@ -269,7 +269,7 @@ mod blocking_only {
                 self.0.fetch_add(1, Ordering::SeqCst);
                 match deadline {
                     Some(d) => {
-                        std::thread::park_timeout(d.saturating_duration_since(Instant::now()))
+                        std::thread::park_timeout(d.saturating_duration_since(Instant::now()));
                     }
                     None => std::thread::park(),
                 }
