@@ -248,7 +248,9 @@ impl Redactor {
                 let shown = if self.is_secret_header(name.as_str(), value) {
                     REDACTED.to_owned()
                 } else {
-                    String::from_utf8_lossy(value.as_bytes()).escape_debug().to_string()
+                    String::from_utf8_lossy(value.as_bytes())
+                        .escape_debug()
+                        .to_string()
                 };
                 (name.as_str().to_owned(), shown)
             })
@@ -341,7 +343,9 @@ impl Redactor {
             } else {
                 out.push_str(word);
             }
-            let ws_len = tail.find(|c: char| !c.is_whitespace()).unwrap_or(tail.len());
+            let ws_len = tail
+                .find(|c: char| !c.is_whitespace())
+                .unwrap_or(tail.len());
             out.push_str(&tail[..ws_len]);
             rest = &tail[ws_len..];
         }
@@ -504,7 +508,8 @@ fn header_value_is_secret(value: &HeaderValue) -> bool {
     let v = value.as_bytes();
     let trimmed = v.trim_ascii_start();
     AUTH_SCHEMES.iter().any(|scheme| {
-        trimmed.len() > scheme.len() && trimmed[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
+        trimmed.len() > scheme.len()
+            && trimmed[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
     }) || std::str::from_utf8(trimmed).is_ok_and(|s| looks_like_jwt(s.trim()))
 }
 
@@ -513,8 +518,7 @@ fn looks_like_jwt(s: &str) -> bool {
     s.len() >= 20
         && s.starts_with("eyJ")
         && s.bytes().filter(|&b| b == b'.').count() == 2
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'='))
 }
 
@@ -553,7 +557,8 @@ fn authority_start(s: &str) -> Option<usize> {
         .bytes()
         .enumerate()
         .take_while(|&(i, b)| {
-            b.is_ascii_alphabetic() || (i > 0 && (b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.')))
+            b.is_ascii_alphabetic()
+                || (i > 0 && (b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.')))
         })
         .count();
     if scheme_len > 0 && body.as_bytes().get(scheme_len) == Some(&b':') {
@@ -577,9 +582,7 @@ fn authority_start(s: &str) -> Option<usize> {
 /// before the next `/`, the text up to that later `@` is taken as userinfo: a malformed URL is
 /// shown with less, never with a password.
 fn userinfo_end(s: &str, a: usize) -> Option<usize> {
-    let region_len = s[a..]
-        .find(['/', '\\', '?', '#'])
-        .unwrap_or(s.len() - a);
+    let region_len = s[a..].find(['/', '\\', '?', '#']).unwrap_or(s.len() - a);
     let region = &s[a..a + region_len];
     let end = a + region_len;
     let in_region = region.rfind('@').map(|i| a + i);
@@ -622,8 +625,21 @@ fn is_host_port(region: &str) -> bool {
                 || c.is_ascii_alphanumeric()
                 || matches!(
                     c,
-                    '-' | '.' | '_' | '~' | '%' | '!' | '$' | '&' | '\'' | '(' | ')' | '*' | '+'
-                        | ',' | ';' | '='
+                    '-' | '.'
+                        | '_'
+                        | '~'
+                        | '%'
+                        | '!'
+                        | '$'
+                        | '&'
+                        | '\''
+                        | '('
+                        | ')'
+                        | '*'
+                        | '+'
+                        | ','
+                        | ';'
+                        | '='
                 )
         })
         && digits(port)
@@ -642,7 +658,10 @@ impl fmt::Debug for RedactedRequest<'_> {
             .field("method", r.method())
             .field("uri", &self.redactor.redact_url(&r.uri().to_string()))
             .field("version", &r.version())
-            .field("headers", &HeaderPairs(self.redactor.redact_headers(r.headers())))
+            .field(
+                "headers",
+                &HeaderPairs(self.redactor.redact_headers(r.headers())),
+            )
             .field("body", &format_args!("{} bytes", r.body().len()))
             .finish()
     }
@@ -660,7 +679,10 @@ impl fmt::Debug for RedactedResponse<'_> {
         f.debug_struct("Response")
             .field("status", &r.status())
             .field("version", &r.version())
-            .field("headers", &HeaderPairs(self.redactor.redact_headers(r.headers())))
+            .field(
+                "headers",
+                &HeaderPairs(self.redactor.redact_headers(r.headers())),
+            )
             .field("body", &format_args!("{} bytes", r.body().len()))
             .finish()
     }

@@ -403,7 +403,10 @@ mod tests {
     fn shown_endpoints_carry_no_secrets() {
         assert_eq!(shown_endpoint("/cb#access_token=SECRET"), "/cb");
         assert_eq!(shown_endpoint("//user:pw@evil/x"), "//[REDACTED]/x");
-        assert_eq!(shown_endpoint("@user:pa#SECRET@evil/x"), "[REDACTED]@evil/x");
+        assert_eq!(
+            shown_endpoint("@user:pa#SECRET@evil/x"),
+            "[REDACTED]@evil/x"
+        );
         assert_eq!(shown_endpoint("@evil.example/x"), "@evil.example/x");
         assert_eq!(
             shown_endpoint("/x?api_key=SECRET&a=1"),

@@ -656,14 +656,23 @@ mod tests {
             name: http::header::CONTENT_LENGTH,
             reason: "bad",
         });
-        assert_eq!((header.kind(), header.http_status()), ("invalid_header", 400));
+        assert_eq!(
+            (header.kind(), header.http_status()),
+            ("invalid_header", 400)
+        );
         let method = Error::Request(RequestError::InvalidMethod {
             method: http::Method::CONNECT,
             reason: "tunnel",
         });
-        assert_eq!((method.kind(), method.http_status()), ("invalid_method", 400));
+        assert_eq!(
+            (method.kind(), method.http_status()),
+            ("invalid_method", 400)
+        );
         let large = Error::Request(RequestError::BodyTooLarge { size: 2, limit: 1 });
-        assert_eq!((large.kind(), large.http_status()), ("invalid_request", 413));
+        assert_eq!(
+            (large.kind(), large.http_status()),
+            ("invalid_request", 413)
+        );
         let ser = serde_json::to_vec(&std::collections::HashMap::from([((1, 2), 3)]))
             .expect_err("non-string keys");
         let body = Error::InvalidBody(ser);
@@ -675,7 +684,10 @@ mod tests {
             )),
             Timestamp::ZERO,
         );
-        assert_eq!((refused.kind(), refused.http_status()), ("invalid_request", 400));
+        assert_eq!(
+            (refused.kind(), refused.http_status()),
+            ("invalid_request", 400)
+        );
         assert!(refused.is_request() && !refused.is_transport());
         assert!(refused.trace().is_some() && refused.service() == Some("svc"));
         assert!(!refused.to_string().contains("SECRET"), "{refused}");
@@ -690,7 +702,10 @@ mod tests {
         let e = Error::from_result(
             FinalResult::Transport(TransportError::new(
                 TransportErrorKind::Reset,
-                format!("reset (GET http://h/x?tenant=ACME&q=1) {}", "x".repeat(1000)),
+                format!(
+                    "reset (GET http://h/x?tenant=ACME&q=1) {}",
+                    "x".repeat(1000)
+                ),
             )),
             "svc",
             DecisionTrace::default(),
@@ -701,7 +716,10 @@ mod tests {
         let Error::Transport { message, .. } = &e else {
             panic!("{e:?}")
         };
-        assert!(!message.contains("ACME") && message.contains("q=1"), "{message}");
+        assert!(
+            !message.contains("ACME") && message.contains("q=1"),
+            "{message}"
+        );
         assert!(message.chars().count() < MESSAGE_EXCERPT_CHARS + 20);
     }
 }

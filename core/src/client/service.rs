@@ -10,9 +10,9 @@ use http::Method;
 
 use super::background::Background;
 use super::builder::HttpClientBuilder;
+use super::error::shown_url;
 use super::hooks::{Hooks, SharedHooks};
 use super::metrics::{CircuitBreakerState, HealthCheck, ServiceMetrics};
-use super::error::shown_url;
 use super::{Error, HttpClient, RequestBuilder};
 use crate::breaker::BreakerConfig;
 use crate::cache::CacheConfig;
@@ -200,7 +200,10 @@ impl<T: Transport, R: Runtime, H: Hooks> fmt::Debug for ServiceClient<T, R, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServiceClient")
             .field("service_name", &self.inner.service_name)
-            .field("base_url", &self.inner.http.redactor().redact_url(self.base_url()))
+            .field(
+                "base_url",
+                &self.inner.http.redactor().redact_url(self.base_url()),
+            )
             .finish_non_exhaustive()
     }
 }

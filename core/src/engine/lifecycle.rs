@@ -450,10 +450,7 @@ impl Engine {
         let id = permit.id;
         self.expect_phase(id, RequestPhase::Sending)?;
         self.last_wall = wall;
-        let call = self
-            .calls
-            .remove(id.0)
-            .expect("expect_phase checked it");
+        let call = self.calls.remove(id.0).expect("expect_phase checked it");
         let Phase::Sending { breaker, started } = call.phase else {
             unreachable!("expect_phase checked it is Sending");
         };

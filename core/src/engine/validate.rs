@@ -137,14 +137,30 @@ mod tests {
                 "hello",
                 "content-length",
             ),
-            (&[("transfer-encoding", b"chunked")], "hello", "transfer-encoding"),
+            (
+                &[("transfer-encoding", b"chunked")],
+                "hello",
+                "transfer-encoding",
+            ),
             (&[("connection", b"close")], "", "connection"),
             (&[("keep-alive", b"timeout=5")], "", "keep-alive"),
-            (&[("proxy-connection", b"keep-alive")], "", "proxy-connection"),
+            (
+                &[("proxy-connection", b"keep-alive")],
+                "",
+                "proxy-connection",
+            ),
             (&[("upgrade", b"websocket")], "", "upgrade"),
             (&[("te", b"trailers")], "", "te"),
-            (&[("authorization", "Bearer tök".as_bytes())], "", "authorization"),
-            (&[("proxy-authorization", b"Basic \xff")], "", "proxy-authorization"),
+            (
+                &[("authorization", "Bearer tök".as_bytes())],
+                "",
+                "authorization",
+            ),
+            (
+                &[("proxy-authorization", b"Basic \xff")],
+                "",
+                "proxy-authorization",
+            ),
         ] {
             let r = req("POST", headers, body);
             match refused(&r) {

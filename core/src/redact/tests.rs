@@ -106,7 +106,10 @@ fn query_secrets_are_masked_and_others_kept() {
     for name in SECRET_NAMES {
         let shown = redact_url(&format!("https://h/p?page=2&{name}=S3CRET-VALUE&q=visible"));
         assert!(!shown.contains("S3CRET"), "{name}: {shown}");
-        assert!(shown.contains("page=2") && shown.contains("q=visible"), "{shown}");
+        assert!(
+            shown.contains("page=2") && shown.contains("q=visible"),
+            "{shown}"
+        );
         assert!(shown.contains(&format!("{name}={REDACTED}")), "{shown}");
     }
     for name in VISIBLE_NAMES {
@@ -118,7 +121,10 @@ fn query_secrets_are_masked_and_others_kept() {
         "https://h/p?a=1&api_key=[REDACTED];Token=[REDACTED]&b=2"
     );
     assert_eq!(redact_url("https://h/p"), "https://h/p");
-    assert_eq!(redact_url("https://h/p?flag&token"), "https://h/p?flag&token");
+    assert_eq!(
+        redact_url("https://h/p?flag&token"),
+        "https://h/p?flag&token"
+    );
     assert_eq!(redact_url(""), "");
     assert_eq!(redact_url("?%"), "?%");
     assert_eq!(redact_url("?%4"), "?%4");
@@ -127,7 +133,10 @@ fn query_secrets_are_masked_and_others_kept() {
 
 #[test]
 fn fragments_are_never_echoed() {
-    assert_eq!(redact_url("https://h/cb#access_token=SECRET"), "https://h/cb");
+    assert_eq!(
+        redact_url("https://h/cb#access_token=SECRET"),
+        "https://h/cb"
+    );
     assert_eq!(redact_url("https://h/cb?x=1#frag"), "https://h/cb?x=1");
     assert_eq!(redact_url("#only"), "");
 }
@@ -151,7 +160,10 @@ fn jwt_values_are_masked_whatever_their_name() {
 #[test]
 fn userinfo_is_masked_even_when_the_url_does_not_parse() {
     let cases = [
-        ("https://bob:pw@h:8080/x?y=1", "https://[REDACTED]@h:8080/x?y=1"),
+        (
+            "https://bob:pw@h:8080/x?y=1",
+            "https://[REDACTED]@h:8080/x?y=1",
+        ),
         ("http://user:pa#ss@host/", "http://[REDACTED]@host/"),
         ("http://user:pa?ss@host/x", "http://[REDACTED]@host/x"),
         ("http://user:pa/ss@host/x", "http://[REDACTED]@host/x"),
@@ -166,14 +178,20 @@ fn userinfo_is_masked_even_when_the_url_does_not_parse() {
         ("http://:pw@h/", "http://[REDACTED]@h/"),
         ("http://u:p\tw@h\n/", "http://[REDACTED]@h/"),
         ("ftp://u:pw@h/", "ftp://[REDACTED]@h/"),
-        ("http://TOKEN@github.com/x", "http://[REDACTED]@github.com/x"),
+        (
+            "http://TOKEN@github.com/x",
+            "http://[REDACTED]@github.com/x",
+        ),
     ];
     for (raw, shown) in cases {
         assert_eq!(redact_url(raw), shown, "{raw:?}");
     }
     // `@` later in a well-formed URL is not userinfo.
     assert_eq!(redact_url("https://h/x@y"), "https://h/x@y");
-    assert_eq!(redact_url("https://h/?email=a@b.c"), "https://h/?email=a@b.c");
+    assert_eq!(
+        redact_url("https://h/?email=a@b.c"),
+        "https://h/?email=a@b.c"
+    );
     assert_eq!(redact_url("http://[::1]:80/a@b"), "http://[::1]:80/a@b");
     assert_eq!(redact_url("not a url"), "not a url");
     assert_eq!(redact_url("/relative?x=1"), "/relative?x=1");
@@ -196,7 +214,9 @@ fn secret_headers_are_masked_by_name_marker_and_value() {
     h.insert("x-custom", "Bearer s3cr3t-4".parse().unwrap());
     h.insert(
         "x-forwarded-jwt",
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.s3cr3t-5-abc".parse().unwrap(),
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.s3cr3t-5-abc"
+            .parse()
+            .unwrap(),
     );
     let mut marked = HeaderValue::from_static("s3cr3t-6");
     marked.set_sensitive(true);
@@ -219,7 +239,10 @@ fn the_rule_can_be_extended_and_narrowed() {
     assert!(r.is_secret_name("code") && !r.is_secret_name("country_code"));
     assert!(r.is_secret_name("x-tenant-id"));
     assert!(!r.is_secret_name("MAX_TOKENS"));
-    assert!(r.is_secret_name("access_token"), "the default rule still applies");
+    assert!(
+        r.is_secret_name("access_token"),
+        "the default rule still applies"
+    );
     assert!(!Redactor::new().is_secret_name("x-tenant-id"));
     // A kept name still hides values that are secret by themselves.
     let kept = Redactor::new().keep_name("authorization");
@@ -265,7 +288,10 @@ fn debug_of_requests_and_responses_hides_secrets() {
         .body(bytes::Bytes::from_static(b"S3 body"))
         .unwrap();
     let shown = format!("{:?}", debug_request(&request));
-    assert!(!shown.contains("S1") && !shown.contains("S2") && !shown.contains("S3"), "{shown}");
+    assert!(
+        !shown.contains("S1") && !shown.contains("S2") && !shown.contains("S3"),
+        "{shown}"
+    );
     assert!(shown.contains("page=2") && shown.contains("text/plain") && shown.contains("7 bytes"));
     let response = http::Response::builder()
         .header("set-cookie", "sid=S4")
@@ -273,7 +299,10 @@ fn debug_of_requests_and_responses_hides_secrets() {
         .body(bytes::Bytes::new())
         .unwrap();
     let shown = format!("{:?}", debug_response(&response));
-    assert!(!shown.contains("S4") && shown.contains("text/plain"), "{shown}");
+    assert!(
+        !shown.contains("S4") && shown.contains("text/plain"),
+        "{shown}"
+    );
 }
 
 proptest! {
