@@ -14,11 +14,12 @@ use tether_core::{
     BreakDuration, BreakerConfig, Request, Timestamp, TransportError, TransportErrorKind,
 };
 use tether_tests::ok;
-use tether_tests::virtual_rt::{ScriptedTransport, VirtualRuntime, run_all};
+use tether_tests::virtual_rt::{ScriptedTransport, VirtualClock, VirtualRuntime, run_all};
 
 const MS: Duration = Duration::from_millis(1);
 
 type Client = HttpClient<ScriptedTransport, VirtualRuntime, LocalHooks>;
+type Builder = RequestBuilder<ScriptedTransport, VirtualRuntime, LocalHooks>;
 
 /// What a strict transport refuses to put on the wire. Today's transports report such
 /// refusals as failures of their own (`Other`, `Protocol`), which a breaker counts; the engine
@@ -63,8 +64,11 @@ impl serde::Serialize for Unserializable {
     }
 }
 
-#[test]
-fn caller_mistakes_never_open_the_breaker_nor_count_as_failures() {
+type Errors = Rc<RefCell<Vec<ErrorEvent>>>;
+
+/// A client over the strict upstream whose breaker opens after two failures, and the error
+/// events its hooks saw.
+fn strict_client() -> (Client, ScriptedTransport, VirtualClock, Errors) {
     let rt = VirtualRuntime::default();
     let clock = rt.clock.clone();
     let transport = ScriptedTransport::new(&clock, strict_upstream);
@@ -85,8 +89,12 @@ fn caller_mistakes_never_open_the_breaker_nor_count_as_failures() {
         })
         .build()
         .unwrap();
-    let url = "http://svc.test/orders";
-    let mistakes: Vec<(&str, RequestBuilder<_, _, _>)> = vec![
+    (client, transport, clock, errors)
+}
+
+/// Requests built with a mistake each, and what the mistake is.
+fn mistakes(client: &Client, url: &str) -> Vec<(&'static str, Builder)> {
+    vec![
         (
             "Content-Length: abc",
             client
@@ -143,7 +151,14 @@ fn caller_mistakes_never_open_the_breaker_nor_count_as_failures() {
             "a header only the transport refuses",
             client.get(url).header("x-only-the-transport-knows", "1"),
         ),
-    ];
+    ]
+}
+
+#[test]
+fn caller_mistakes_never_open_the_breaker_nor_count_as_failures() {
+    let (client, transport, clock, errors) = strict_client();
+    let url = "http://svc.test/orders";
+    let mistakes = mistakes(&client, url);
     let n = mistakes.len();
     let mut tasks: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = _>>>> = Vec::new();
     for (what, request) in mistakes {

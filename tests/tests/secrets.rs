@@ -9,9 +9,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use tether_core::client::{HttpClient, HttpClientBuilder, LocalHooks, RequestBuilder};
-use tether_core::{Redactor, Request, Timestamp, TransportError, TransportErrorKind};
+use tether_core::{
+    DecisionTrace, Redactor, Request, Timestamp, TransportError, TransportErrorKind,
+};
 use tether_tests::respond;
-use tether_tests::virtual_rt::{ScriptedTransport, VirtualRuntime, run_all};
+use tether_tests::virtual_rt::{ScriptedTransport, VirtualClock, VirtualRuntime, run_all};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -82,13 +84,17 @@ fn carrying_secrets(client: &Client, url: &str) -> Builder {
     b
 }
 
-#[test]
-fn secrets_reach_no_event_trace_error_debug_output_or_export() {
+type Task = std::pin::Pin<Box<dyn std::future::Future<Output = (&'static str, String)>>>;
+type Shown = Rc<RefCell<Vec<String>>>;
+
+/// A client over [`upstream`] whose hooks write every event they see (`Debug` and JSON) into
+/// the returned list, with `tenant` added to the redaction rule.
+fn recording_client() -> (Client, ScriptedTransport, VirtualClock, Shown) {
     let rt = VirtualRuntime::default();
     let clock = rt.clock.clone();
     let transport = ScriptedTransport::new(&clock, upstream());
     let hooks = LocalHooks::new();
-    let shown: Rc<RefCell<Vec<String>>> = Rc::default();
+    let shown: Shown = Rc::default();
     let (s1, s2, s3, s4) = (
         Rc::clone(&shown),
         Rc::clone(&shown),
@@ -117,13 +123,36 @@ fn secrets_reach_no_event_trace_error_debug_output_or_export() {
         .redactor(Redactor::new().secret_name("tenant"))
         .build()
         .unwrap();
+    (client, transport, clock, shown)
+}
 
+/// Everything a caller can print of a result: `Debug` of the response or the error, its
+/// `Display`, the decision trace as JSON and as a summary, the body.
+async fn everything_shown(request: Builder) -> String {
+    match request.send().await {
+        Ok(r) => format!(
+            "{r:?} {} {} {}",
+            serde_json::to_string(r.trace()).unwrap(),
+            r.trace().summary(),
+            r.text()
+        ),
+        Err(e) => format!(
+            "{e} {e:?} {} {}",
+            serde_json::to_string(&e.trace()).unwrap(),
+            e.trace().map(DecisionTrace::summary).unwrap_or_default()
+        ),
+    }
+}
+
+#[test]
+fn secrets_reach_no_event_trace_error_debug_output_or_export() {
+    let (client, transport, clock, shown) = recording_client();
     let mut texts: Vec<String> = Vec::new();
     texts.push(format!(
         "{:?}",
         carrying_secrets(&client, "http://svc.test/ok")
     ));
-    let requests: Vec<(&str, Builder)> = vec![
+    let requests: Vec<(&'static str, Builder)> = vec![
         (
             "answered",
             carrying_secrets(&client, "http://svc.test:8081/ok"),
@@ -145,26 +174,9 @@ fn secrets_reach_no_event_trace_error_debug_output_or_export() {
             client.get("http://user:pa#LEAK-hash-22@svc.test:99999/"),
         ),
     ];
-    let tasks: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = (&str, String)>>>> = requests
+    let tasks: Vec<Task> = requests
         .into_iter()
-        .map(|(what, b)| {
-            Box::pin(async move {
-                let text = match b.send().await {
-                    Ok(r) => format!(
-                        "{r:?} {} {} {}",
-                        serde_json::to_string(r.trace()).unwrap(),
-                        r.trace().summary(),
-                        r.text()
-                    ),
-                    Err(e) => format!(
-                        "{e} {e:?} {} {}",
-                        serde_json::to_string(&e.trace()).unwrap(),
-                        e.trace().map(|t| t.summary()).unwrap_or_default()
-                    ),
-                };
-                (what, text)
-            }) as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>
-        })
+        .map(|(what, b)| Box::pin(async move { (what, everything_shown(b).await) }) as Task)
         .collect();
     let results = run_all(&clock, tasks, 1000);
     assert_eq!(transport.sends(), 5, "answered, retried twice, reset twice");

@@ -289,16 +289,16 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClientBuilder<T, R, H> {
                 ConfigError::invalid("retry.idempotency_header", "must be a valid header name")
             })?;
         let engine = Engine::new(self.engine, self.runtime.seed())?;
-        let shared = Shared::new(
+        let mut shared = Shared::new(
             engine,
             self.transport,
             self.runtime,
             self.hooks,
             self.default_headers,
-            self.redactor,
             idempotency_header,
             <R as Spawn<Background<T, R, H>>>::spawn,
         );
+        shared.redactor = self.redactor;
         let client = HttpClient::from_shared(Arc::new(shared));
         client.ensure_background();
         Ok(client)

@@ -169,7 +169,6 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
         runtime: R,
         hooks: H,
         default_headers: HeaderMap,
-        redactor: Redactor,
         idempotency_header: HeaderName,
         spawn: fn(&R, Background<T, R, H>) -> bool,
     ) -> Self {
@@ -183,7 +182,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
             runtime,
             hooks,
             default_headers,
-            redactor,
+            redactor: Redactor::new(),
             idempotency_header,
             closed: AtomicBool::new(false),
             work_tx,
