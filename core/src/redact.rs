@@ -688,6 +688,21 @@ impl fmt::Debug for RedactedResponse<'_> {
     }
 }
 
+impl fmt::Debug for crate::CachedResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedResponse")
+            .field("status", &self.status())
+            .field(
+                "headers",
+                &HeaderPairs(DEFAULT.redact_headers(self.headers())),
+            )
+            .field("body", &format_args!("{} bytes", self.body().len()))
+            .field("stored_at", &self.stored_at())
+            .field("freshness", self.freshness())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Redacted headers as a `Debug` map.
 struct HeaderPairs(Vec<(String, String)>);
 

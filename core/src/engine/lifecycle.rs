@@ -128,7 +128,10 @@ impl Engine {
     /// Reports the outcome of the attempt `permit` allowed. `request` is the caller's request
     /// as given to `begin` (without the permit's extra headers).
     ///
-    /// The answer is the end of the request, or the time to [`resume`](Self::resume) it.
+    /// The answer is the end of the request, or the time to [`resume`](Self::resume) it. An
+    /// outcome of kind [`TransportErrorKind::InvalidRequest`] (the transport refused the
+    /// caller's request) ends it at once: not retried, not counted by the breaker, withdrawn
+    /// from the metrics.
     /// Fails with [`EngineError::UnknownRequest`] if the request was cancelled meanwhile, and
     /// with [`EngineError::WrongPhase`] for a permit that is not the request's current one
     /// (only possible with a permit from another engine); the outcome is then not counted.

@@ -532,3 +532,30 @@ fn a_request_the_transport_refuses_is_withdrawn_not_failed() {
     let s = e.metrics().service_snapshot("svc").unwrap();
     assert_eq!((s.total_requests, s.successful_requests), (1, 1));
 }
+
+#[test]
+fn debug_output_of_the_engine_and_its_answers_hides_secrets() {
+    let mut e = engine(16);
+    let now = Timestamp::from_secs(1);
+    let req = http::Request::get("https://h.test/me?session_id=LEAK-1&page=2")
+        .header("x-access-token", "LEAK-2")
+        .body(Bytes::new())
+        .unwrap();
+    let Ok(Decision::Send(permit)) = e.begin(now, wall(), &req, None) else {
+        panic!("a miss")
+    };
+    let response = http::Response::builder()
+        .header("cache-control", "private, max-age=60")
+        .header("set-cookie", "sid=LEAK-3")
+        .header("x-session-token", "LEAK-4")
+        .body(Bytes::from_static(b"LEAK-5 body"))
+        .unwrap();
+    let Ok(Next::Done(f)) = e.on_response(now, wall(), permit, &req, Ok(response)) else {
+        panic!("final")
+    };
+    let shown = format!("{f:?} {e:?}");
+    for leak in ["LEAK-1", "LEAK-2", "LEAK-3", "LEAK-4", "LEAK-5"] {
+        assert!(!shown.contains(leak), "{leak} in {shown}");
+    }
+    assert!(shown.contains("page=2"), "{shown}");
+}
