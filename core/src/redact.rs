@@ -355,17 +355,17 @@ impl Redactor {
     /// `request` for `Debug` output: method, redacted URL, version, redacted headers and the
     /// body's length (never its bytes).
     pub fn debug_request<'a>(&'a self, request: &'a Request) -> impl fmt::Debug + 'a {
-        RedactedRequest {
+        Redacted {
             redactor: Cow::Borrowed(self),
-            request,
+            message: request,
         }
     }
 
     /// `response` for `Debug` output: status, version, redacted headers and the body's length.
     pub fn debug_response<'a>(&'a self, response: &'a Response) -> impl fmt::Debug + 'a {
-        RedactedResponse {
+        Redacted {
             redactor: Cow::Borrowed(self),
-            response,
+            message: response,
         }
     }
 
@@ -645,61 +645,52 @@ fn is_host_port(region: &str) -> bool {
         && digits(port)
 }
 
-/// `Debug` of a request with the rule applied.
-struct RedactedRequest<'a> {
+/// `Debug` of a request or a response with the rule applied.
+struct Redacted<'a, M> {
     redactor: Cow<'a, Redactor>,
-    request: &'a Request,
+    message: &'a M,
 }
 
-impl fmt::Debug for RedactedRequest<'_> {
+/// The headers (redacted) and the body's length, the end of every redacted message.
+fn headers_and_body(
+    mut d: fmt::DebugStruct<'_, '_>,
+    redactor: &Redactor,
+    headers: &HeaderMap,
+    body: usize,
+) -> fmt::Result {
+    d.field("headers", &HeaderPairs(redactor.redact_headers(headers)))
+        .field("body", &format_args!("{body} bytes"))
+        .finish()
+}
+
+impl fmt::Debug for Redacted<'_, Request> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let r = self.request;
-        f.debug_struct("Request")
-            .field("method", r.method())
+        let r = self.message;
+        let mut d = f.debug_struct("Request");
+        d.field("method", r.method())
             .field("uri", &self.redactor.redact_url(&r.uri().to_string()))
-            .field("version", &r.version())
-            .field(
-                "headers",
-                &HeaderPairs(self.redactor.redact_headers(r.headers())),
-            )
-            .field("body", &format_args!("{} bytes", r.body().len()))
-            .finish()
+            .field("version", &r.version());
+        headers_and_body(d, &self.redactor, r.headers(), r.body().len())
     }
 }
 
-/// `Debug` of a response with the rule applied.
-struct RedactedResponse<'a> {
-    redactor: Cow<'a, Redactor>,
-    response: &'a Response,
-}
-
-impl fmt::Debug for RedactedResponse<'_> {
+impl fmt::Debug for Redacted<'_, Response> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let r = self.response;
-        f.debug_struct("Response")
-            .field("status", &r.status())
-            .field("version", &r.version())
-            .field(
-                "headers",
-                &HeaderPairs(self.redactor.redact_headers(r.headers())),
-            )
-            .field("body", &format_args!("{} bytes", r.body().len()))
-            .finish()
+        let r = self.message;
+        let mut d = f.debug_struct("Response");
+        d.field("status", &r.status())
+            .field("version", &r.version());
+        headers_and_body(d, &self.redactor, r.headers(), r.body().len())
     }
 }
 
 impl fmt::Debug for crate::CachedResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CachedResponse")
-            .field("status", &self.status())
-            .field(
-                "headers",
-                &HeaderPairs(DEFAULT.redact_headers(self.headers())),
-            )
-            .field("body", &format_args!("{} bytes", self.body().len()))
+        let mut d = f.debug_struct("CachedResponse");
+        d.field("status", &self.status())
             .field("stored_at", &self.stored_at())
-            .field("freshness", self.freshness())
-            .finish_non_exhaustive()
+            .field("freshness", self.freshness());
+        headers_and_body(d, &DEFAULT, self.headers(), self.body().len())
     }
 }
 
@@ -716,17 +707,17 @@ impl fmt::Debug for HeaderPairs {
 
 /// `Debug` of a request with the default rule (for the crate's own `Debug` impls).
 pub(crate) fn debug_request(request: &Request) -> impl fmt::Debug + '_ {
-    RedactedRequest {
+    Redacted {
         redactor: Cow::Owned(DEFAULT),
-        request,
+        message: request,
     }
 }
 
 /// `Debug` of a response with the default rule.
 pub(crate) fn debug_response(response: &Response) -> impl fmt::Debug + '_ {
-    RedactedResponse {
+    Redacted {
         redactor: Cow::Owned(DEFAULT),
-        response,
+        message: response,
     }
 }
 

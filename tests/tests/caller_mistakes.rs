@@ -4,15 +4,13 @@
 //! request to the healthy upstream succeeds.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use http::{HeaderValue, Method};
+use http::Method;
 use tether_core::client::{ErrorEvent, HttpClient, HttpClientBuilder, LocalHooks, RequestBuilder};
-use tether_core::{
-    BreakDuration, BreakerConfig, Request, Timestamp, TransportError, TransportErrorKind,
-};
+use tether_core::{Request, Timestamp, TransportError, TransportErrorKind};
+use tether_tests::leaks::{caller_mistakes, touchy_breaker};
 use tether_tests::ok;
 use tether_tests::virtual_rt::{ScriptedTransport, VirtualClock, VirtualRuntime, run_all};
 
@@ -55,15 +53,6 @@ fn strict_upstream(request: &Request, _: Timestamp) -> (Duration, tether_core::O
     (10 * MS, ok(200, "healthy"))
 }
 
-/// A `Serialize` implementation that fails.
-struct Unserializable;
-
-impl serde::Serialize for Unserializable {
-    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom("refuses to be serialized"))
-    }
-}
-
 type Errors = Rc<RefCell<Vec<ErrorEvent>>>;
 
 /// A client over the strict upstream whose breaker opens after two failures, and the error
@@ -82,76 +71,20 @@ fn strict_client() -> (Client, ScriptedTransport, VirtualClock, Errors) {
     let client: Client = HttpClientBuilder::new(transport.clone(), rt)
         .hooks(hooks)
         .max_retries(2)
-        .breaker(BreakerConfig {
-            consecutive_failures: Some(2),
-            break_duration: BreakDuration::Constant(Duration::from_secs(60)),
-            ..BreakerConfig::default()
-        })
+        .breaker(touchy_breaker())
         .build()
         .unwrap();
     (client, transport, clock, errors)
 }
 
-/// Requests built with a mistake each, and what the mistake is.
+/// The shared mistakes, plus a refusal only the transport can make.
 fn mistakes(client: &Client, url: &str) -> Vec<(&'static str, Builder)> {
-    vec![
-        (
-            "Content-Length: abc",
-            client
-                .post(url)
-                .header("content-length", "abc")
-                .body("hello"),
-        ),
-        (
-            "a Content-Length that is not the body's",
-            client.post(url).header("content-length", "2").body("hello"),
-        ),
-        (
-            "Transfer-Encoding",
-            client
-                .post(url)
-                .header("transfer-encoding", "chunked")
-                .body("hello"),
-        ),
-        ("Connection", client.get(url).header("connection", "close")),
-        ("a HEAD with a body", client.head(url).body("x")),
-        ("CONNECT", client.request(Method::CONNECT, url)),
-        (
-            "non-ASCII credentials",
-            client.get(url).header(
-                "authorization",
-                HeaderValue::from_bytes(b"Basic \xff").unwrap(),
-            ),
-        ),
-        (
-            "CR/LF in a value",
-            client.get(url).header("x-note", "a\r\nX-Injected: 1"),
-        ),
-        (
-            "an invalid header name",
-            client.get(url).header("bad header", "x"),
-        ),
-        (
-            "JSON of a map with non-string keys",
-            client.post(url).json(&HashMap::from([((1, 2), 3)])),
-        ),
-        (
-            "a failing Serialize",
-            client.post(url).json(&Unserializable),
-        ),
-        (
-            "an invalid URL",
-            client.get("http://user:pw@svc.test/orders"),
-        ),
-        (
-            "a URL that does not parse",
-            client.get("http://user:pa#ss@svc.test:99999/"),
-        ),
-        (
-            "a header only the transport refuses",
-            client.get(url).header("x-only-the-transport-knows", "1"),
-        ),
-    ]
+    let mut all = caller_mistakes(client, url);
+    all.push((
+        "a header only the transport refuses",
+        client.get(url).header("x-only-the-transport-knows", "1"),
+    ));
+    all
 }
 
 #[test]
