@@ -240,7 +240,8 @@ impl Redactor {
     }
 
     /// `(name, value)` pairs of the headers, secret values replaced by [`REDACTED`]. Other
-    /// values are shown lossily (non-UTF-8 bytes replaced) with control characters escaped.
+    /// values are shown lossily (non-UTF-8 bytes replaced), with the control characters and
+    /// line separators that non-ASCII bytes may decode to escaped (`\u{85}`).
     pub fn redact_headers(&self, headers: &HeaderMap) -> Vec<(String, String)> {
         headers
             .iter()
@@ -248,9 +249,7 @@ impl Redactor {
                 let shown = if self.is_secret_header(name.as_str(), value) {
                     REDACTED.to_owned()
                 } else {
-                    String::from_utf8_lossy(value.as_bytes())
-                        .escape_debug()
-                        .to_string()
+                    shown_header_value(value)
                 };
                 (name.as_str().to_owned(), shown)
             })
@@ -434,34 +433,30 @@ pub fn excerpt(text: &str, max_chars: usize) -> Cow<'_, str> {
     }
 }
 
-/// The default rule on a lower-cased name.
+/// The default rule on a lower-cased name: one pass over its bytes, comparing the patterns
+/// that start with each byte ([`SECRET_NAME_PATTERNS`], with the harmless exceptions), then
+/// the words.
 fn builtin_secret(lower: &str) -> bool {
-    for pattern in SECRET_NAME_PATTERNS {
-        let mut from = 0;
-        while let Some(i) = lower[from..].find(pattern) {
-            let at = from + i;
-            if !harmless_at(&lower[at..], pattern) {
-                return true;
-            }
-            from = at + 1;
+    let b = lower.as_bytes();
+    let at = |i: usize, p: &str| b[i..].starts_with(p.as_bytes());
+    for (i, &first) in b.iter().enumerate() {
+        let hit = match first {
+            b't' => at(i, "token") && !at(i, "tokeniz") && !at(i, "tokenis"),
+            b's' => at(i, "secret") || at(i, "session") || at(i, "signature"),
+            b'p' => at(i, "passw") || at(i, "passphrase"),
+            b'a' => at(i, "auth") && (!at(i, "author") || at(i, "authoriz") || at(i, "authoris")),
+            b'c' => at(i, "credential") || at(i, "cookie") || at(i, "csrf"),
+            b'j' => at(i, "jwt"),
+            b'x' => at(i, "xsrf"),
+            _ => false,
+        };
+        if hit {
+            return true;
         }
     }
     lower
         .split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|word| SECRET_NAME_WORDS.contains(&word) || word.ends_with("key"))
-}
-
-/// Whether the match of `pattern` at the start of `tail` begins a known harmless word.
-fn harmless_at(tail: &str, pattern: &str) -> bool {
-    match pattern {
-        "auth" => {
-            tail.starts_with("author")
-                && !tail.starts_with("authoriz")
-                && !tail.starts_with("authoris")
-        }
-        "token" => tail.starts_with("tokeniz") || tail.starts_with("tokenis"),
-        _ => false,
-    }
+        .any(|word| word.ends_with("key") || SECRET_NAME_WORDS.contains(&word))
 }
 
 /// Lower case, `%XX` decoded and `+` as a space, for comparison only. Borrows when nothing
@@ -503,23 +498,43 @@ fn normalize_name(name: &str) -> Cow<'_, str> {
     Cow::Owned(s)
 }
 
+/// A header value as text for humans. A `HeaderValue` holds no ASCII control character but
+/// tab, so an ASCII value is shown as is (escaping it for `Debug` would escape it twice); bytes
+/// beyond ASCII are decoded lossily and any control character or line separator they decode to
+/// (`U+0085`, `U+2028`) is escaped, so no value can start a new log line.
+fn shown_header_value(value: &HeaderValue) -> String {
+    let bytes = value.as_bytes();
+    if bytes.is_ascii() {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A header value secret by itself: an authentication scheme, or a JSON Web Token.
 fn header_value_is_secret(value: &HeaderValue) -> bool {
-    let v = value.as_bytes();
-    let trimmed = v.trim_ascii_start();
+    let v = value.as_bytes().trim_ascii();
     AUTH_SCHEMES.iter().any(|scheme| {
-        trimmed.len() > scheme.len()
-            && trimmed[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
-    }) || std::str::from_utf8(trimmed).is_ok_and(|s| looks_like_jwt(s.trim()))
+        v.len() > scheme.len() && v[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
+    }) || looks_like_jwt(v)
 }
 
 /// Whether `s` has the shape of a JSON Web Token: `eyJ` then three base64url parts.
-fn looks_like_jwt(s: &str) -> bool {
+fn looks_like_jwt(s: impl AsRef<[u8]>) -> bool {
+    let s = s.as_ref();
     s.len() >= 20
-        && s.starts_with("eyJ")
-        && s.bytes().filter(|&b| b == b'.').count() == 2
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'='))
+        && s.starts_with(b"eyJ")
+        && s.split(|&b| b == b'.').count() == 3
+        && s.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'='))
 }
 
 /// Tabs and line breaks removed (as URL parsers do), other control characters percent-encoded.

@@ -96,6 +96,11 @@ fn secret_names_match_the_rule_and_ordinary_names_do_not() {
     for name in VISIBLE_NAMES {
         assert!(!is_secret_header(name), "{name} should be visible");
     }
+    // The one-pass matcher and the documented lists agree.
+    for name in SECRET_NAME_PATTERNS.iter().chain(SECRET_NAME_WORDS) {
+        assert!(is_secret_param(name), "{name}");
+        assert!(is_secret_param(&format!("x-{name}-id")), "{name}");
+    }
     for name in SECRET_HEADERS.iter().chain(SECRET_QUERY_PARAMS) {
         assert!(is_secret_header(name), "listed {name} must match the rule");
     }
@@ -202,6 +207,22 @@ fn control_characters_cannot_forge_log_lines() {
     assert_eq!(
         redact_url("http://h/x\r\nX-Injected: 1\u{0}"),
         "http://h/xX-Injected: 1%00"
+    );
+}
+
+#[test]
+fn header_values_cannot_forge_log_lines_and_are_escaped_once() {
+    let mut h = http::HeaderMap::new();
+    h.insert("etag", HeaderValue::from_static("\"v1\""));
+    h.insert(
+        "x-note",
+        HeaderValue::from_bytes("a\u{85}b\u{2028}c\td é".as_bytes()).unwrap(),
+    );
+    let pairs = redact_headers(&h);
+    assert_eq!(pairs[0], ("etag".to_owned(), "\"v1\"".to_owned()));
+    assert_eq!(
+        pairs[1],
+        ("x-note".to_owned(), "a\\u{85}b\\u{2028}c\td é".to_owned())
     );
 }
 
