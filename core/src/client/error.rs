@@ -302,7 +302,7 @@ impl Error {
     /// | status | errors |
     /// |---|---|
     /// | the upstream's | `Status` |
-    /// | 400 | the caller's malformed request: `InvalidUrl`, `InvalidEndpoint`, `InvalidHeader`, `InvalidRequest`, `Request` (method, header, body not allowed) |
+    /// | 400 | the caller's malformed request: `InvalidUrl`, `InvalidEndpoint`, `InvalidHeader`, `InvalidRequest`, `Request` (method, header, body not allowed, `Host` mismatch) |
     /// | 413 | `Request(BodyTooLarge)`: the body exceeds the configured limit |
     /// | 422 | `InvalidBody`: well-formed, but the body could not be serialized |
     /// | 500 | `Config`, `NoExecutor`, `Engine` (our own configuration or a bug) |

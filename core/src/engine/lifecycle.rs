@@ -605,11 +605,13 @@ struct Hit<'a> {
 }
 
 /// Checks the URL ([`crate::uri::check`]), the method and headers
-/// ([`check_message`](super::validate::check_message)) and the body size; returns
-/// `host[:port]`.
+/// ([`check_message`](super::validate::check_message)), that a `Host` header (if any) names the
+/// same authority, and the body size; returns `host[:port]`.
 fn validate_request(request: &Request, max_body: usize) -> Result<&str, RequestError> {
     let authority = crate::uri::check(request.uri())?;
     super::validate::check_message(request)?;
+    // A `Host` naming another authority would reach one origin while cached under another.
+    crate::cache::check_host(request.headers(), request.uri())?;
     let size = request.body().len();
     if size > max_body {
         return Err(RequestError::BodyTooLarge {
