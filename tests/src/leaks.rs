@@ -10,7 +10,9 @@ use tether_core::client::{HttpClient, RequestBuilder};
 use tether_core::{BreakDuration, BreakerConfig, Runtime, Transport};
 
 /// Secret-bearing names, each with a value that must never be shown to people (every value
-/// starts with `LEAK-`). Sent as headers and as query parameters.
+/// starts with `LEAK-`). Sent as headers and as query parameters. Every pattern of the rule
+/// has a name here: `token`, `secret`, `key`, `auth`, `session`, `passw`, `signature`,
+/// `credential`, `jwt`, `cookie` — and `sig` as a word.
 pub const SECRET_NAMES: &[(&str, &str)] = &[
     ("X-Amz-Signature", "LEAK-amz-signature-01"),
     ("session_id", "LEAK-session-id-02"),
@@ -32,6 +34,7 @@ pub const SECRET_NAMES: &[(&str, &str)] = &[
     ("access_token", "LEAK-access-token-18"),
     ("X-Amz-Security-Token", "LEAK-amz-token-19"),
     ("Ocp-Apim-Subscription-Key", "LEAK-subscription-key-20"),
+    ("X-Amz-Credential", "LEAK-amz-credential-23"),
 ];
 
 /// `request` with every [`SECRET_NAMES`] pair as a header and as a query parameter, plus
@@ -75,8 +78,9 @@ impl serde::Serialize for Unserializable {
 }
 
 /// Requests to `url` built with one caller mistake each, and what the mistake is: malformed
-/// or transport-owned headers, a method that cannot be sent, a body the method forbids,
-/// bodies that do not serialize, URLs that are invalid or do not parse.
+/// or transport-owned headers, a `Host` that is not the URL's, a method that cannot be sent, a
+/// body the method forbids, bodies that do not serialize, URLs that are invalid or do not
+/// parse.
 pub fn caller_mistakes<T: Transport, R: Runtime, H: tether_core::client::Hooks>(
     client: &HttpClient<T, R, H>,
     url: &str,
@@ -101,6 +105,10 @@ pub fn caller_mistakes<T: Transport, R: Runtime, H: tether_core::client::Hooks>(
         (
             "Connection",
             client.get(url).header("connection", "upgrade"),
+        ),
+        (
+            "a Host naming another authority",
+            client.get(url).header("host", "elsewhere.test"),
         ),
         ("a HEAD with a body", client.head(url).body("x")),
         ("CONNECT", client.request(Method::CONNECT, url)),

@@ -10,8 +10,8 @@ use common::{chaos, fast, hits};
 use tether_native::{HeaderMap, HeaderValue, HttpClient, Method, RequestBuilder};
 use tether_tests::leaks::{caller_mistakes, touchy_breaker};
 
-/// The shared mistakes, plus one only a transport finds on this branch's ureq: two `Host`
-/// fields.
+/// The shared mistakes, plus two `Host` fields (which ureq would also refuse; the engine's
+/// Host check refuses them first).
 fn mistakes(client: &HttpClient, url: &str) -> Vec<(&'static str, RequestBuilder)> {
     let mut two_hosts = HeaderMap::new();
     two_hosts.append("host", HeaderValue::from_static("127.0.0.1"));
