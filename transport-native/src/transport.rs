@@ -110,7 +110,8 @@ impl Default for NativeConfig {
 /// | `Reset` | connection reset or closed early: before the response, or mid-body |
 /// | `BodyTooLarge` | the decoded body exceeds [`NativeConfig::max_body_bytes`] |
 /// | `Protocol` | the peer's bytes are not valid HTTP/1.x, or its gzip/deflate is corrupt |
-/// | `Other` | an invalid request (bad URI, header), or no tokio runtime |
+/// | `InvalidRequest` | ureq refused to write the request (bad URI, a duplicate or non-ASCII `Host`, non-ASCII credentials, a body its method forbids, a body longer than its `Content-Length`): the caller's mistake, never counted against the upstream |
+/// | `Other` | no tokio runtime, a panicked or cancelled blocking job |
 ///
 /// Messages name the method and the URL with secrets redacted
 /// ([`redact_url`]); they never include header values.
@@ -149,6 +150,9 @@ impl UreqTransport {
             .timeout_global(config.timeout)
             .user_agent(config.user_agent.as_str())
             .accept_encoding(accept_encoding)
+            // Any method token goes out (`PURGE`, `PROPFIND`, …), as the client promises;
+            // ureq's default refuses them as a protocol error that the breaker would count.
+            .allow_non_standard_methods(true)
             .build();
         let agent = crate::agent::new_agent(ureq_config);
         UreqTransport {
@@ -410,6 +414,9 @@ impl Failure {
             E::ConnectionFailed => Failure::new(K::Connect, "connection failed"),
             E::Io(e) => Failure::new(io_error_kind(&e), format!("io: {e}")),
             E::BodyExceedsLimit(limit) => body_too_large(limit),
+            E::Protocol(e) if is_request_side(&e) => {
+                Failure::new(K::InvalidRequest, format!("invalid request: {e}"))
+            }
             E::Protocol(e) => Failure::new(K::Protocol, format!("protocol: {e}")),
             E::LargeResponseHeader(got, max) => Failure::new(
                 K::Protocol,
@@ -429,12 +436,30 @@ impl Failure {
             E::Rustls(e) => Failure::new(K::Connect, format!("tls: {e}")),
             E::ConnectProxyFailed(_) => Failure::new(K::Connect, "proxy CONNECT failed"),
             // These quote the URL; the context already names it (redacted).
-            E::BadUri(_) => Failure::new(K::Other, "invalid request URI"),
-            E::RequireHttpsOnly(_) => Failure::new(K::Other, "https required"),
-            E::Http(e) => Failure::new(K::Other, format!("invalid request: {e}")),
+            E::BadUri(_) => Failure::new(K::InvalidRequest, "invalid request URI"),
+            E::RequireHttpsOnly(_) => Failure::new(K::InvalidRequest, "https required"),
+            E::Http(e) => Failure::new(K::InvalidRequest, format!("invalid request: {e}")),
             other => Failure::new(K::Other, other.to_string()),
         }
     }
+}
+
+/// Whether ureq's protocol error is about the request it was asked to write (the caller's
+/// mistake) rather than what the peer sent. Errors both sides can raise (a malformed
+/// `Content-Length` on a response, say) stay protocol errors; the engine refuses such
+/// requests before they reach a transport anyway.
+fn is_request_side(error: &ureq_proto::Error) -> bool {
+    use ureq_proto::Error as P;
+    matches!(
+        error,
+        P::BadHeader(_)
+            | P::MethodVersionMismatch(..)
+            | P::TooManyHostHeaders
+            | P::BadHostHeader
+            | P::BadAuthorizationHeader
+            | P::BodyLargerThanContentLength
+            | P::BodyNotAllowed
+    )
 }
 
 /// The class of an I/O error from ureq. A failed DNS lookup reaches us as std's
@@ -535,6 +560,35 @@ mod tests {
         assert_eq!(
             Failure::from_ureq(ureq::Error::HostNotFound).kind,
             K::Connect
+        );
+    }
+
+    #[test]
+    fn request_side_protocol_errors_are_the_callers() {
+        use ureq_proto::Error as P;
+        for e in [
+            P::TooManyHostHeaders,
+            P::BadHostHeader,
+            P::BadAuthorizationHeader,
+            P::BodyNotAllowed,
+            P::BodyLargerThanContentLength,
+            P::MethodVersionMismatch(Method::from_bytes(b"PURGE").unwrap(), Version::HTTP_10),
+        ] {
+            let kind = Failure::from_ureq(ureq::Error::Protocol(e)).kind;
+            assert_eq!(kind, TransportErrorKind::InvalidRequest);
+        }
+        // What the peer sent is still the peer's.
+        for e in [
+            P::BadContentLengthHeader,
+            P::HttpParseFail("x".into()),
+            P::ChunkLenNotANumber,
+        ] {
+            let kind = Failure::from_ureq(ureq::Error::Protocol(e)).kind;
+            assert_eq!(kind, TransportErrorKind::Protocol);
+        }
+        assert_eq!(
+            Failure::from_ureq(ureq::Error::BadUri("x".into())).kind,
+            TransportErrorKind::InvalidRequest
         );
     }
 
