@@ -317,7 +317,10 @@ mod tests {
             let req = request("POST", "http://h/x", &[(name, value)], b"body");
             assert_eq!(check_framing(&req), Err(expected.clone()), "{name}");
             let failure = ready(req, &defaults()).unwrap_err();
-            assert_eq!(failure.kind, tether_core::TransportErrorKind::Other);
+            assert_eq!(
+                failure.kind,
+                tether_core::TransportErrorKind::InvalidRequest
+            );
             assert!(
                 failure.detail.starts_with("request refused"),
                 "{}",

@@ -383,7 +383,7 @@ impl Inner {
             Slot::Full(semaphore) => timers
                 .wait(semaphore.acquire_owned(), Phase::Slot)
                 .await?
-                .map_err(|_| Failure::invalid("transport closed"))?,
+                .map_err(|_| Failure::internal("transport closed"))?,
         };
         if let Some(rules) = &self.proxy
             && request.uri().scheme() == Some(&Scheme::HTTP)

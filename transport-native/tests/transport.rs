@@ -288,7 +288,7 @@ async fn only_absolute_http_urls_are_sent(k: Kind) {
         "ws://127.0.0.1/socket",
     ] {
         let error = t.send(get(url), None).await.unwrap_err();
-        assert_eq!(error.kind, TransportErrorKind::Other, "{url}");
+        assert_eq!(error.kind, TransportErrorKind::InvalidRequest, "{url}");
         assert!(error.message.contains("absolute"), "{url}: {error}");
     }
 }
@@ -519,7 +519,11 @@ async fn framing_headers_are_refused_before_anything_is_sent(k: Kind) {
             .body(Bytes::from_static(b"payload"))
             .unwrap();
         let error = t.send(request, None).await.unwrap_err();
-        assert_eq!(error.kind, TransportErrorKind::Other, "{name}: {error}");
+        assert_eq!(
+            error.kind,
+            TransportErrorKind::InvalidRequest,
+            "{name}: {error}"
+        );
         assert!(error.message.contains("refused"), "{name}: {error}");
     }
     assert_eq!(server.accepted(), 0, "nothing reached the wire");
@@ -801,7 +805,7 @@ async fn an_invalid_user_agent_is_a_config_error_not_a_panic(k: Kind) {
             Kind::Blocking => support::AnyTransport::Blocking(blocking::UreqTransport::new(config)),
         };
         let error = t.send(get(&server.url("/get")), None).await.unwrap_err();
-        assert_eq!(error.kind, TransportErrorKind::Other);
+        assert_eq!(error.kind, TransportErrorKind::InvalidRequest);
         assert!(error.message.contains("native.user_agent"), "{error}");
     }
     let counts = json(

@@ -282,8 +282,8 @@ impl CacheConfig {
 
 // ===== cached response =====
 
-/// A stored response, shared by `Arc` between the cache and everyone it is served to.
-#[derive(Debug)]
+/// A stored response, shared by `Arc` between the cache and everyone it is served to. Its
+/// `Debug` output redacts secret headers and shows the body's length only.
 pub struct CachedResponse {
     status: StatusCode,
     version: Version,
