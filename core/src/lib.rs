@@ -152,7 +152,7 @@ pub use breaker::{
 pub use cache::{
     Cache, CacheConfig, CacheKey, CachePeek, CacheStats, CachedResponse, Fill, FlightEvent,
     FlightId, Freshness, FreshnessMode, LifetimeSource, Lookup, NON_IDENTIFYING_HEADERS,
-    NotStoredReason, StoreResult, Usability, storability,
+    NotStoredReason, StoreResult, Usability, host_matches, storability,
 };
 pub use driver::{Runtime, Spawn, Transport};
 pub use engine::{
@@ -160,7 +160,7 @@ pub use engine::{
     DecisionTrace, Engine, EngineConfig, EngineError, EngineEvent, EngineSnapshot, FinalResult,
     Finished, Next, Output, Permit, RejectReason, Reply, RequestId, RequestPhase, RetryToken,
 };
-pub use error::{ConfigError, RequestError};
+pub use error::{ConfigError, RequestError, RuntimeUnavailable};
 pub use export::{
     BreakerInfo, CacheInfo, ExportError, ExportSnapshot, Exporter, Format, HealthInfo,
     InfluxExporter, JsonExporter, NetworkIo, PrometheusExporter, SystemSample, export,

@@ -26,6 +26,8 @@ pub mod leaks;
 pub mod lifecycle;
 pub mod vectors;
 pub mod virtual_rt;
+#[cfg(feature = "blocking")]
+pub mod virtual_threads;
 
 use bytes::Bytes;
 use tether_core::{

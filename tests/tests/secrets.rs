@@ -157,7 +157,7 @@ fn secrets_reach_no_event_trace_error_debug_output_or_export() {
         texts.push(text.clone());
     }
     // The upstream did get the secrets: redaction is for people, not for the wire.
-    let sent = format!("{:?}", transport.sent.borrow()[0].1);
+    let sent = format!("{:?}", transport.sent()[0].1);
     assert!(sent.contains("LEAK-api-key-06"));
 
     texts.extend(shown.borrow().iter().cloned());

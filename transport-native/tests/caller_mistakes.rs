@@ -6,7 +6,8 @@
 
 mod common;
 
-use common::{chaos, fast, hits};
+use common::async_api::{fast, hits};
+use common::chaos;
 use tether_native::{HeaderMap, HeaderValue, HttpClient, Method, RequestBuilder};
 use tether_tests::leaks::{caller_mistakes, touchy_breaker};
 

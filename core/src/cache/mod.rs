@@ -34,8 +34,8 @@ pub use flight::{FlightEvent, FlightId};
 pub use freshness::{Freshness, FreshnessMode, LifetimeSource, Usability};
 pub(crate) use key::{AuthorityShape, scan_authority, split_authority};
 pub use key::{CacheKey, STACK_PARAMS};
-pub use partition::NON_IDENTIFYING_HEADERS;
 pub(crate) use partition::check_host;
+pub use partition::{NON_IDENTIFYING_HEADERS, host_matches};
 
 use directives::header_delta;
 use flight::{Flight, Flights};

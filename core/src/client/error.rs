@@ -2,7 +2,7 @@
 //!
 //! One error type for the whole client layer, grouped by who is at fault — the caller
 //! (`InvalidUrl`, `InvalidEndpoint`, `InvalidHeader`, `InvalidBody`, `InvalidRequest`,
-//! `Request`, `Config`), the upstream (`Status`, `Json`), the network or the clock
+//! `Request`, `Config`, `Runtime`), the upstream (`Status`, `Json`), the network or the clock
 //! (`Timeout`, `Connect`, `Transport`) or policy (`CircuitOpen`, `Rejected`, `Closed`) — with
 //! predicates in the style of reqwest ([`is_timeout`](Error::is_timeout),
 //! [`is_connect`](Error::is_connect), [`is_status`](Error::is_status),
@@ -33,7 +33,7 @@ use crate::redact::{URL_EXCERPT_CHARS, excerpt};
 use crate::{BreakerState, Redactor};
 use crate::{
     ConfigError, DecisionTrace, EngineError, FinalResult, RejectReason, Reply, RequestError,
-    Timestamp, TransportErrorKind,
+    RuntimeUnavailable, Timestamp, TransportErrorKind,
 };
 
 /// The most characters of a transport's message an error keeps (after redaction).
@@ -214,6 +214,10 @@ pub enum Error {
     /// frontend: create it inside a tokio runtime).
     #[error("no executor to run background work on")]
     NoExecutor,
+    /// The runtime cannot run a request where it was called (for the native async client:
+    /// outside a tokio runtime, or in one built without its time driver). Nothing was sent.
+    #[error("the runtime cannot run requests here: {0}")]
+    Runtime(#[from] RuntimeUnavailable),
     /// The engine refused a step of the request: a bug in the client layer, never a policy
     /// outcome. Nothing more was sent.
     #[error("internal error: {0}")]
@@ -305,7 +309,7 @@ impl Error {
     /// | 400 | the caller's malformed request: `InvalidUrl`, `InvalidEndpoint`, `InvalidHeader`, `InvalidRequest`, `Request` (method, header, body not allowed, `Host` mismatch) |
     /// | 413 | `Request(BodyTooLarge)`: the body exceeds the configured limit |
     /// | 422 | `InvalidBody`: well-formed, but the body could not be serialized |
-    /// | 500 | `Config`, `NoExecutor`, `Engine` (our own configuration or a bug) |
+    /// | 500 | `Config`, `NoExecutor`, `Runtime`, `Engine` (our own configuration, an unusable runtime, or a bug) |
     /// | 502 | `Connect`, `Transport`, `Json` (the upstream failed or sent unparsable JSON) |
     /// | 503 | `CircuitOpen`, `Rejected` (overload, cancelled), `Closed`, `RegistryFull` |
     /// | 504 | `Timeout`, `Rejected(OnlyIfCached)` |
@@ -329,7 +333,7 @@ impl Error {
             | Error::InvalidHeader { .. }
             | Error::InvalidRequest { .. }
             | Error::Request(_) => 400,
-            Error::Config(_) | Error::NoExecutor | Error::Engine(_) => 500,
+            Error::Config(_) | Error::NoExecutor | Error::Runtime(_) | Error::Engine(_) => 500,
         }
     }
 
@@ -346,7 +350,7 @@ impl Error {
     /// requests the transport refused), `status`, a transport kind (`timeout`, `connect`,
     /// `reset`, `protocol`, …), `circuit_open`, the other refusals (`only_if_cached`,
     /// `overloaded`, `cancelled`), `closed`, `json`, `config`, `registry_full`,
-    /// `no_executor`, `internal`.
+    /// `no_executor`, `runtime_unavailable`, `internal`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::InvalidUrl { .. } | Error::Request(RequestError::InvalidUrl { .. }) => {
@@ -375,6 +379,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::RegistryFull { .. } => "registry_full",
             Error::NoExecutor => "no_executor",
+            Error::Runtime(_) => "runtime_unavailable",
             Error::Engine(_) => "internal",
         }
     }
