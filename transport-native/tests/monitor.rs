@@ -7,7 +7,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{chaos, closed_port, control, hits};
+use common::async_api::{control, hits};
+use common::{chaos, closed_port};
 use tether_native::monitor::{CheckSchedule, Monitor, MonitorConfig};
 use tether_native::tether_core::AlertRule;
 use tether_native::tether_core::monitoring::HealthResult;
