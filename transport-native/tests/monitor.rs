@@ -299,8 +299,11 @@ async fn a_refresh_checks_everything_then_collects_once() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let extra = monitor.with_state(|s| s.history().len()) - collections;
+    // Without coalescing every call is a round (50). With it, a call either starts a round or
+    // joins the pending one; how many rounds finish while the loop runs depends on the
+    // scheduler of a loaded machine, so the bound is loose — far below 50.
     assert!(
-        extra <= 2,
+        extra <= 10,
         "50 refresh requests collapsed into few rounds: {extra}"
     );
     let new_probes = hits(&up, "gamma").await - probes;
