@@ -129,6 +129,7 @@ pub mod client;
 mod driver;
 mod error;
 mod message;
+pub mod monitoring;
 pub mod redact;
 mod rng;
 mod serde_util;
@@ -158,7 +159,8 @@ pub use driver::{Runtime, Spawn, Transport};
 pub use engine::{
     AttemptNext, AttemptResult, AttemptTrace, BackgroundFetch, BreakerScope, CacheTrace, Decision,
     DecisionTrace, Engine, EngineConfig, EngineError, EngineEvent, EngineSnapshot, FinalResult,
-    Finished, Next, Output, Permit, RejectReason, Reply, RequestId, RequestPhase, RetryToken,
+    Finished, HumanDuration, Next, Output, Permit, RejectReason, Reply, RequestId, RequestPhase,
+    RetryToken,
 };
 pub use error::{ConfigError, RequestError, RuntimeUnavailable};
 pub use export::{

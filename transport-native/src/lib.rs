@@ -91,11 +91,15 @@ mod decode;
 mod failure;
 mod framing;
 mod hyper_transport;
+#[cfg(feature = "monitor")]
+pub mod monitor;
 mod proxy;
 mod redirect;
 mod registry;
 mod rt;
 mod runtime;
+#[cfg(feature = "server")]
+pub mod server;
 mod tracing_hooks;
 mod transport;
 

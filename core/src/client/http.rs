@@ -336,6 +336,12 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClient<T, R, H> {
         check
     }
 
+    /// Whether `other` is a clone of this client (they share one engine, cache and
+    /// transport), e.g. to count a cache shared by several services once.
+    pub fn same_client(&self, other: &Self) -> bool {
+        Arc::ptr_eq(self.shared(), other.shared())
+    }
+
     /// Closes the client: later requests fail with [`Error::Closed`] and the background
     /// driver stops. Idempotent; clones share the closed state.
     pub fn close(&self) {

@@ -364,6 +364,25 @@ impl<T: Transport, R: Runtime, H: Hooks> ServiceClient<T, R, H> {
             .register_health_check(&self.inner.service_name, &self.inner.health_url);
     }
 
+    /// Drops this service's cached responses and returns how many: everything its own client
+    /// cached, or — with a client shared with other services — the entries under its base URL
+    /// (which may include a sibling service whose base URL extends this one).
+    pub fn clear_cache(&self) -> usize {
+        let inner = &self.inner;
+        if inner.owns_client {
+            return inner.http.with_engine(|e, _, _| e.invalidate_cache());
+        }
+        // Stored URLs are normalised (lower-case scheme and host, default port elided), as the
+        // URL parser writes them; the base parsed when the client was built.
+        let prefix = url::Url::parse(inner.scope.base().as_str()).map_or_else(
+            |_| inner.scope.base().as_str().to_owned(),
+            |u| u.as_str().trim_end_matches('/').to_owned(),
+        );
+        inner
+            .http
+            .with_engine(|e, _, _| e.invalidate_cache_prefix(&prefix))
+    }
+
     /// Closes the service's own client (a shared client is left open: close it where it was
     /// made).
     pub fn close(&self) {
