@@ -95,6 +95,7 @@ api_tests! {
             .header("cookie", "session=SECRET-COOKIE")
             .header("proxy-authorization", "Basic SECRET-PROXY")
             .header("x-api-key", "SECRET-KEY")
+            .header("x-tenant", "SECRET-TENANT")
             .header("accept-language", "fr")
             .send())
         .unwrap();
