@@ -396,6 +396,22 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def print_table(rows: dict[str, dict[str, Any]], base_name: str, width: int = 22) -> None:
+    """A Markdown table of the summarized rows, with each one's ratio to ``base_name``."""
+    base = rows.get(base_name, {}).get("rps")
+    ratio_head = f"× {base_name}"
+    print(f"| {'variant':{width}s} | {'req/s':>24s} | {'CPU µs/req':>20s} | {ratio_head} |")
+    print(f"|{'-' * (width + 2)}|{'-' * 26}|{'-' * 22}|{'-' * (len(ratio_head) + 2)}|")
+    for variant, row in rows.items():
+        if "error" in row:
+            print(f"| {variant:{width}s} | failed: {row['error']}")
+            continue
+        ratio = f"{row['rps'] / base:.2f}×" if base else "n/a"
+        rps = f"{row['rps']:,.0f} [{row['rps_min']:,.0f}–{row['rps_max']:,.0f}]"
+        cpu = f"{row['cpu_us']:.1f} [{row['cpu_min']:.1f}–{row['cpu_max']:.1f}]"
+        print(f"| {variant:{width}s} | {rps:>24s} | {cpu:>20s} | {ratio:>{len(ratio_head)}s} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -454,17 +470,7 @@ def main() -> None:
                 f"\n## c={concurrency}  (wrk -t1 -c{concurrency}: "
                 f"{'n/a' if ceiling is None else f'{ceiling:,.0f} req/s'})\n"
             )
-            print(f"| {'variant':22s} | {'req/s':>24s} | {'CPU µs/req':>20s} | {'× aiohttp':>9s} |")
-            print(f"|{'-' * 24}|{'-' * 26}|{'-' * 22}|{'-' * 11}|")
-            base = rows.get("aiohttp", {}).get("rps")
-            for variant, row in rows.items():
-                if "error" in row:
-                    print(f"| {variant:22s} | failed: {row['error']}")
-                    continue
-                ratio = f"{row['rps'] / base:8.2f}×" if base else "      n/a"
-                rps = f"{row['rps']:,.0f} [{row['rps_min']:,.0f}–{row['rps_max']:,.0f}]"
-                cpu = f"{row['cpu_us']:.1f} [{row['cpu_min']:.1f}–{row['cpu_max']:.1f}]"
-                print(f"| {variant:22s} | {rps:>24s} | {cpu:>20s} | {ratio} |")
+            print_table(rows, "aiohttp")
             for variant, row in rows.items():
                 if row.get("errors") or row.get("failed_runs"):
                     print(

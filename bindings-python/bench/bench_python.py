@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from bench_bridge import Nginx, drive, summarize, wrk_ceiling  # noqa: E402
+from bench_bridge import Nginx, drive, print_table, summarize, wrk_ceiling
 
 GET_VARIANTS = ["tether", "aiohttp", "httpx", "httpx+tenacity+pybreaker"]
 HIT_VARIANTS = ["tether cache hit", "httpx+hishel cache hit"]
@@ -162,20 +162,6 @@ def run_child(
     return result
 
 
-def table(rows: dict[str, dict[str, Any]], base_name: str) -> None:
-    base = rows.get(base_name, {}).get("rps")
-    print(f"| {'variant':26s} | {'req/s':>24s} | {'CPU µs/req':>20s} | {'× ' + base_name:>12s} |")
-    print(f"|{'-' * 28}|{'-' * 26}|{'-' * 22}|{'-' * 14}|")
-    for variant, row in rows.items():
-        if "error" in row:
-            print(f"| {variant:26s} | failed: {row['error']}")
-            continue
-        ratio = f"{row['rps'] / base:11.2f}×" if base else "         n/a"
-        rps = f"{row['rps']:,.0f} [{row['rps_min']:,.0f}–{row['rps_max']:,.0f}]"
-        cpu = f"{row['cpu_us']:.1f} [{row['cpu_min']:.1f}–{row['cpu_max']:.1f}]"
-        print(f"| {variant:26s} | {rps:>24s} | {cpu:>20s} | {ratio} |")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -202,7 +188,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     nginx = Nginx()
     plan = [(int(c), GET_VARIANTS, "aiohttp") for c in args.concurrency.split(",")]
-    plan += [(int(c), HIT_VARIANTS, "httpx+hishel cache hit") for c in args.hit_concurrency.split(",")]
+    plan += [
+        (int(c), HIT_VARIANTS, "httpx+hishel cache hit") for c in args.hit_concurrency.split(",")
+    ]
     results: dict[str, Any] = {"python": sys.version.split()[0], "runs": {}}
     print(
         f"nginx (1 worker) at {nginx.url}; {args.rounds} interleaved rounds of "
@@ -220,7 +208,7 @@ def main() -> None:
             results["runs"][key] = {"wrk": ceiling, "variants": rows, "samples": samples}
             wrk = "n/a" if ceiling is None else f"{ceiling:,.0f} req/s"
             print(f"\n## {key}  (wrk -t1 -c{concurrency}: {wrk})\n")
-            table(rows, base)
+            print_table(rows, base, width=26)
     finally:
         nginx.stop()
     if args.json:

@@ -22,7 +22,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
-use tether_core::client::{ClientMetrics, Error, HttpClientBuilder, Response};
+use tether_core::client::{Error, HttpClientBuilder, Response};
 use tether_core::compat;
 use tether_core::{
     AttemptResult, BreakDuration, BreakerConfig, Classifier, Deadline, DecisionTrace, EngineConfig,
@@ -33,6 +33,7 @@ use tether_native::{HyperTransport, NativeConfig, NativeHooks, TokioRuntime, Tra
 use crate::bridge::{self, Deliver, IntoPyErr};
 use crate::errors::RequestFailed;
 use crate::http::RawResponse;
+use crate::json;
 
 /// The most retries a client may be configured with.
 const MAX_RETRIES: u32 = 100;
@@ -97,20 +98,63 @@ pub(crate) struct Client {
     cache_enabled: bool,
 }
 
-/// The settings of a [`Client`], as the Python layer passes them.
-struct Settings {
-    timeout: Duration,
+/// The settings of a [`Client`], as the Python layer passes them (a dict with these keys;
+/// `timeout` and breaker recovery times in seconds).
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+pub(crate) struct Settings {
+    timeout: f64,
     max_retries: u32,
     pool_size: usize,
     cache: (bool, u64, usize, bool, bool),
     retry_non_idempotent: bool,
+    #[pyo3(default)]
     host_breaker: Option<(u32, f64, bool)>,
+    #[pyo3(default)]
     service_breakers: Vec<ServiceBreaker>,
     user_agent: String,
     default_headers: Vec<(String, String)>,
 }
 
 impl Settings {
+    fn into_client(self) -> PyResult<Client> {
+        self.check()?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in &self.default_headers {
+            let (name, value) = header_pair(name, value)?;
+            headers.append(name, value);
+        }
+        let engine = self.engine()?;
+        let http = HttpClientBuilder::new(self.transport()?, TokioRuntime::new())
+            .hooks(NativeHooks::with_observer(TracingHooks::quiet()))
+            .engine_config(engine)
+            .default_headers(headers.clone())
+            .build()
+            .map_err(|e| PyValueError::new_err(format!("invalid client settings: {e}")))?;
+        Ok(Client {
+            http,
+            default_headers: headers,
+            ttl_seconds: self.cache.1,
+            cache_enabled: self.cache.0,
+        })
+    }
+
+    fn check(&self) -> PyResult<()> {
+        if self.max_retries > MAX_RETRIES {
+            return Err(PyValueError::new_err(format!(
+                "max_retries must be from 0 to {MAX_RETRIES}, got {}",
+                self.max_retries
+            )));
+        }
+        if self.pool_size == 0 || self.pool_size > 100_000 {
+            return Err(PyValueError::new_err(format!(
+                "connection_pool_size must be from 1 to 100000, got {}",
+                self.pool_size
+            )));
+        }
+        seconds("timeout", self.timeout).map(drop)
+    }
+
     fn engine(&self) -> PyResult<EngineConfig> {
         let (enabled, ttl, max_size, include_headers, include_query) = self.cache;
         if max_size == 0 {
@@ -146,13 +190,14 @@ impl Settings {
     }
 
     fn transport(&self) -> PyResult<HyperTransport> {
+        let timeout = seconds("timeout", self.timeout)?;
         let connections = self.pool_size.saturating_mul(2).max(1);
         let config = NativeConfig {
             pool_size: self.pool_size,
             idle_timeout: Duration::from_secs(30),
-            connect_timeout: Some(self.timeout),
-            read_timeout: Some(self.timeout),
-            write_timeout: Some(self.timeout),
+            connect_timeout: Some(timeout),
+            read_timeout: Some(timeout),
+            write_timeout: Some(timeout),
             timeout: None,
             accept_compressed: true,
             max_redirects: 0,
@@ -168,71 +213,15 @@ impl Settings {
 
 #[pymethods]
 impl Client {
-    /// A client: `timeout` bounds each phase (connect, each read, each write) in seconds;
-    /// `max_retries` retries after the first attempt; `pool_size` idle connections kept per
-    /// host (twice as many open at most); `cache` is `(enabled, ttl_seconds, max_size,
-    /// include_headers, include_query_params)`; `host_breaker`, when given, is `(threshold,
-    /// recovery_s, count_http_errors)` for every host and service without its own entry in
-    /// `service_breakers`.
+    /// A client from its [`Settings`]: `timeout` bounds each phase (connect, each read, each
+    /// write); `max_retries` retries after the first attempt; `pool_size` idle connections
+    /// kept per host (twice as many open at most); `cache` is `(enabled, ttl_seconds,
+    /// max_size, include_headers, include_query_params)`; `host_breaker`, when given, is
+    /// `(threshold, recovery_s, count_http_errors)` for every host and service without its
+    /// own entry in `service_breakers`.
     #[new]
-    #[pyo3(signature = (
-        *, timeout, max_retries, pool_size, cache, retry_non_idempotent,
-        host_breaker = None, service_breakers = Vec::new(), user_agent, default_headers,
-    ))]
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "keyword-only settings from Python"
-    )]
-    fn new(
-        timeout: f64,
-        max_retries: u32,
-        pool_size: usize,
-        cache: (bool, u64, usize, bool, bool),
-        retry_non_idempotent: bool,
-        host_breaker: Option<(u32, f64, bool)>,
-        service_breakers: Vec<ServiceBreaker>,
-        user_agent: String,
-        default_headers: Vec<(String, String)>,
-    ) -> PyResult<Self> {
-        if max_retries > MAX_RETRIES {
-            return Err(PyValueError::new_err(format!(
-                "max_retries must be from 0 to {MAX_RETRIES}, got {max_retries}"
-            )));
-        }
-        if pool_size == 0 || pool_size > 100_000 {
-            return Err(PyValueError::new_err(format!(
-                "connection_pool_size must be from 1 to 100000, got {pool_size}"
-            )));
-        }
-        let settings = Settings {
-            timeout: seconds("timeout", timeout)?,
-            max_retries,
-            pool_size,
-            cache,
-            retry_non_idempotent,
-            host_breaker,
-            service_breakers,
-            user_agent,
-            default_headers,
-        };
-        let mut headers = HeaderMap::new();
-        for (name, value) in &settings.default_headers {
-            let (name, value) = header_pair(name, value)?;
-            headers.append(name, value);
-        }
-        let engine = settings.engine()?;
-        let http = HttpClientBuilder::new(settings.transport()?, TokioRuntime::new())
-            .hooks(NativeHooks::with_observer(TracingHooks::quiet()))
-            .engine_config(engine)
-            .default_headers(headers.clone())
-            .build()
-            .map_err(|e| PyValueError::new_err(format!("invalid client settings: {e}")))?;
-        Ok(Client {
-            http,
-            default_headers: headers,
-            ttl_seconds: cache.1,
-            cache_enabled: cache.0,
-        })
+    fn new(settings: Settings) -> PyResult<Self> {
+        settings.into_client()
     }
 
     /// Sends a request; an awaitable of `response_class(raw)` (a [`RawResponse`]), or raising
@@ -318,40 +307,16 @@ impl Client {
 
     /// The client's totals, in the original `get_metrics()` order (`cache_stats` is filled
     /// by the caller from [`cache_stats`](Self::cache_stats)).
-    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        metrics_dict(py, &self.http.metrics(), None)
+    fn metrics(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        original_metrics(py, &self.http.metrics())
     }
 
-    /// One service's numbers, in the original `get_service_metrics()` order without
-    /// `http_client_metrics` (zeros for a service never called).
-    fn service_metrics<'py>(&self, py: Python<'py>, service: &str) -> PyResult<Bound<'py, PyDict>> {
-        let client = self.http.metrics();
-        let snapshot = self.http.service_metrics(service);
-        let totals = snapshot.map(|s| ClientMetrics {
-            total_requests: s.total_requests,
-            successful_requests: s.successful_requests,
-            failed_requests: s.failed_requests,
-            success_rate: s.success_rate,
-            average_response_time: s.average_response_time,
-            min_response_time: s.min_response_time,
-            max_response_time: s.max_response_time,
-            error_counts: s.error_counts,
-            cache_stats: client.cache_stats,
-            last_request_time: s.last_request_time.map(tether_core::WallClock::to_rfc3339),
-        });
-        let empty = ClientMetrics {
-            total_requests: 0,
-            successful_requests: 0,
-            failed_requests: 0,
-            success_rate: 0.0,
-            average_response_time: 0.0,
-            min_response_time: 0.0,
-            max_response_time: 0.0,
-            error_counts: tether_core::CountMap::default(),
-            cache_stats: client.cache_stats,
-            last_request_time: None,
-        };
-        metrics_dict(py, totals.as_ref().unwrap_or(&empty), Some(service))
+    /// A service of this client (its metrics and breaker kept by this client's engine), for
+    /// `ServiceClient` and the monitor's registry.
+    fn service(&self, name: &str, base_url: &str) -> PyResult<Service> {
+        let inner = tether_native::ServiceClient::with_client(name, base_url, self.http.clone())
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(Service { inner })
     }
 
     /// `{enabled, size, max_size, ttl_seconds}` (the original `get_stats()`), then Tether's
@@ -382,22 +347,10 @@ impl Client {
         })
     }
 
-    /// The breaker of `service` in the original `get_state()` shape with `service` first.
-    fn breaker_state<'py>(&self, py: Python<'py>, service: &str) -> PyResult<Bound<'py, PyDict>> {
-        let state = self.http.circuit_breaker_state(service);
-        let d = PyDict::new(py);
-        d.set_item("service", &state.service)?;
-        d.set_item("state", state.state)?;
-        d.set_item("failure_count", state.failure_count)?;
-        d.set_item("last_failure_time", state.last_failure_time)?;
-        d.set_item("failure_threshold", state.failure_threshold)?;
-        Ok(d)
-    }
-
-    /// Registers `service` for metrics (so it is reported before its first call).
-    fn register_service(&self, service: &str) -> bool {
-        self.http
-            .with_engine(|engine, _, _| engine.register_service(service))
+    /// The breaker of `service` (a host, or a service name) in the original `get_state()`
+    /// shape with `service` first.
+    fn breaker_state(&self, py: Python<'_>, service: &str) -> PyResult<Py<PyAny>> {
+        json::to_python(py, &self.http.circuit_breaker_state(service))
     }
 
     /// Every metric as `json`, `prometheus` or `influxdb` (Tether's own exporters).
@@ -450,11 +403,6 @@ impl Client {
             let peek = engine.peek_cache(now, request)?;
             (!peek.bypass && peek.usability == Usability::Fresh).then(|| f(&peek, now))
         })
-    }
-
-    /// The core client.
-    pub(crate) fn http(&self) -> &Core {
-        &self.http
     }
 
     fn build(
@@ -705,40 +653,56 @@ impl IntoPyErr for Failure {
     }
 }
 
-/// The original metrics dict: `total_requests`, `successful_requests`, `failed_requests`,
-/// `success_rate`, `average_response_time`, `min_response_time` (the int 0 when there were no
-/// requests), `max_response_time`, `error_counts`, `cache_stats` (`None` here), then
-/// `last_request_time` — with `service` first when given.
-fn metrics_dict<'py>(
-    py: Python<'py>,
-    m: &ClientMetrics,
-    service: Option<&str>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    if let Some(name) = service {
-        d.set_item("service", name)?;
+/// A metrics record in the original dict shape: its keys in the original order, and
+/// `min_response_time` the int `0` when there were no requests; `cache_stats` and
+/// `http_client_metrics` are left for the caller (`None` and absent).
+fn original_metrics<T: serde::Serialize>(py: Python<'_>, record: &T) -> PyResult<Py<PyAny>> {
+    let value = json::to_python(py, record)?;
+    let dict = value.bind(py).cast::<PyDict>()?;
+    if dict
+        .get_item("total_requests")?
+        .is_some_and(|t| t.eq(0).unwrap_or(false))
+    {
+        dict.set_item("min_response_time", 0)?;
     }
-    d.set_item("total_requests", m.total_requests)?;
-    d.set_item("successful_requests", m.successful_requests)?;
-    d.set_item("failed_requests", m.failed_requests)?;
-    d.set_item("success_rate", m.success_rate)?;
-    d.set_item("average_response_time", m.average_response_time)?;
-    if m.total_requests == 0 {
-        d.set_item("min_response_time", 0)?;
-    } else {
-        d.set_item("min_response_time", m.min_response_time)?;
+    if dict.contains("cache_stats")? {
+        dict.set_item("cache_stats", py.None())?;
     }
-    d.set_item("max_response_time", m.max_response_time)?;
-    let counts = PyDict::new(py);
-    for (name, count) in m.error_counts.iter() {
-        counts.set_item(name, count)?;
+    if dict.contains("http_client_metrics")? {
+        dict.del_item("http_client_metrics")?;
     }
-    d.set_item("error_counts", counts)?;
-    if service.is_none() {
-        d.set_item("cache_stats", py.None())?;
+    Ok(value)
+}
+
+/// A service of a [`Client`]: the core service client, sharing the client's engine.
+#[pyclass(frozen, module = "tether._tether")]
+pub(crate) struct Service {
+    pub(crate) inner: tether_native::ServiceClient,
+}
+
+#[pymethods]
+impl Service {
+    /// The service's numbers in the original `get_service_metrics()` order, without
+    /// `http_client_metrics` (the caller adds the client's `get_metrics()`).
+    fn metrics(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        original_metrics(py, &self.inner.metrics())
     }
-    d.set_item("last_request_time", m.last_request_time.as_deref())?;
-    Ok(d)
+
+    /// `{service, state, failure_count, last_failure_time, failure_threshold}`.
+    fn breaker_state(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        json::to_python(py, &self.inner.circuit_breaker_state())
+    }
+
+    /// `base_url + endpoint`, confined to the base URL; `ValueError` naming the reason.
+    fn url(&self, endpoint: &str) -> PyResult<String> {
+        service_url(self.inner.base_url(), endpoint)
+    }
+
+    /// The base URL as Tether keeps it.
+    #[getter]
+    fn base_url(&self) -> &str {
+        self.inner.base_url()
+    }
 }
 
 /// `base_url + endpoint`, confined to the base (an endpoint can never change the scheme, host
@@ -758,19 +722,6 @@ pub(crate) fn service_url(base_url: &str, endpoint: &str) -> PyResult<String> {
             e.reason
         ))
     })
-}
-
-/// A service's base URL as Tether keeps it (parsed, without a trailing `/`).
-#[pyfunction]
-pub(crate) fn service_base(base_url: &str) -> PyResult<String> {
-    tether_core::uri::ServiceBase::parse(base_url)
-        .map(|b| b.as_str().to_owned())
-        .map_err(|e| {
-            PyValueError::new_err(format!(
-                "invalid base URL {}: {e}",
-                tether_core::redact_url(base_url)
-            ))
-        })
 }
 
 /// `url` with secret query values replaced by `[REDACTED]` (the rule every log line and error

@@ -13,7 +13,8 @@
 //! | `HttpProbe` | a minimal pooled hyper GET, awaited through the bridge (`get`, `get_raw`) or through pyo3-async-runtimes (`get_future_into_py`), for the benchmark and the response prototype |
 //! | `Client` | the engine behind `tether.http_client`: the core client layer over the native hyper transport (`send` through the bridge, `peek`, metrics, breaker states, cache) |
 //! | `RawResponse` | a response as Rust data: status, headers, body, elapsed, method, URL, whether cached, attempts |
-//! | `service_url`, `service_base`, `redact_url`, `is_secret_header`, `is_secret_param` | the core's URL confinement and redaction rules |
+//! | `Service` | a service of a `Client` (metrics, breaker, confined endpoint URLs), for `ServiceClient` and the monitor's registry |
+//! | `service_url`, `redact_url`, `is_secret_header`, `is_secret_param` | the core's URL confinement and redaction rules |
 //! | `noop`, `sleep`, `echo`, `fail`, `fail_with`, `panic` | bridge probes for tests and benchmarks |
 //! | `shutdown`, `configure`, `runtime_workers`, `live_bridges` | runtime lifecycle and introspection |
 //! | `monitor_*` | the process-wide native monitor and registry behind `tether.monitoring` and `tether.fastapi`: registration, checks (URL and Python), collections, history, alerts, summary, the route table, the native server |
@@ -26,6 +27,7 @@ mod client;
 mod completion;
 mod errors;
 mod http;
+mod json;
 mod monitor;
 mod probe;
 mod runtime;
@@ -108,8 +110,8 @@ fn _tether(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<http::HttpProbe>()?;
     module.add_class::<http::RawResponse>()?;
     module.add_class::<client::Client>()?;
+    module.add_class::<client::Service>()?;
     module.add_function(wrap_pyfunction!(client::service_url, module)?)?;
-    module.add_function(wrap_pyfunction!(client::service_base, module)?)?;
     module.add_function(wrap_pyfunction!(client::redact_url, module)?)?;
     module.add_function(wrap_pyfunction!(client::is_secret_header, module)?)?;
     module.add_function(wrap_pyfunction!(client::is_secret_param, module)?)?;

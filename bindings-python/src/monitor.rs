@@ -26,10 +26,11 @@ use tether_core::Runtime as _;
 use tether_core::monitoring::{self, AlertRecord, RouteConfig, RouteRequest, RouteResponse};
 use tether_native::monitor::{Monitor, MonitorConfig};
 use tether_native::server::Server;
-use tether_native::{NativeHooks, Registry, ServiceClient, TokioRuntime, TracingHooks};
+use tether_native::{NativeHooks, Registry, TokioRuntime, TracingHooks};
 
 use crate::bridge::{self, Deliver};
-use crate::client::Client;
+use crate::client::Service;
+use crate::json::{json_loads, json_text, to_python};
 use crate::runtime;
 
 /// Most services the registry holds.
@@ -75,14 +76,22 @@ fn registry() -> PyResult<Arc<Registry>> {
     ))
 }
 
-/// Starts the monitor's driver on the extension's runtime (idempotent), and remembers the
-/// running event loop, if any, for Python checks.
-fn start(py: Python<'_>) -> PyResult<Monitor> {
+/// The monitor, remembering the running event loop, if any, for Python checks.
+fn in_loop(py: Python<'_>) -> PyResult<Monitor> {
     let monitor = monitor()?;
     if let Ok(event_loop) = bridge::running_loop(py) {
         let weak = PyWeakrefReference::new(&event_loop)?.unbind();
         *CHECK_LOOP.lock().unwrap_or_else(PoisonError::into_inner) = Some(weak);
     }
+    Ok(monitor)
+}
+
+/// [`in_loop`], with the monitor's background driver running (checks on their intervals,
+/// host samples, a collection every 10 s) on the extension's runtime. Started by what serves
+/// the routes, which read the latest collection; the Python API alone checks and collects
+/// when asked, as the original did, so its results are not moved under it.
+fn driven(py: Python<'_>) -> PyResult<Monitor> {
+    let monitor = in_loop(py)?;
     if !monitor.is_running() {
         let handle = runtime::handle(py)?;
         let _entered = handle.enter();
@@ -107,36 +116,6 @@ pub(crate) fn forget_after_fork() {
     }
 }
 
-static JSON_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-
-/// `value` as Python objects (through its JSON form, so keys keep their order).
-fn to_python<T: Serialize + ?Sized>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> {
-    let text = serde_json::to_string(value)
-        .map_err(|e| PyRuntimeError::new_err(format!("cannot encode: {e}")))?;
-    json_loads(py, &text)
-}
-
-fn json_loads(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
-    let loads = JSON_LOADS.get_or_try_init(py, || {
-        py.import("json")?.getattr("loads").map(Bound::unbind)
-    })?;
-    Ok(loads.bind(py).call1((text,))?.unbind())
-}
-
-/// A JSON text made Python objects on the loop thread.
-struct JsonText(String);
-
-impl Deliver for JsonText {
-    fn deliver(self, py: Python<'_>, _context: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
-        json_loads(py, &self.0)
-    }
-}
-
-fn json_text<T: Serialize + ?Sized>(value: &T) -> JsonText {
-    // The monitor's records always encode (no maps with non-string keys, no NaN keys).
-    JsonText(serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()))
-}
-
 /// `{name: value}` in the pairs' order.
 struct Pairs<'a, V>(&'a [(String, V)]);
 
@@ -151,19 +130,16 @@ impl<V: Serialize> Serialize for Pairs<'_, V> {
     }
 }
 
-/// Registers `client` under `name` at `base_url` for monitoring (a service client sharing the
-/// client's engine). A name already registered keeps its first client; returns whether this
-/// one was added.
+/// Registers `service` for monitoring under its name. A name already registered keeps its
+/// first client; returns whether this one was added.
 #[pyfunction]
-pub(crate) fn monitor_register(name: &str, client: &Client, base_url: &str) -> PyResult<bool> {
+pub(crate) fn monitor_register(service: &Service) -> PyResult<bool> {
     let registry = registry()?;
-    if registry.get(name).is_some() {
+    if registry.get(service.inner.service_name()).is_some() {
         return Ok(false);
     }
-    let service = ServiceClient::with_client(name, base_url, client.http().clone())
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
     registry
-        .insert(service)
+        .insert(service.inner.clone())
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok(true)
 }
@@ -318,17 +294,17 @@ pub(crate) fn monitor_remove_check(name: &str) -> PyResult<bool> {
     Ok(monitor()?.remove_check(name))
 }
 
-/// Starts the monitor's background driver (checks on their intervals, host samples,
-/// collections) on the extension's runtime.
+/// Starts the monitor's background driver (checks on their intervals, host samples, a
+/// collection every 10 s) on the extension's runtime; the routes start it themselves.
 #[pyfunction]
 pub(crate) fn monitor_start(py: Python<'_>) -> PyResult<()> {
-    start(py).map(drop)
+    driven(py).map(drop)
 }
 
 /// Runs every check now; an awaitable of `{name: {healthy, check_time, last_check[, error]}}`.
 #[pyfunction]
 pub(crate) fn monitor_check_health(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    let monitor = start(py)?;
+    let monitor = in_loop(py)?;
     bridge::spawn(py, None, async move {
         let results = monitor.check_health().await;
         json_text(&Pairs(&results))
@@ -340,7 +316,7 @@ pub(crate) fn monitor_check_health(py: Python<'_>) -> PyResult<Bound<'_, PyAny>>
 /// are unavailable).
 #[pyfunction]
 pub(crate) fn monitor_sample_system(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    let monitor = start(py)?;
+    let monitor = in_loop(py)?;
     bridge::spawn(py, None, async move {
         let sample = monitor.sample_system().await.unwrap_or_default();
         json_text(&monitoring::SystemJson(sample))
@@ -358,7 +334,7 @@ pub(crate) fn monitor_health_status(py: Python<'_>) -> PyResult<Py<PyAny>> {
 /// health}`.
 #[pyfunction]
 pub(crate) fn monitor_collect(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    let monitor = start(py)?;
+    let monitor = in_loop(py)?;
     bridge::spawn(py, None, async move {
         let collection = monitor.collect().await;
         json_text(&*collection)
@@ -427,7 +403,7 @@ pub(crate) fn monitor_route<'py>(
     protect_reads: bool,
     prefix: &str,
 ) -> PyResult<Routed<'py>> {
-    let monitor = start(py)?;
+    let monitor = driven(py)?;
     let config = RouteConfig {
         prefix: prefix.to_owned(),
         token,
@@ -495,7 +471,7 @@ pub(crate) fn monitor_serve(
     port: u16,
     token: Option<String>,
 ) -> PyResult<Bound<'_, PyAny>> {
-    let monitor = start(py)?;
+    let monitor = driven(py)?;
     let previous = global().as_mut().and_then(|g| g.server.take());
     bridge::spawn(py, None, async move {
         if let Some(old) = previous {

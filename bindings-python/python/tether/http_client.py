@@ -30,7 +30,7 @@ import time
 from collections import defaultdict, deque  # noqa: F401
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone  # noqa: F401
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from functools import wraps
 from typing import Any, Callable, Dict, List, Optional, TypeVar, Union, cast  # noqa: F401, UP035
@@ -363,27 +363,27 @@ class RequestInterceptor:
 
     async def execute_request_hooks(self, request_data: Dict[str, Any]) -> None:  # noqa: UP006
         """Awaits every request hook in turn."""
-        for hook in list(self.request_hooks):
-            try:
-                await _run_hook(hook, request_data)
-            except Exception as e:  # noqa: BLE001 (the contract: log or report, never raise)
-                logger.error("Request hook failed: %s", e)
+        await _run_hooks(self.request_hooks, request_data, "Request")
 
     async def execute_response_hooks(self, response_data: Dict[str, Any]) -> None:  # noqa: UP006
         """Awaits every response hook in turn."""
-        for hook in list(self.response_hooks):
-            try:
-                await _run_hook(hook, response_data)
-            except Exception as e:  # noqa: BLE001 (the contract: log or report, never raise)
-                logger.error("Response hook failed: %s", e)
+        await _run_hooks(self.response_hooks, response_data, "Response")
 
     async def execute_error_hooks(self, error_data: Dict[str, Any]) -> None:  # noqa: UP006
         """Awaits every error hook in turn."""
-        for hook in list(self.error_hooks):
-            try:
-                await _run_hook(hook, error_data)
-            except Exception as e:  # noqa: BLE001 (the contract: log or report, never raise)
-                logger.error("Error hook failed: %s", e)
+        await _run_hooks(self.error_hooks, error_data, "Error")
+
+
+async def _run_hooks(
+    hooks: list[Callable[[dict[str, Any]], Any]], data: dict[str, Any], stage: str
+) -> None:
+    """Awaits each hook on ``data`` in turn; a failure is logged (``<Stage> hook failed:
+    <e>``) and the next hook runs."""
+    for hook in list(hooks):
+        try:
+            await _run_hook(hook, data)
+        except Exception as e:  # noqa: BLE001 (the contract: log or report, never raise)
+            logger.error("%s hook failed: %s", stage, e)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -836,25 +836,27 @@ class HTTPClient:
         self.max_retries = max_retries
         self.connection_pool_size = connection_pool_size
         self._engine = _tether.Client(
-            timeout=float(timeout),
-            max_retries=max_retries,
-            pool_size=connection_pool_size,
-            cache=(
-                bool(config.enabled),
-                config.ttl_seconds,
-                config.max_size,
-                bool(config.include_headers),
-                bool(config.include_query_params),
-            ),
-            retry_non_idempotent=bool(retry_non_idempotent),
-            host_breaker=(5, 60.0, True) if circuit_breaker else None,
-            service_breakers=[_service_breaker] if _service_breaker else [],
-            user_agent=user_agent,
-            default_headers=[
-                ("User-Agent", user_agent),
-                ("Accept", "application/json"),
-                ("Accept-Encoding", "gzip, deflate"),
-            ],
+            {
+                "timeout": float(timeout),
+                "max_retries": max_retries,
+                "pool_size": connection_pool_size,
+                "cache": (
+                    bool(config.enabled),
+                    config.ttl_seconds,
+                    config.max_size,
+                    bool(config.include_headers),
+                    bool(config.include_query_params),
+                ),
+                "retry_non_idempotent": bool(retry_non_idempotent),
+                "host_breaker": (5, 60.0, True) if circuit_breaker else None,
+                "service_breakers": [_service_breaker] if _service_breaker else [],
+                "user_agent": user_agent,
+                "default_headers": [
+                    ("User-Agent", user_agent),
+                    ("Accept", "application/json"),
+                    ("Accept-Encoding", "gzip, deflate"),
+                ],
+            }
         )
         self.cache: RequestCache = _ClientCache(config, self._engine)
         self.interceptor = RequestInterceptor()
@@ -1156,7 +1158,6 @@ class ServiceClient:
             raise TypeError(f"base_url must be a str, not {type(base_url).__name__}")
         if not isinstance(service_name, str) or not service_name:
             raise TypeError("service_name must be a non-empty str")
-        self._base = _tether.service_base(base_url)
         self.base_url = base_url.rstrip("/")
         self.service_name = service_name
         self.http_client = HTTPClient(
@@ -1166,8 +1167,10 @@ class ServiceClient:
             retry_non_idempotent=retry_non_idempotent,
             _service_breaker=(service_name, 5, 60.0, bool(breaker_counts_http_errors)),
         )
+        # Validates the base URL; the service's metrics and breaker live in the engine.
+        self._service = self.http_client._engine.service(service_name, base_url)
+        self._base = self._service.base_url
         self.http_client._confine = self._confine
-        self.http_client._engine.register_service(service_name)
         self.circuit_breaker: CircuitBreaker = _EngineBreaker(
             self.http_client._engine, service_name, 5, 60
         )
@@ -1189,7 +1192,7 @@ class ServiceClient:
     @property
     def service_metrics(self) -> RequestMetrics:
         """The service's counters now (a snapshot)."""
-        return _metrics_record(self.http_client._engine.service_metrics(self.service_name))
+        return _metrics_record(self._service.metrics())
 
     async def call_service(self, method: str, endpoint: str, **kwargs: Any) -> Any:
         """Calls ``endpoint`` and returns its JSON body, or ``{"data": text, "status_code":
@@ -1206,7 +1209,7 @@ class ServiceClient:
         context = {"service": self.service_name, "endpoint": shown}
         ids: dict[str, Any] = {"request_id": request_id, "service_name": self.service_name}
         try:
-            url = _tether.service_url(self._base, endpoint)
+            url = self._service.url(endpoint)
         except ValueError as e:
             raise _InvalidEndpointError(str(e), context=context, **ids) from None
         started = time.monotonic()
@@ -1284,13 +1287,13 @@ class ServiceClient:
 
     def get_circuit_breaker_state(self) -> Dict[str, Any]:  # noqa: UP006
         """``{service, state, failure_count, last_failure_time, failure_threshold}``."""
-        state: dict[str, Any] = self.http_client._engine.breaker_state(self.service_name)
+        state: dict[str, Any] = self._service.breaker_state()
         return state
 
     def get_service_metrics(self) -> Dict[str, Any]:  # noqa: UP006
         """The service's counters, then ``http_client_metrics`` (the client's
         ``get_metrics()``)."""
-        metrics: dict[str, Any] = self.http_client._engine.service_metrics(self.service_name)
+        metrics: dict[str, Any] = self._service.metrics()
         metrics["http_client_metrics"] = self.http_client.get_metrics()
         return metrics
 
@@ -1392,7 +1395,7 @@ def get_service_client(service_name: str, base_url: str) -> ServiceClient:
     if client is None:
         client = ServiceClient(base_url=base_url, service_name=service_name)
         _service_clients[service_name] = client
-        _tether.monitor_register(service_name, client.http_client._engine, base_url)
+        _tether.monitor_register(client._service)
     elif base_url.rstrip("/") != client.base_url:
         logger.warning(
             "Service %s is registered with another base URL; keeping the first", service_name
@@ -1561,7 +1564,7 @@ def _start_check(check: Callable[[], Any], done: Callable[..., None]) -> None:
 class _MonitoredHealthMonitor(HealthMonitor):
     """The global ``health_monitor``: its checks run in Tether's monitor, concurrently, each
     within the monitor's check time limit (5 s), also on their own every 30 s once the
-    monitor runs; the monitoring routes and collections read the same results."""
+    monitoring routes are served; the routes and collections read the same results."""
 
     def add_monitor(self, name: str, check_func: Callable[[], Awaitable[Any]]) -> None:
         super().add_monitor(name, check_func)

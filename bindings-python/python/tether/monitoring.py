@@ -10,7 +10,8 @@ monitor: health checks run concurrently, each within its own time limit; the hos
 off the event loop (nothing blocks it for a second); every collection is judged by Tether's
 alert rules, which fire once while a condition holds and resolve when it ends; the history and
 the alerts are bounded. Importing this module registers the five default health checks, as
-the original did; nothing runs until the monitor is first used.
+the original did; checks and collections run when asked, and also on their own (every 30 s and
+10 s) once the monitoring routes are served.
 
 Timestamps are RFC 3339 UTC (``2026-11-26T18:40:58.167771Z``); ``docs/python-migration.md``
 lists every difference from the original and why.
@@ -97,8 +98,8 @@ class _Thresholds(Dict[str, float]):  # noqa: UP006
 
 class PerformanceMonitor:
     """Collections of host numbers, service metrics and health results, judged by the alert
-    rules. ``collect_all_metrics()`` checks every monitor now and collects; the monitor also
-    collects on its own every 10 s once it runs."""
+    rules. ``collect_all_metrics()`` checks every monitor now and collects; once the routes
+    are served, the monitor also collects on its own every 10 s."""
 
     max_history_size = 1000
 
