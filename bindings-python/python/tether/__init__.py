@@ -1,9 +1,11 @@
 """Tether: a resilient, observable HTTP client on a Rust engine.
 
-This release holds the foundation of the package: the asyncio bridge of the compiled
-extension (``tether._tether``) and the lazy ``httpx.Response`` subclass its responses become
-(``tether.Response``). The drop-in modules ``tether.http_client`` and ``tether.monitoring``
-are built on them.
+- ``tether.http_client`` and ``tether.monitoring``: drop-ins for the original
+  ``common.http_client`` and ``common.monitoring`` modules (``docs/python-migration.md``).
+- ``tether.fastapi``: the ``/monitoring`` routes as a FastAPI router (``tether[fastapi]``).
+- ``tether.Response``: the lazy ``httpx.Response`` subclass every response is.
+- ``tether._tether``: the compiled extension — the asyncio bridge to the tokio runtime that
+  runs the requests, the native client and monitor.
 """
 
 from __future__ import annotations
