@@ -1,0 +1,346 @@
+//! The clients under test, each run in a process of its own (`bench-native --child …`), each
+//! in the setup that suits it best: keep-alive pools sized for the concurrency, async
+//! clients on a current-thread tokio runtime, blocking ones on plain OS threads.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use http_cache_reqwest::{Cache, CacheMode, HttpCache, HttpCacheOptions, MokaCache, MokaManager};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use reqwest_middleware::ClientWithMiddleware;
+use reqwest_retry::RetryTransientMiddleware;
+use reqwest_retry::policies::ExponentialBackoff;
+use tether_native::tether_core::Transport;
+use tether_native::{HttpClient, NativeConfig, UreqTransport};
+
+use crate::meter::{Meter, Sample, WorkerStats};
+
+/// Every client the bench knows, in the order of the report.
+pub(crate) const ALL: [Kind; 8] = [
+    Kind::TetherAsync,
+    Kind::TetherTransport,
+    Kind::TetherBlocking,
+    Kind::UreqThreads,
+    Kind::ReqwestCt,
+    Kind::Hyper,
+    Kind::ReqwestMw,
+    Kind::Wrk,
+];
+
+/// A client under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `tether_native::HttpClient` as a user builds it (defaults: every policy on).
+    TetherAsync,
+    /// The same client's transport called directly: the floor under `TetherAsync`.
+    TetherTransport,
+    /// `tether_native::blocking::HttpClient` on OS threads.
+    TetherBlocking,
+    /// A bare `ureq::Agent` on OS threads.
+    UreqThreads,
+    /// reqwest on a current-thread runtime.
+    ReqwestCt,
+    /// hyper-util's pooled legacy client alone.
+    Hyper,
+    /// reqwest + reqwest-middleware + reqwest-retry + http-cache-reqwest.
+    ReqwestMw,
+    /// wrk (C, one thread): the ceiling of machine and upstream.
+    Wrk,
+}
+
+impl Kind {
+    /// The short name used on the command line and in `--only`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::TetherAsync => "tether-async",
+            Kind::TetherTransport => "tether-transport",
+            Kind::TetherBlocking => "tether-blocking",
+            Kind::UreqThreads => "ureq",
+            Kind::ReqwestCt => "reqwest",
+            Kind::Hyper => "hyper",
+            Kind::ReqwestMw => "reqwest-mw",
+            Kind::Wrk => "wrk",
+        }
+    }
+
+    /// What the row is, for the report.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Kind::TetherAsync => "Tether async: `HttpClient` over `UreqTransport`, every policy on",
+            Kind::TetherTransport => "`UreqTransport::send` alone (no client layer)",
+            Kind::TetherBlocking => "Tether blocking: `tether_native::blocking::HttpClient`",
+            Kind::UreqThreads => "ureq 3.5 on OS threads",
+            Kind::ReqwestCt => "reqwest 0.12, current-thread runtime",
+            Kind::Hyper => "hyper 1 + hyper-util pooled client alone",
+            Kind::ReqwestMw => "reqwest + middleware + retry + http-cache (moka)",
+            Kind::Wrk => "wrk, 1 thread (reference: C event loop)",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Kind> {
+        ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether it has a response cache (the cache-hit case is run only for those).
+    pub(crate) fn caches(self) -> bool {
+        matches!(
+            self,
+            Kind::TetherAsync | Kind::TetherBlocking | Kind::ReqwestMw
+        )
+    }
+
+    /// Why it cannot run in this build, if it cannot.
+    pub(crate) fn unavailable(self) -> Option<&'static str> {
+        match self {
+            // When `tether_native::blocking` lands: a `run_threads` arm in `run`, like ureq's.
+            Kind::TetherBlocking => {
+                Some("not yet available (`tether_native::blocking` has not landed)")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What one client process runs.
+pub(crate) struct Job {
+    pub(crate) kind: Kind,
+    pub(crate) url: String,
+    pub(crate) concurrency: usize,
+    pub(crate) warmup: Duration,
+    pub(crate) window: Duration,
+    /// The upstream's base URL, for its counters.
+    pub(crate) base_url: String,
+}
+
+/// Runs `job` in this process and returns its sample.
+pub(crate) fn run(job: &Job) -> Result<Sample, String> {
+    let c = job.concurrency;
+    let url: Arc<str> = Arc::from(job.url.as_str());
+    match job.kind {
+        Kind::UreqThreads => {
+            let agent = ureq_agent(c);
+            Ok(run_threads(job, || {
+                let (agent, url) = (agent.clone(), Arc::clone(&url));
+                move || ureq_get(&agent, &url)
+            }))
+        }
+        Kind::ReqwestCt => run_async(job, move || {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(c)
+                .build()
+                .map_err(|e| e.to_string())?;
+            Ok(move || {
+                let client = client.clone();
+                let url = Arc::clone(&url);
+                async move {
+                    let resp = client.get(&*url).send().await.map_err(|e| e.to_string())?;
+                    check(resp.status().as_u16())?;
+                    Ok(resp.bytes().await.map_err(|e| e.to_string())?.len())
+                }
+            })
+        }),
+        Kind::ReqwestMw => run_async(job, move || {
+            let client = reqwest_mw(c)?;
+            Ok(move || {
+                let client = client.clone();
+                let url = Arc::clone(&url);
+                async move {
+                    let resp = client.get(&*url).send().await.map_err(|e| e.to_string())?;
+                    check(resp.status().as_u16())?;
+                    Ok(resp.bytes().await.map_err(|e| e.to_string())?.len())
+                }
+            })
+        }),
+        Kind::Hyper => run_async(job, move || {
+            let mut connector = HttpConnector::new();
+            connector.set_nodelay(true);
+            let client: HyperClient<HttpConnector, Empty<Bytes>> =
+                HyperClient::builder(TokioExecutor::new())
+                    .pool_max_idle_per_host(c)
+                    .build(connector);
+            let uri: http::Uri = url.parse().map_err(|e| format!("{e}"))?;
+            Ok(move || {
+                let client = client.clone();
+                let uri = uri.clone();
+                async move {
+                    let resp = client.get(uri).await.map_err(|e| e.to_string())?;
+                    check(resp.status().as_u16())?;
+                    let body = resp
+                        .into_body()
+                        .collect()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok(body.to_bytes().len())
+                }
+            })
+        }),
+        Kind::TetherAsync => run_async(job, move || {
+            let client = HttpClient::builder()
+                .transport(UreqTransport::new(native_config(c)))
+                .build()
+                .map_err(|e| e.to_string())?;
+            Ok(move || {
+                let client = client.clone();
+                let url = Arc::clone(&url);
+                async move {
+                    let resp = client.get(&*url).send().await.map_err(|e| e.to_string())?;
+                    check(resp.status().as_u16())?;
+                    Ok(resp.bytes().len())
+                }
+            })
+        }),
+        Kind::TetherTransport => run_async(job, move || {
+            let transport = UreqTransport::new(native_config(c));
+            Ok(move || transport_get(transport.clone(), Arc::clone(&url)))
+        }),
+        Kind::TetherBlocking | Kind::Wrk => Err(format!(
+            "{} does not run as a child process",
+            job.kind.name()
+        )),
+    }
+}
+
+/// One GET straight through a Tether transport, with the request built from the URL string
+/// as the client builds it.
+async fn transport_get<T: Transport>(transport: T, url: Arc<str>) -> Result<usize, String> {
+    let request = http::Request::get(&*url)
+        .body(Bytes::new())
+        .map_err(|e| e.to_string())?;
+    let resp = transport
+        .send(request, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(resp.status().as_u16())?;
+    Ok(resp.body().len())
+}
+
+fn check(status: u16) -> Result<(), String> {
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(format!("status {status}"))
+    }
+}
+
+fn native_config(pool: usize) -> NativeConfig {
+    NativeConfig {
+        pool_size: pool,
+        ..NativeConfig::default()
+    }
+}
+
+fn ureq_agent(pool: usize) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_idle_connections(pool)
+        .max_idle_connections_per_host(pool)
+        .build()
+        .new_agent()
+}
+
+fn ureq_get(agent: &ureq::Agent, url: &str) -> Result<usize, String> {
+    let mut resp = agent.get(url).call().map_err(|e| e.to_string())?;
+    check(resp.status().as_u16())?;
+    let body = resp.body_mut().read_to_vec().map_err(|e| e.to_string())?;
+    Ok(body.len())
+}
+
+fn reqwest_mw(pool: usize) -> Result<ClientWithMiddleware, String> {
+    let inner = reqwest::Client::builder()
+        .pool_max_idle_per_host(pool)
+        .build()
+        .map_err(|e| e.to_string())?;
+    // Cache outermost, retries inside it: the order of Tether's own pipeline.
+    Ok(reqwest_middleware::ClientBuilder::new(inner)
+        .with(Cache(HttpCache {
+            mode: CacheMode::Default,
+            manager: MokaManager::new(MokaCache::new(1000)),
+            options: HttpCacheOptions::default(),
+        }))
+        .with(RetryTransientMiddleware::new_with_policy(
+            ExponentialBackoff::builder().build_with_max_retries(3),
+        ))
+        .build())
+}
+
+/// `concurrency` OS threads, each with a sender from `make` (senders share one client, as
+/// an application's threads would), sending back to back while the calling thread runs the
+/// warm-up and the window.
+fn run_threads<G>(job: &Job, make: impl Fn() -> G) -> Sample
+where
+    G: FnMut() -> Result<usize, String> + Send + 'static,
+{
+    let meter = Arc::new(Meter::default());
+    let workers: Vec<_> = (0..job.concurrency)
+        .map(|_| {
+            let meter = Arc::clone(&meter);
+            let mut send = make();
+            std::thread::spawn(move || {
+                let mut stats = WorkerStats::default();
+                while meter.running() {
+                    let t0 = Instant::now();
+                    let result = send();
+                    stats.record(&meter, t0, result);
+                }
+                stats
+            })
+        })
+        .collect();
+    let window = meter.control(job.warmup, job.window, &job.base_url);
+    let stats = workers
+        .into_iter()
+        .map(|w| w.join().expect("worker panicked"))
+        .collect();
+    Sample::new(stats, &window)
+}
+
+/// `concurrency` tasks on a current-thread tokio runtime, sending back to back through the
+/// sender `setup` builds (inside the runtime), while another thread runs the warm-up and the
+/// window.
+fn run_async<F, Fut>(job: &Job, setup: impl FnOnce() -> Result<F, String>) -> Result<Sample, String>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<usize, String>> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let meter = Arc::new(Meter::default());
+    let controller = {
+        let meter = Arc::clone(&meter);
+        let (warmup, window, base) = (job.warmup, job.window, job.base_url.clone());
+        move || meter.control(warmup, window, &base)
+    };
+    let concurrency = job.concurrency;
+    runtime.block_on(async move {
+        let send = setup()?;
+        let workers: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let meter = Arc::clone(&meter);
+                let send = send.clone();
+                tokio::spawn(async move {
+                    let mut stats = WorkerStats::default();
+                    while meter.running() {
+                        let t0 = Instant::now();
+                        let result = send().await;
+                        stats.record(&meter, t0, result);
+                    }
+                    stats
+                })
+            })
+            .collect();
+        let control = std::thread::spawn(controller);
+        let mut stats = Vec::with_capacity(workers.len());
+        for w in workers {
+            stats.push(w.await.map_err(|e| e.to_string())?);
+        }
+        let window = control.join().map_err(|_| "controller panicked")?;
+        Ok(Sample::new(stats, &window))
+    })
+}
