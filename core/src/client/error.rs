@@ -338,30 +338,34 @@ impl Error {
         trace: DecisionTrace,
         now: Timestamp,
     ) -> Result<(Reply, DecisionTrace), Self> {
-        let service = service.to_owned();
-        let trace = Box::new(trace);
+        // A response, the common case, allocates nothing here.
+        let failed = |trace| (service.to_owned(), Box::new(trace));
         Err(match result {
-            FinalResult::Response(reply) => return Ok((reply, *trace)),
-            FinalResult::Transport(error) => match error.kind {
-                TransportErrorKind::Timeout => Error::Timeout {
-                    service,
-                    elapsed: trace.total,
-                    message: error.message,
-                    trace,
-                },
-                TransportErrorKind::Connect => Error::Connect {
-                    service,
-                    message: error.message,
-                    trace,
-                },
-                kind => Error::Transport {
-                    kind,
-                    service,
-                    message: error.message,
-                    trace,
-                },
-            },
+            FinalResult::Response(reply) => return Ok((reply, trace)),
+            FinalResult::Transport(error) => {
+                let (service, trace) = failed(trace);
+                match error.kind {
+                    TransportErrorKind::Timeout => Error::Timeout {
+                        service,
+                        elapsed: trace.total,
+                        message: error.message,
+                        trace,
+                    },
+                    TransportErrorKind::Connect => Error::Connect {
+                        service,
+                        message: error.message,
+                        trace,
+                    },
+                    kind => Error::Transport {
+                        kind,
+                        service,
+                        message: error.message,
+                        trace,
+                    },
+                }
+            }
             FinalResult::Rejected(RejectReason::BreakerOpen { retry_at, state }) => {
+                let (service, trace) = failed(trace);
                 let retry_at = (retry_at != Timestamp::MAX).then_some(retry_at);
                 Error::CircuitOpen {
                     service,
@@ -371,11 +375,14 @@ impl Error {
                     trace,
                 }
             }
-            FinalResult::Rejected(reason) => Error::Rejected {
-                service,
-                reason,
-                trace,
-            },
+            FinalResult::Rejected(reason) => {
+                let (service, trace) = failed(trace);
+                Error::Rejected {
+                    service,
+                    reason,
+                    trace,
+                }
+            }
         })
     }
 
