@@ -529,7 +529,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
                 Ok(Response::new(
                     reply.into_response(now),
                     from_cache,
-                    service.to_string(),
+                    service,
                     trace,
                 ))
             }

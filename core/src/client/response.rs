@@ -1,5 +1,7 @@
 //! [`Response`]: a whole response and how it was obtained.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, StatusCode, Version};
@@ -26,7 +28,8 @@ use crate::DecisionTrace;
 pub struct Response {
     inner: http::Response<Bytes>,
     from_cache: bool,
-    service: String,
+    /// Shared with the engine's interned name: no copy per response.
+    service: Arc<str>,
     trace: DecisionTrace,
 }
 
@@ -34,7 +37,7 @@ impl Response {
     pub(crate) fn new(
         inner: http::Response<Bytes>,
         from_cache: bool,
-        service: String,
+        service: Arc<str>,
         trace: DecisionTrace,
     ) -> Self {
         Response {
@@ -122,7 +125,7 @@ impl Response {
             return Err(Error::status_error(
                 status,
                 self.inner.into_body(),
-                self.service,
+                String::from(&*self.service),
                 self.trace,
             ));
         }
