@@ -331,7 +331,10 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
             return Err(Error::Closed);
         }
         // Defaults apply per name, every value of it, unless the request set that name.
-        if !self.default_headers.is_empty() {
+        if request.headers().is_empty() {
+            // Usually the request has no header of its own: the defaults as they are.
+            request.headers_mut().clone_from(&self.default_headers);
+        } else if !self.default_headers.is_empty() {
             let own: Vec<HeaderName> = self
                 .default_headers
                 .keys()
