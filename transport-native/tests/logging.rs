@@ -133,3 +133,27 @@ async fn logs_requests_retries_and_breakers_without_secrets() {
         );
     }
 }
+
+/// The request span and events are built only while someone records them: no subscriber, or
+/// one at INFO, and the verbose hooks stay out of the request path.
+#[test]
+fn verbose_hooks_observe_requests_only_while_debug_is_recorded() {
+    use tether_native::tether_core::client::Hooks as _;
+    use tether_native::TracingHooks;
+
+    let verbose = TracingHooks::default();
+    assert!(!verbose.observes(), "no subscriber");
+    let at = |level| {
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(Capture::default())
+            .finish()
+    };
+    tracing::subscriber::with_default(at(tracing::Level::INFO), || {
+        assert!(!verbose.observes(), "INFO");
+    });
+    tracing::subscriber::with_default(at(tracing::Level::DEBUG), || {
+        assert!(verbose.observes(), "DEBUG");
+        assert!(!TracingHooks::quiet().observes(), "quiet");
+    });
+}

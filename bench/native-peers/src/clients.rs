@@ -3,7 +3,9 @@
 //! clients on a current-thread tokio runtime, blocking ones on plain OS threads.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,13 +17,15 @@ use hyper_util::rt::TokioExecutor;
 use reqwest_middleware::ClientWithMiddleware;
 use reqwest_retry::RetryTransientMiddleware;
 use reqwest_retry::policies::ExponentialBackoff;
-use tether_native::tether_core::Transport;
-use tether_native::{HttpClient, NativeConfig, UreqTransport};
+use tether_native::tether_core::{Transport, TransportError, TransportErrorKind, client};
+use tether_native::{
+    HttpClient, NativeConfig, NativeHooks, TokioRuntime, TracingHooks, UreqTransport,
+};
 
 use crate::meter::{Meter, Sample, WorkerStats};
 
 /// Every client the bench knows, in the order of the report.
-pub(crate) const ALL: [Kind; 8] = [
+pub(crate) const ALL: [Kind; 11] = [
     Kind::TetherAsync,
     Kind::TetherTransport,
     Kind::TetherBlocking,
@@ -30,6 +34,9 @@ pub(crate) const ALL: [Kind; 8] = [
     Kind::Hyper,
     Kind::ReqwestMw,
     Kind::Wrk,
+    Kind::TetherInstant,
+    Kind::TetherInstantQuiet,
+    Kind::Instant,
 ];
 
 /// A client under test.
@@ -51,6 +58,13 @@ pub(crate) enum Kind {
     ReqwestMw,
     /// wrk (C, one thread): the ceiling of machine and upstream.
     Wrk,
+    /// Diagnostic: `TetherAsync` over [`InstantTransport`] (no I/O at all).
+    TetherInstant,
+    /// Diagnostic: the same with `TracingHooks::quiet()` (no request, response or error
+    /// events built).
+    TetherInstantQuiet,
+    /// Diagnostic: [`InstantTransport`] alone.
+    Instant,
 }
 
 impl Kind {
@@ -65,6 +79,9 @@ impl Kind {
             Kind::Hyper => "hyper",
             Kind::ReqwestMw => "reqwest-mw",
             Kind::Wrk => "wrk",
+            Kind::TetherInstant => "tether-instant",
+            Kind::TetherInstantQuiet => "tether-instant-quiet",
+            Kind::Instant => "instant",
         }
     }
 
@@ -79,6 +96,11 @@ impl Kind {
             Kind::Hyper => "hyper 1 + hyper-util pooled client alone",
             Kind::ReqwestMw => "reqwest + middleware + retry + http-cache (moka)",
             Kind::Wrk => "wrk, 1 thread (reference: C event loop)",
+            Kind::TetherInstant => "diagnostic: Tether async over an in-process transport (no I/O)",
+            Kind::TetherInstantQuiet => {
+                "diagnostic: the same, `TracingHooks::quiet()` (no events built)"
+            }
+            Kind::Instant => "diagnostic: that in-process transport alone",
         }
     }
 
@@ -90,7 +112,19 @@ impl Kind {
     pub(crate) fn caches(self) -> bool {
         matches!(
             self,
-            Kind::TetherAsync | Kind::TetherBlocking | Kind::ReqwestMw
+            Kind::TetherAsync
+                | Kind::TetherBlocking
+                | Kind::ReqwestMw
+                | Kind::TetherInstant
+                | Kind::TetherInstantQuiet
+        )
+    }
+
+    /// Whether it only explains other rows (run with `--diagnostics`).
+    pub(crate) fn diagnostic(self) -> bool {
+        matches!(
+            self,
+            Kind::TetherInstant | Kind::TetherInstantQuiet | Kind::Instant
         )
     }
 
@@ -110,6 +144,8 @@ impl Kind {
 pub(crate) struct Job {
     pub(crate) kind: Kind,
     pub(crate) url: String,
+    /// Whether the URL's responses may be cached (for the in-process transport).
+    pub(crate) cacheable: bool,
     pub(crate) concurrency: usize,
     pub(crate) warmup: Duration,
     pub(crate) window: Duration,
@@ -119,6 +155,16 @@ pub(crate) struct Job {
 
 /// Runs `job` in this process and returns its sample.
 pub(crate) fn run(job: &Job) -> Result<Sample, String> {
+    let mut sample = run_kind(job)?;
+    if job.kind.diagnostic() {
+        // The upstream is never called: its counters say nothing about this client.
+        sample.upstream_requests = None;
+        sample.new_connections = None;
+    }
+    Ok(sample)
+}
+
+fn run_kind(job: &Job) -> Result<Sample, String> {
     let c = job.concurrency;
     let url: Arc<str> = Arc::from(job.url.as_str());
     match job.kind {
@@ -198,10 +244,101 @@ pub(crate) fn run(job: &Job) -> Result<Sample, String> {
             let transport = UreqTransport::new(native_config(c));
             Ok(move || transport_get(transport.clone(), Arc::clone(&url)))
         }),
+        Kind::Instant => run_async(job, move || {
+            let transport = InstantTransport::new(job.cacheable);
+            Ok(move || transport_get(transport.clone(), Arc::clone(&url)))
+        }),
+        Kind::TetherInstant | Kind::TetherInstantQuiet => run_async(job, move || {
+            let hooks = if job.kind == Kind::TetherInstantQuiet {
+                NativeHooks::with_observer(TracingHooks::quiet())
+            } else {
+                NativeHooks::default()
+            };
+            let client: client::HttpClient<InstantTransport, TokioRuntime, NativeHooks> =
+                client::HttpClientBuilder::new(
+                    InstantTransport::new(job.cacheable),
+                    TokioRuntime::new(),
+                )
+                .hooks(hooks)
+                .build()
+                .map_err(|e| e.to_string())?;
+            Ok(move || {
+                let client = client.clone();
+                let url = Arc::clone(&url);
+                async move {
+                    let resp = client.get(&*url).send().await.map_err(|e| e.to_string())?;
+                    check(resp.status().as_u16())?;
+                    Ok(resp.bytes().len())
+                }
+            })
+        }),
         Kind::TetherBlocking | Kind::Wrk => Err(format!(
             "{} does not run as a child process",
             job.kind.name()
         )),
+    }
+}
+
+/// A transport without I/O: every attempt returns a copy of one nginx-like response (no
+/// `Date`, so that a cacheable one is fresh for its whole `max-age` from each fetch) after
+/// yielding once (so that, like a real attempt, it is pending when first polled and the
+/// client's attempt timer gets armed).
+#[derive(Clone)]
+struct InstantTransport {
+    response: Arc<tether_native::tether_core::Response>,
+}
+
+impl InstantTransport {
+    fn new(cacheable: bool) -> Self {
+        let response = http::Response::builder()
+            .header("server", "nginx/1.22.1")
+            .header("content-type", "application/json")
+            .header("content-length", "200")
+            .header("last-modified", "Sat, 05 Dec 2026 11:00:00 GMT")
+            .header("connection", "keep-alive")
+            .header("etag", "\"6751a1c0-c8\"")
+            .header(
+                "cache-control",
+                if cacheable { "max-age=60" } else { "no-store" },
+            )
+            .header("accept-ranges", "bytes")
+            .body(Bytes::from(vec![b'x'; 200]))
+            .expect("valid response");
+        InstantTransport {
+            response: Arc::new(response),
+        }
+    }
+}
+
+impl Transport for InstantTransport {
+    type Send = YieldOnce;
+
+    fn send(&self, _request: tether_native::tether_core::Request, _: Option<Duration>) -> YieldOnce {
+        YieldOnce {
+            response: Some((*self.response).clone()),
+            yielded: false,
+        }
+    }
+}
+
+/// Pending once (waking itself at once), then the response.
+struct YieldOnce {
+    response: Option<tether_native::tether_core::Response>,
+    yielded: bool,
+}
+
+impl Future for YieldOnce {
+    type Output = tether_native::tether_core::Outcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if !self.yielded {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(self.response.take().ok_or_else(|| {
+            TransportError::new(TransportErrorKind::Other, "polled after completion")
+        }))
     }
 }
 

@@ -8,8 +8,13 @@
 //!
 //! ```text
 //! bench-native [--rounds 5] [--window-ms 1000] [--warmup-ms 400] [--only SUBSTR]...
-//!              [--nginx PATH] [--prefix DIR] [--no-wrk] [--out FILE]
+//!              [--nginx PATH] [--prefix DIR] [--no-wrk] [--diagnostics] [--out FILE]
 //! ```
+//!
+//! `--diagnostics` adds rows that explain Tether's: its client over a transport without any
+//! I/O (an in-process response after one yield), with and without the default logging
+//! hooks, and that transport alone — the client layer's own CPU under tokio, free of the
+//! network's noise.
 //!
 //! `--only` keeps the rows whose `client case c=N` contains the text (`--only 'c=64'`,
 //! `--only tether`); repeat it to keep several.
@@ -36,7 +41,8 @@ use crate::nginx::{CACHED, Counters, NO_STORE, Nginx};
 use crate::report::{Case, Cell, Meta};
 
 const USAGE: &str = "bench-native [--rounds 5] [--window-ms 1000] [--warmup-ms 400] \
-                     [--only SUBSTR]... [--nginx PATH] [--prefix DIR] [--no-wrk] [--out FILE]";
+                     [--only SUBSTR]... [--nginx PATH] [--prefix DIR] [--no-wrk] [--diagnostics] \
+                     [--out FILE]";
 
 struct Args {
     rounds: u32,
@@ -46,6 +52,7 @@ struct Args {
     nginx: PathBuf,
     prefix: PathBuf,
     wrk: bool,
+    diagnostics: bool,
     out: Option<PathBuf>,
 }
 
@@ -65,6 +72,7 @@ fn parse_args(argv: impl Iterator<Item = String>) -> Result<Args, String> {
         nginx: PathBuf::from("/usr/sbin/nginx"),
         prefix: PathBuf::from("target/bench-native/nginx"),
         wrk: true,
+        diagnostics: false,
         out: None,
     };
     let mut it = argv;
@@ -78,6 +86,7 @@ fn parse_args(argv: impl Iterator<Item = String>) -> Result<Args, String> {
             "--nginx" => args.nginx = PathBuf::from(value()?),
             "--prefix" => args.prefix = PathBuf::from(value()?),
             "--no-wrk" => args.wrk = false,
+            "--diagnostics" => args.diagnostics = true,
             "--out" => args.out = Some(PathBuf::from(value()?)),
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -101,6 +110,7 @@ fn child(argv: &[String]) -> Result<(), String> {
     let job = Job {
         kind: Kind::from_name(kind).ok_or_else(|| format!("unknown client {kind}"))?,
         url: url.clone(),
+        cacheable: url.ends_with(CACHED),
         concurrency: concurrency
             .parse()
             .map_err(|e| format!("concurrency: {e}"))?,
@@ -148,6 +158,7 @@ fn plan(args: &Args) -> Vec<Vec<Cell>> {
                 .filter(|k| k.unavailable().is_none())
                 .filter(|k| case == Case::Uncached || k.caches())
                 .filter(|k| args.wrk || *k != Kind::Wrk)
+                .filter(|k| args.diagnostics || !k.diagnostic())
                 .map(|kind| Cell {
                     kind,
                     case,
