@@ -138,8 +138,8 @@ async fn logs_requests_retries_and_breakers_without_secrets() {
 /// one at INFO, and the verbose hooks stay out of the request path.
 #[test]
 fn verbose_hooks_observe_requests_only_while_debug_is_recorded() {
-    use tether_native::tether_core::client::Hooks as _;
     use tether_native::TracingHooks;
+    use tether_native::tether_core::client::Hooks as _;
 
     let verbose = TracingHooks::default();
     assert!(!verbose.observes(), "no subscriber");

@@ -230,15 +230,7 @@ fn run_kind(job: &Job) -> Result<Sample, String> {
                 .transport(UreqTransport::new(native_config(c)))
                 .build()
                 .map_err(|e| e.to_string())?;
-            Ok(move || {
-                let client = client.clone();
-                let url = Arc::clone(&url);
-                async move {
-                    let resp = client.get(&*url).send().await.map_err(|e| e.to_string())?;
-                    check(resp.status().as_u16())?;
-                    Ok(resp.bytes().len())
-                }
-            })
+            Ok(move || tether_get(client.clone(), Arc::clone(&url)))
         }),
         Kind::TetherTransport => run_async(job, move || {
             let transport = UreqTransport::new(native_config(c));
@@ -262,15 +254,7 @@ fn run_kind(job: &Job) -> Result<Sample, String> {
                 .hooks(hooks)
                 .build()
                 .map_err(|e| e.to_string())?;
-            Ok(move || {
-                let client = client.clone();
-                let url = Arc::clone(&url);
-                async move {
-                    let resp = client.get(&*url).send().await.map_err(|e| e.to_string())?;
-                    check(resp.status().as_u16())?;
-                    Ok(resp.bytes().len())
-                }
-            })
+            Ok(move || tether_get(client.clone(), Arc::clone(&url)))
         }),
         Kind::TetherBlocking | Kind::Wrk => Err(format!(
             "{} does not run as a child process",
@@ -313,7 +297,11 @@ impl InstantTransport {
 impl Transport for InstantTransport {
     type Send = YieldOnce;
 
-    fn send(&self, _request: tether_native::tether_core::Request, _: Option<Duration>) -> YieldOnce {
+    fn send(
+        &self,
+        _request: tether_native::tether_core::Request,
+        _: Option<Duration>,
+    ) -> YieldOnce {
         YieldOnce {
             response: Some((*self.response).clone()),
             yielded: false,
@@ -340,6 +328,21 @@ impl Future for YieldOnce {
             TransportError::new(TransportErrorKind::Other, "polled after completion")
         }))
     }
+}
+
+/// One GET through a Tether client, as a user writes it.
+async fn tether_get<T, R, H>(
+    client: client::HttpClient<T, R, H>,
+    url: Arc<str>,
+) -> Result<usize, String>
+where
+    T: Transport,
+    R: tether_native::tether_core::Runtime,
+    H: client::Hooks,
+{
+    let resp = client.get(&*url).send().await.map_err(|e| e.to_string())?;
+    check(resp.status().as_u16())?;
+    Ok(resp.bytes().len())
 }
 
 /// One GET straight through a Tether transport, with the request built from the URL string

@@ -151,12 +151,14 @@ impl<T: Transport, R: Runtime, H: Hooks> Background<T, R, H> {
         };
         let send = Box::pin(shared.transport.send(request, limit));
         let timer = limit.map(|t| Box::pin(shared.runtime.sleep(t)));
-        self.jobs.get_or_insert_with(FuturesUnordered::new).push(Job {
-            kind: Some(kind),
-            started: shared.runtime.now(),
-            limit,
-            race: Timed::new(send, timer),
-        });
+        self.jobs
+            .get_or_insert_with(FuturesUnordered::new)
+            .push(Job {
+                kind: Some(kind),
+                started: shared.runtime.now(),
+                limit,
+                race: Timed::new(send, timer),
+            });
     }
 
     /// Reports a finished background request to the engine.
