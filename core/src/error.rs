@@ -1,7 +1,9 @@
 //! Error facade: one enum per concern, grouped by who is at fault.
 //!
 //! * [`ConfigError`] — the caller's configuration is invalid (nothing was sent).
-//! * [`RequestError`] — the caller's request cannot be processed (bad URL, oversized body).
+//! * [`RequestError`] — the caller's request cannot be processed (bad URL, oversized body, a
+//!   header the transport refuses to send).
+//! * [`RuntimeUnavailable`] — the runtime cannot run a request where it was called.
 //! * [`crate::TransportError`] — the transport failed below HTTP.
 //!
 //! Policy outcomes (breaker open, budget exhausted) are *decisions*, never errors.
@@ -45,4 +47,32 @@ pub enum RequestError {
         /// Configured limit.
         limit: usize,
     },
+    /// The transport refuses to send the request as given: it sets something that is the
+    /// transport's to write (message framing, connection management), or a `Host` naming
+    /// another authority than its URL. Reported by [`Transport::check`](crate::Transport::check)
+    /// before the engine sees the request, so it is never counted as an upstream failure.
+    #[error("request refused by the transport: {reason}")]
+    Refused {
+        /// Why (never quotes a header value).
+        reason: String,
+    },
+}
+
+/// The runtime cannot run a request where it was called — for a runtime over an async
+/// executor, outside that executor or in one built without its timers. Returned by
+/// [`Runtime::check`](crate::Runtime::check).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct RuntimeUnavailable {
+    /// What is missing and how to provide it.
+    pub reason: String,
+}
+
+impl RuntimeUnavailable {
+    /// An error saying `reason`.
+    pub fn new(reason: impl Into<String>) -> Self {
+        RuntimeUnavailable {
+            reason: reason.into(),
+        }
+    }
 }

@@ -155,7 +155,7 @@ pub use engine::{
     DecisionTrace, Engine, EngineConfig, EngineError, EngineEvent, EngineSnapshot, FinalResult,
     Finished, Next, Output, Permit, RejectReason, Reply, RequestId, RequestPhase, RetryToken,
 };
-pub use error::{ConfigError, RequestError};
+pub use error::{ConfigError, RequestError, RuntimeUnavailable};
 pub use export::{
     BreakerInfo, CacheInfo, ExportError, ExportSnapshot, Exporter, Format, HealthInfo,
     InfluxExporter, JsonExporter, NetworkIo, PrometheusExporter, SystemSample, export,

@@ -31,13 +31,18 @@ pub type Response = http::Response<Bytes>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Deadline(pub crate::Timestamp);
 
-/// A copy of `request` (the body is shared, not copied; extensions are not copied).
+/// A copy of `request` (the body is shared, not copied). Of the extensions only a
+/// [`RedirectScope`](crate::uri::RedirectScope) is copied: it is meant for the transport,
+/// which sees copies only.
 pub(crate) fn clone_request(request: &Request) -> Request {
     let mut copy = Request::new(request.body().clone());
     *copy.method_mut() = request.method().clone();
     *copy.uri_mut() = request.uri().clone();
     *copy.version_mut() = request.version();
     *copy.headers_mut() = request.headers().clone();
+    if let Some(scope) = request.extensions().get::<crate::uri::RedirectScope>() {
+        copy.extensions_mut().insert(scope.clone());
+    }
     copy
 }
 

@@ -14,6 +14,8 @@
 //!   given to a service client can never change the scheme, host or port, nor climb out of the
 //!   base path (`@evil/x`, `//evil/x`, `/../admin`, `/%2e%2e/admin`, `/..;/admin`, encoded
 //!   slashes, double encoding, backslashes, control characters, fragments).
+//! * [`RedirectScope`] — the same confinement for redirects a transport follows on a
+//!   service's behalf.
 //!
 //! Errors never quote a URL's secrets: [`redact_url`](crate::redact::redact_url) and
 //! [`shown_endpoint`] are what callers put in messages.
@@ -364,6 +366,28 @@ impl ServiceBase {
         let Ok(url) = url::Url::parse(&joined) else {
             return refuse("does not form a valid URL");
         };
+        self.confines(&url).map(|()| joined)
+    }
+
+    /// Whether `uri` lies within the base: same scheme, host and port, no credentials, a
+    /// path equal to or under the base's path. What a redirect of a service's request must
+    /// satisfy to be followed ([`RedirectScope`]).
+    ///
+    /// ```
+    /// use tether_core::uri::ServiceBase;
+    ///
+    /// let base = ServiceBase::parse("http://api.test/v1").unwrap();
+    /// assert!(base.contains(&"http://api.test/v1/users?page=2".parse().unwrap()));
+    /// assert!(!base.contains(&"http://api.test/admin".parse().unwrap()));
+    /// assert!(!base.contains(&"http://evil.test/v1/users".parse().unwrap()));
+    /// ```
+    pub fn contains(&self, uri: &Uri) -> bool {
+        url::Url::parse(&uri.to_string()).is_ok_and(|url| self.confines(&url).is_ok())
+    }
+
+    /// `Ok` when `url` stays on the base's origin, without credentials, under its path.
+    fn confines(&self, url: &url::Url) -> Result<(), EndpointRefused> {
+        let refuse = |reason| Err(EndpointRefused { reason });
         let base = &self.url;
         let same_origin = url.scheme() == base.scheme()
             && url.host() == base.host()
@@ -384,7 +408,40 @@ impl ServiceBase {
         if !under_base {
             return refuse("must stay under the base URL's path");
         }
-        Ok(joined)
+        Ok(())
+    }
+}
+
+/// Where a request's redirects may lead: put in a request's extensions, it tells a transport
+/// that follows redirects to follow only those that stay within a [`ServiceBase`] (and to
+/// return any other 3xx as it is). A [`ServiceClient`](crate::client::ServiceClient) puts
+/// its base on every request; the extension travels with each attempt and background
+/// refresh.
+///
+/// ```
+/// use tether_core::uri::{RedirectScope, ServiceBase};
+///
+/// let scope = RedirectScope::new(ServiceBase::parse("https://api.test/v1").unwrap());
+/// assert!(scope.allows(&"https://api.test/v1/next".parse().unwrap()));
+/// assert!(!scope.allows(&"https://login.test/v1/next".parse().unwrap()));
+/// ```
+#[derive(Clone, Debug)]
+pub struct RedirectScope(std::sync::Arc<ServiceBase>);
+
+impl RedirectScope {
+    /// The scope of `base`.
+    pub fn new(base: ServiceBase) -> Self {
+        RedirectScope(std::sync::Arc::new(base))
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &ServiceBase {
+        &self.0
+    }
+
+    /// Whether a redirect to `uri` may be followed ([`ServiceBase::contains`]).
+    pub fn allows(&self, uri: &Uri) -> bool {
+        self.0.contains(uri)
     }
 }
 

@@ -25,6 +25,8 @@ use std::time::Duration;
 pub mod lifecycle;
 pub mod vectors;
 pub mod virtual_rt;
+#[cfg(feature = "blocking")]
+pub mod virtual_threads;
 
 use bytes::Bytes;
 use tether_core::{

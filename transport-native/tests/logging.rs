@@ -1,4 +1,5 @@
-//! `tracing` output: spans and events appear, secrets never do.
+//! `tracing` output: spans and events appear, secrets never do — for the async and the blocking
+//! API.
 #![allow(clippy::disallowed_methods)]
 
 mod common;
@@ -7,7 +8,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{chaos, closed_port, fast};
+use common::{chaos, closed_port};
 use tether_core::{BreakDuration, BreakerConfig};
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -45,92 +46,91 @@ const SECRETS: [&str; 5] = [
     "USERINFO-SECRET-5",
 ];
 
-// A current-thread runtime: every span and event of the client happens on this thread, where
-// the capturing subscriber is the default.
-#[tokio::test]
-async fn logs_requests_retries_and_breakers_without_secrets() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(capture.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+// Every span and event of a request happens on the test's thread (the async API's tests run on
+// a current-thread runtime), where the capturing subscriber is the default.
+api_tests! {
+    fn logs_requests_retries_and_breakers_without_secrets() {
+        let capture = Capture::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(capture.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
 
-    let server = chaos();
-    let client = fast()
-        .max_retries(1)
-        .no_cache()
-        .breaker(BreakerConfig {
-            consecutive_failures: Some(2),
-            break_duration: BreakDuration::Constant(Duration::from_secs(30)),
-            ..BreakerConfig::default()
-        })
-        .build()
-        .unwrap();
-    client
-        .hooks()
-        .add_request_hook(|_, _| Err("hook failure for the log".into()));
-    let secret_request = |path: &str| {
+        let server = chaos();
+        let client = fast()
+            .max_retries(1)
+            .no_cache()
+            .breaker(BreakerConfig {
+                consecutive_failures: Some(2),
+                break_duration: BreakDuration::Constant(Duration::from_secs(30)),
+                ..BreakerConfig::default()
+            })
+            .build()
+            .unwrap();
         client
-            .get(server.url(path))
-            .query(&[("api_key", SECRETS[2]), ("q", "visible")])
-            .header("Authorization", format!("Bearer {}", SECRETS[0]))
-            .header("Cookie", format!("session={}", SECRETS[1]))
-            .header("X-Api-Key", SECRETS[3])
-            .service("secretive")
-    };
-    // A retried 503, then a success: two retries' worth of events, then the breaker opens.
-    let r = secret_request("/flaky/logs?fail=1").send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let r = secret_request("/status/500").send().await.unwrap();
-    assert_eq!(r.status(), 500);
-    let e = secret_request("/status/500").send().await.unwrap_err();
-    assert_eq!(e.kind(), "circuit_open");
-    assert!(SECRETS.iter().all(|s| !e.to_string().contains(s)), "{e}");
-    // Credentials in the URL are refused, and not echoed.
-    let e = client
-        .get(format!("http://user:{}@127.0.0.1:1/x", SECRETS[4]))
-        .send()
-        .await
+            .hooks()
+            .add_request_hook(|_, _| Err("hook failure for the log".into()));
+        let secret_request = |path: &str| {
+            client
+                .get(server.url(path))
+                .query(&[("api_key", SECRETS[2]), ("q", "visible")])
+                .header("Authorization", format!("Bearer {}", SECRETS[0]))
+                .header("Cookie", format!("session={}", SECRETS[1]))
+                .header("X-Api-Key", SECRETS[3])
+                .service("secretive")
+        };
+        // A retried 503, then a success: two retries' worth of events, then the breaker opens.
+        let r = wait!(secret_request("/flaky/logs?fail=1").send()).unwrap();
+        assert_eq!(r.status(), 200);
+        let r = wait!(secret_request("/status/500").send()).unwrap();
+        assert_eq!(r.status(), 500);
+        let e = wait!(secret_request("/status/500").send()).unwrap_err();
+        assert_eq!(e.kind(), "circuit_open");
+        assert!(SECRETS.iter().all(|s| !e.to_string().contains(s)), "{e}");
+        // Credentials in the URL are refused, and not echoed.
+        let e = wait!(client
+            .get(format!("http://user:{}@127.0.0.1:1/x", SECRETS[4]))
+            .send())
         .unwrap_err();
-    assert!(
-        SECRETS.iter().all(|s| !format!("{e} {e:?}").contains(s)),
-        "{e:?}"
-    );
-    // A transport failure with secrets in the query.
-    let dead = fast().max_retries(0).build().unwrap();
-    let e = dead
-        .get(format!("http://127.0.0.1:{}/x", closed_port()))
-        .query(&[("token", SECRETS[2])])
-        .send()
-        .await
+        assert!(
+            SECRETS.iter().all(|s| !format!("{e} {e:?}").contains(s)),
+            "{e:?}"
+        );
+        // A transport failure with secrets in the query.
+        let dead = fast().max_retries(0).build().unwrap();
+        let e = wait!(dead
+            .get(format!("http://127.0.0.1:{}/x", closed_port()))
+            .query(&[("token", SECRETS[2])])
+            .send())
         .unwrap_err();
-    assert!(
-        SECRETS.iter().all(|s| !format!("{e} {e:?}").contains(s)),
-        "{e:?}"
-    );
+        assert!(
+            SECRETS.iter().all(|s| !format!("{e} {e:?}").contains(s)),
+            "{e:?}"
+        );
 
-    let logs = capture.text();
-    for s in SECRETS {
-        assert!(
-            !logs.contains(s),
-            "secret {s} leaked into the logs:\n{logs}"
-        );
-    }
-    for expected in [
-        "http_request",
-        "service=\"secretive\"",
-        "q=visible",
-        "[REDACTED]",
-        "Request hook failed: hook failure for the log",
-        "retrying",
-        "circuit breaker state changed",
-        "request failed",
-    ] {
-        assert!(
-            logs.contains(expected),
-            "{expected:?} missing from:\n{logs}"
-        );
+        let logs = capture.text();
+        for s in SECRETS {
+            assert!(
+                !logs.contains(s),
+                "secret {s} leaked into the logs:\n{logs}"
+            );
+        }
+        for expected in [
+            "http_request",
+            "service=\"secretive\"",
+            "q=visible",
+            "[REDACTED]",
+            "Request hook failed: hook failure for the log",
+            "retrying",
+            "circuit breaker state changed",
+            "request failed",
+        ] {
+            assert!(
+                logs.contains(expected),
+                "{expected:?} missing from:\n{logs}"
+            );
+        }
     }
 }
 

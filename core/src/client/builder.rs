@@ -8,7 +8,7 @@ use http::header::{ACCEPT, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::background::Background;
-use super::drive::Shared;
+use super::drive::{Shared, SpawnFn};
 use super::hooks::Hooks;
 use super::{Error, HttpClient};
 use crate::breaker::{BreakerConfig, RegistryConfig};
@@ -113,6 +113,13 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClientBuilder<T, R, H> {
     /// The runtime (clock, timers, seed, executor).
     pub fn runtime(mut self, runtime: R) -> Self {
         self.runtime = runtime;
+        self
+    }
+
+    /// Adjusts the runtime in place (a setting of the runtime's own, such as whether it runs
+    /// background work).
+    pub fn configure_runtime(mut self, f: impl FnOnce(&mut R)) -> Self {
+        f(&mut self.runtime);
         self
     }
 
@@ -257,11 +264,14 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClientBuilder<T, R, H> {
         if let Some(reason) = self.error {
             return Err(Error::InvalidHeader { reason });
         }
+        self.transport.validate()?;
         let idempotency_header =
             HeaderName::try_from(self.engine.retry.idempotency_header.as_str()).map_err(|_| {
                 ConfigError::invalid("retry.idempotency_header", "must be a valid header name")
             })?;
         let engine = Engine::new(self.engine, self.runtime.seed())?;
+        let spawn = <R as Spawn<Background<T, R, H>>>::can_spawn(&self.runtime)
+            .then_some(<R as Spawn<Background<T, R, H>>>::spawn as SpawnFn<T, R, H>);
         let shared = Shared::new(
             engine,
             self.transport,
@@ -269,7 +279,7 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClientBuilder<T, R, H> {
             self.hooks,
             self.default_headers,
             idempotency_header,
-            <R as Spawn<Background<T, R, H>>>::spawn,
+            spawn,
         );
         let client = HttpClient::from_shared(Arc::new(shared));
         client.ensure_background();

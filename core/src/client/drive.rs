@@ -73,9 +73,13 @@ pub(crate) struct Shared<T: Transport, R: Runtime, H: Hooks> {
     pub(crate) background_waker: AtomicWaker,
     /// Health-check URL per service.
     pub(crate) health_urls: Mutex<HashMap<String, String>>,
-    /// Starts a background driver on the runtime (its `Spawn` implementation).
-    pub(crate) spawn: fn(&R, Background<T, R, H>) -> bool,
+    /// Starts a background driver on the runtime (its `Spawn` implementation); `None` when
+    /// the runtime never runs one (`Spawn::can_spawn`).
+    pub(crate) spawn: Option<SpawnFn<T, R, H>>,
 }
+
+/// How a client starts its background driver on its runtime.
+pub(crate) type SpawnFn<T, R, H> = fn(&R, Background<T, R, H>) -> bool;
 
 /// How a follower's wait ended.
 enum Waited {
@@ -168,7 +172,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
         hooks: H,
         default_headers: HeaderMap,
         idempotency_header: HeaderName,
-        spawn: fn(&R, Background<T, R, H>) -> bool,
+        spawn: Option<SpawnFn<T, R, H>>,
     ) -> Self {
         let (work_tx, work_rx) = mpsc::unbounded();
         Shared {
@@ -330,6 +334,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
+        self.runtime.check()?;
         // Defaults apply per name, every value of it, unless the request set that name.
         if request.headers().is_empty() {
             // Usually the request has no header of its own: the defaults as they are.
@@ -381,6 +386,11 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
             )
             .await;
         }
+        // After the hooks, which may have added headers: a request the transport would refuse
+        // is the caller's mistake, and never reaches the breaker or the metrics.
+        self.transport
+            .check(&request)
+            .map_err(|e| Error::from_request(e, &request.uri().to_string()))?;
         let deadline = request.extensions().get::<Deadline>().map(|d| d.0);
         let decision = {
             let mut events = Vec::new();

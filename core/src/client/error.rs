@@ -1,7 +1,7 @@
 //! [`Error`]: why a request returned no usable response.
 //!
 //! One error type for the whole client layer, grouped by who is at fault — the caller
-//! (`InvalidUrl`, `InvalidEndpoint`, `InvalidHeader`, `Request`, `Config`), the upstream
+//! (`InvalidUrl`, `InvalidEndpoint`, `InvalidHeader`, `Request`, `Config`, `Runtime`), the upstream
 //! (`Status`, `Json`), the network or the clock (`Timeout`, `Connect`, `Transport`) or policy
 //! (`CircuitOpen`, `Rejected`, `Closed`) — with predicates in the style of reqwest
 //! ([`is_timeout`](Error::is_timeout), [`is_connect`](Error::is_connect),
@@ -22,7 +22,7 @@ use http::StatusCode;
 use crate::BreakerState;
 use crate::{
     ConfigError, DecisionTrace, EngineError, FinalResult, RejectReason, Reply, RequestError,
-    Timestamp, TransportErrorKind,
+    RuntimeUnavailable, Timestamp, TransportErrorKind,
 };
 
 /// The most characters of an upstream body an [`Error::Status`] message keeps.
@@ -178,6 +178,10 @@ pub enum Error {
     /// frontend: create it inside a tokio runtime).
     #[error("no executor to run background work on")]
     NoExecutor,
+    /// The runtime cannot run a request where it was called (for the native async client:
+    /// outside a tokio runtime, or in one built without its time driver). Nothing was sent.
+    #[error("the runtime cannot run requests here: {0}")]
+    Runtime(#[from] RuntimeUnavailable),
     /// The engine refused a step of the request: a bug in the client layer, never a policy
     /// outcome. Nothing more was sent.
     #[error("internal error: {0}")]
@@ -259,7 +263,8 @@ impl Error {
     /// The status a gateway should answer with: the upstream's own for `Status`, 504 for a
     /// timeout (and `only-if-cached` misses), 502 for connect and other transport failures
     /// and unparsable upstream JSON, 503 for an open breaker, overload or a closed client,
-    /// 400 for the caller's invalid URL, endpoint, header or request, 500 for configuration.
+    /// 400 for the caller's invalid URL, endpoint, header or request, 500 for configuration
+    /// and an unusable runtime.
     pub fn http_status(&self) -> u16 {
         match self {
             Error::Status { status, .. } => status.as_u16(),
@@ -277,7 +282,7 @@ impl Error {
             | Error::InvalidEndpoint { .. }
             | Error::InvalidHeader { .. }
             | Error::Request(_) => 400,
-            Error::Config(_) | Error::NoExecutor | Error::Engine(_) => 500,
+            Error::Config(_) | Error::NoExecutor | Error::Runtime(_) | Error::Engine(_) => 500,
         }
     }
 
@@ -292,7 +297,8 @@ impl Error {
     /// A stable snake_case kind: `invalid_url`, `invalid_endpoint`, `invalid_header`,
     /// `invalid_request`, `status`, a transport kind (`timeout`, `connect`, `reset`,
     /// `protocol`, …), `circuit_open`, the other refusals (`only_if_cached`, `overloaded`,
-    /// `cancelled`), `closed`, `json`, `config`, `registry_full`, `no_executor`, `internal`.
+    /// `cancelled`), `closed`, `json`, `config`, `registry_full`, `no_executor`,
+    /// `runtime_unavailable`, `internal`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::InvalidUrl { .. } => "invalid_url",
@@ -315,6 +321,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::RegistryFull { .. } => "registry_full",
             Error::NoExecutor => "no_executor",
+            Error::Runtime(_) => "runtime_unavailable",
             Error::Engine(_) => "internal",
         }
     }

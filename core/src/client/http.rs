@@ -286,6 +286,17 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClient<T, R, H> {
     /// tracker under `service`. 2xx is healthy.
     pub(crate) async fn probe(&self, service: &str, url: &str) -> HealthCheck {
         let shared = self.shared();
+        if let Err(e) = shared.runtime.check() {
+            // Nothing was probed: the service's health is left as it is.
+            return HealthCheck {
+                service: service.to_owned(),
+                healthy: false,
+                status_code: None,
+                check_time: 0.0,
+                last_check: shared.runtime.wall().to_rfc3339(),
+                error: Some(e.reason),
+            };
+        }
         let limit = self.with_engine(|e, _, _| e.config().health.check_timeout);
         let started = shared.runtime.now();
         let outcome = match probe_request(url) {
@@ -339,12 +350,15 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClient<T, R, H> {
     /// Starts a background driver if none runs and the runtime can spawn one.
     pub(crate) fn ensure_background(&self) {
         let shared = self.shared();
+        let Some(spawn) = shared.spawn else {
+            return;
+        };
         if shared.is_closed() || shared.background.load(Ordering::Acquire) {
             return;
         }
         let driver = Background::new(Arc::clone(shared));
         // A driver that lost the race for the slot, or that the runtime refused, is dropped
         // here or inside `spawn` (it gives the slot back).
-        let _ = (shared.spawn)(&shared.runtime, driver);
+        let _ = spawn(&shared.runtime, driver);
     }
 }

@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 use super::hooks::Hooks;
 use super::{Error, HttpClient, Response};
 use crate::redact::redact_url;
-use crate::{Request, Runtime, Transport, uri};
+use crate::uri::{self, RedirectScope};
+use crate::{Request, Runtime, Transport};
 
 /// A request being built. Finish it with [`send`](Self::send).
 ///
@@ -57,6 +58,8 @@ pub struct RequestBuilder<T: Transport, R: Runtime, H: Hooks> {
     timeout: Option<Duration>,
     service: Option<String>,
     status_errors: bool,
+    /// Where the request's redirects may lead (a service's base URL).
+    scope: Option<RedirectScope>,
     error: Option<Error>,
 }
 
@@ -82,8 +85,15 @@ impl<T: Transport, R: Runtime, H: Hooks> RequestBuilder<T, R, H> {
             timeout: None,
             service: None,
             status_errors: false,
+            scope: None,
             error: None,
         }
+    }
+
+    /// Confines the request's redirects to `scope`.
+    pub(crate) fn scope(mut self, scope: RedirectScope) -> Self {
+        self.scope = Some(scope);
+        self
     }
 
     /// Keeps the first error; `send` returns it.
@@ -269,6 +279,9 @@ impl<T: Transport, R: Runtime, H: Hooks> RequestBuilder<T, R, H> {
         *request.method_mut() = self.method;
         *request.uri_mut() = uri;
         *request.headers_mut() = self.headers;
+        if let Some(scope) = self.scope {
+            request.extensions_mut().insert(scope);
+        }
         let sent = Sent {
             service: self.service,
             timeout: self.timeout,

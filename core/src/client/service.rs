@@ -16,7 +16,7 @@ use super::{Error, HttpClient, RequestBuilder};
 use crate::breaker::BreakerConfig;
 use crate::cache::CacheConfig;
 use crate::redact::redact_url;
-use crate::uri::{ServiceBase, shown_endpoint};
+use crate::uri::{RedirectScope, ServiceBase, shown_endpoint};
 use crate::{Runtime, Spawn, Transport};
 
 /// Configures a [`ServiceClient`]. Start from [`ServiceClient::builder`].
@@ -135,7 +135,7 @@ impl<T: Transport, R: Runtime, H: Hooks> ServiceClientBuilder<T, R, H> {
         Ok(ServiceClient {
             inner: Arc::new(ServiceInner {
                 service_name: self.service_name,
-                base,
+                scope: RedirectScope::new(base),
                 http,
                 owns_client,
                 health_url,
@@ -146,7 +146,8 @@ impl<T: Transport, R: Runtime, H: Hooks> ServiceClientBuilder<T, R, H> {
 
 struct ServiceInner<T: Transport, R: Runtime, H: Hooks> {
     service_name: String,
-    base: ServiceBase,
+    /// The base URL, which also bounds where redirects may lead.
+    scope: RedirectScope,
     http: HttpClient<T, R, H>,
     owns_client: bool,
     /// `base_url + health_path`, confined like every endpoint.
@@ -162,6 +163,9 @@ struct ServiceInner<T: Transport, R: Runtime, H: Hooks> {
 ///   nor leave the base path: `@evil/x`, `//evil/x`, absolute URLs, `..` segments (also
 ///   encoded), backslashes and control characters are refused with
 ///   [`Error::InvalidEndpoint`] before anything is sent (see [`ServiceBase::join`]).
+/// * Redirects, when the transport follows them, never leave the base URL either: every
+///   request carries the base as a [`RedirectScope`], and a 3xx pointing elsewhere is
+///   returned as it is.
 /// * 4xx and 5xx become [`Error::Status`] (`Service <name> returned <status>: <detail>`);
 ///   transport failures and an open breaker become errors whose [`Error::http_status`] is
 ///   502, 504 or 503.
@@ -249,7 +253,7 @@ where
 impl<T: Transport, R: Runtime, H: Hooks> ServiceClient<T, R, H> {
     /// The base URL, without a trailing `/`.
     pub fn base_url(&self) -> &str {
-        self.inner.base.as_str()
+        self.inner.scope.base().as_str()
     }
 
     /// The service name.
@@ -268,11 +272,12 @@ impl<T: Transport, R: Runtime, H: Hooks> ServiceClient<T, R, H> {
     /// anything.
     pub fn call_service(&self, method: Method, endpoint: &str) -> RequestBuilder<T, R, H> {
         let inner = &self.inner;
-        match inner.base.join(endpoint) {
+        match inner.scope.base().join(endpoint) {
             Ok(url) => inner
                 .http
                 .request(method, url)
                 .service(inner.service_name.clone())
+                .scope(inner.scope.clone())
                 .error_for_status(),
             Err(e) => inner
                 .http

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use super::{Location, Mismatch};
 use crate::virtual_rt::{ScriptedTransport, VirtualClock, VirtualRuntime};
 
 /// Most clock jumps one vector may take (a guard against a timer loop, not a tuning knob).
-const STEP_LIMIT: u64 = 1_000_000;
+pub(super) const STEP_LIMIT: u64 = 1_000_000;
 
 /// A finished request.
 pub(super) struct Record {
@@ -101,14 +102,14 @@ pub(super) fn path_of(req: &Request) -> &str {
 }
 
 /// Shared between the script, the request tasks and the final checks.
-struct State {
+pub(super) struct State {
     vector: String,
     mismatches: RefCell<Vec<Mismatch>>,
-    results: RefCell<HashMap<String, Record>>,
+    pub(super) results: RefCell<HashMap<String, Record>>,
 }
 
 impl State {
-    fn sink(&self, location: Location) -> Sink<'_> {
+    pub(super) fn sink(&self, location: Location) -> Sink<'_> {
         Sink::new(&self.vector, location, &self.mismatches)
     }
 }
@@ -120,12 +121,28 @@ pub(super) struct World<'a> {
     pub(super) clock: &'a VirtualClock,
 }
 
-/// Runs `vector` and returns every mismatch (empty when it passes).
-#[expect(
-    clippy::too_many_lines,
-    reason = "the runner's steps in order: set up, drive every step, check; split up it would scatter one sequence"
-)]
+/// How a vector's requests are driven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Driver {
+    /// The async API's model: every request a future on one single-threaded executor, the
+    /// clock advanced whenever the executor stalls.
+    Async,
+    /// The blocking API's model: every request on an OS thread of its own, run by the blocking
+    /// API's executor (`tether_native::blocking::block_on_with`), the clock advanced whenever
+    /// every thread waits ([`crate::virtual_threads`]).
+    #[cfg(feature = "blocking")]
+    Threads,
+}
+
+/// Runs `vector` with the [`Driver::Async`] driver and returns every mismatch (empty when it
+/// passes).
 pub fn run(vector: &Vector) -> Vec<Mismatch> {
+    run_with(vector, Driver::Async)
+}
+
+/// Runs `vector` with `driver` and returns every mismatch (empty when it passes).
+pub fn run_with(vector: &Vector, driver: Driver) -> Vec<Mismatch> {
     let state = Rc::new(State {
         vector: vector.name.clone(),
         mismatches: RefCell::new(Vec::new()),
@@ -141,14 +158,13 @@ pub fn run(vector: &Vector) -> Vec<Mismatch> {
     }
     let runtime = VirtualRuntime::with_seed(vector.config.seed);
     let clock = runtime.clock.clone();
-    let upstream = Rc::new(RefCell::new(Upstream {
+    let upstream = Arc::new(Mutex::new(Upstream {
         routes: vector.upstream.iter().map(|r| (r.clone(), 0)).collect(),
         unscripted: Vec::new(),
     }));
-    let answering = Rc::clone(&upstream);
-    let transport = ScriptedTransport::new(&clock, move |req, now| {
-        answering.borrow_mut().answer(req, now)
-    });
+    let answering = Arc::clone(&upstream);
+    let transport =
+        ScriptedTransport::new(&clock, move |req, now| lock(&answering).answer(req, now));
     let client = match adapter::build(vector.config.to_engine_config(), transport.clone(), runtime)
     {
         Ok(c) => c,
@@ -159,7 +175,52 @@ pub fn run(vector: &Vector) -> Vec<Mismatch> {
             return state.mismatches.take();
         }
     };
+    let world = World {
+        client: &client,
+        transport: &transport,
+        clock: &clock,
+    };
+    let done = match driver {
+        Driver::Async => drive_async(vector, &state, &world),
+        #[cfg(feature = "blocking")]
+        Driver::Threads => super::threads::drive(vector, &state, &world),
+    };
 
+    for (i, step) in vector.steps.iter().enumerate() {
+        for s in &step.send {
+            let results = state.results.borrow();
+            let mut sink = state.sink(Location::Request {
+                step: i,
+                id: s.id.clone(),
+            });
+            match results.get(&s.id) {
+                Some(record) => check::request(&s.expect, record, &mut sink),
+                None => sink.push("finished", "the request to finish", "it never did"),
+            }
+        }
+    }
+    let mut end = state.sink(Location::End);
+    if done {
+        if let Some(expect) = &vector.expect {
+            check::client(expect, &world, &mut end);
+        }
+        check::no_leak(&world, &mut end);
+    }
+    let mut up = state.sink(Location::Upstream);
+    for call in &lock(&upstream).unscripted {
+        up.push("route", "a route for every upstream call", call.clone());
+    }
+    drop((end, up));
+    state.mismatches.take()
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Drives the steps on one single-threaded executor; `true` when every step finished.
+fn drive_async(vector: &Vector, state: &Rc<State>, world: &World<'_>) -> bool {
+    let (client, transport, clock) = (world.client, world.transport, world.clock);
     let mut pool = LocalPool::new();
     let spawner = pool.spawner();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -174,7 +235,7 @@ pub fn run(vector: &Vector) -> Vec<Mismatch> {
     }
     let done = Rc::new(Cell::new(false));
     {
-        let (vector, state, done) = (vector.clone(), Rc::clone(&state), Rc::clone(&done));
+        let (vector, state, done) = (vector.clone(), Rc::clone(state), Rc::clone(&done));
         let (client, transport, clock) = (client.clone(), transport.clone(), clock.clone());
         let requests = spawner.clone();
         spawner
@@ -210,38 +271,7 @@ pub fn run(vector: &Vector) -> Vec<Mismatch> {
         }
     }
     drop(pool);
-
-    for (i, step) in vector.steps.iter().enumerate() {
-        for s in &step.send {
-            let results = state.results.borrow();
-            let mut sink = state.sink(Location::Request {
-                step: i,
-                id: s.id.clone(),
-            });
-            match results.get(&s.id) {
-                Some(record) => check::request(&s.expect, record, &mut sink),
-                None => sink.push("finished", "the request to finish", "it never did"),
-            }
-        }
-    }
-    let world = World {
-        client: &client,
-        transport: &transport,
-        clock: &clock,
-    };
-    let mut end = state.sink(Location::End);
-    if done.get() {
-        if let Some(expect) = &vector.expect {
-            check::client(expect, &world, &mut end);
-        }
-        check::no_leak(&world, &mut end);
-    }
-    let mut up = state.sink(Location::Upstream);
-    for call in &upstream.borrow().unscripted {
-        up.push("route", "a route for every upstream call", call.clone());
-    }
-    drop((end, up));
-    state.mismatches.take()
+    done.get()
 }
 
 /// The caller: runs the steps in order, spawning each request as its own task.
@@ -255,20 +285,8 @@ async fn script(
 ) {
     let mut outstanding: Vec<RemoteHandle<()>> = Vec::new();
     for (i, step) in vector.steps.iter().enumerate() {
-        if let Some(at) = step.at_ms {
-            let now = clock.now().as_micros();
-            if now > at.micros() {
-                state.sink(Location::Step(i)).push(
-                    "at_ms",
-                    at.to_string(),
-                    format!(
-                        "the clock is already at {} (an earlier step waited longer)",
-                        super::model::Ms::from_micros(now)
-                    ),
-                );
-            } else {
-                clock.sleep(Duration::from_micros(at.micros() - now)).await;
-            }
+        if let Some(wait) = step_wait(state, i, step, clock) {
+            clock.sleep(wait).await;
         }
         if let Some(d) = step.sleep_ms {
             clock.sleep(d.duration()).await;
@@ -286,12 +304,8 @@ async fn script(
                 if let Some(after) = after {
                     after.wait().await;
                 }
-                let send = Box::pin(adapter::send(&client, request, service.as_deref()));
-                let observed = Marked {
-                    inner: send,
-                    begun: Some(mine),
-                }
-                .await;
+                let send = adapter::send(&client, request, service.as_deref());
+                let observed = Marked::new(send, move || mine.mark()).await;
                 let record = Record {
                     finished: clock.now(),
                     observed,
@@ -319,6 +333,30 @@ async fn script(
         }
     }
     join_all(outstanding).await;
+}
+
+/// How long step `i` waits for its `at_ms` (reporting a clock already past it).
+pub(super) fn step_wait(
+    state: &State,
+    i: usize,
+    step: &super::model::Step,
+    clock: &VirtualClock,
+) -> Option<Duration> {
+    let at = step.at_ms?;
+    let now = clock.now().as_micros();
+    if now > at.micros() {
+        state.sink(Location::Step(i)).push(
+            "at_ms",
+            at.to_string(),
+            format!(
+                "the clock is already at {} (an earlier step waited longer)",
+                super::model::Ms::from_micros(now)
+            ),
+        );
+        None
+    } else {
+        Some(Duration::from_micros(at.micros() - now))
+    }
 }
 
 /// Set once a request has begun: its first poll has returned.
@@ -349,20 +387,30 @@ impl Begun {
     }
 }
 
-/// A future that marks [`Begun`] after its first poll.
-struct Marked<F> {
+/// A future that calls `begun` after its first poll (the request has begun: it ran until it
+/// first waited, or finished).
+pub(super) struct Marked<F, M> {
     inner: Pin<Box<F>>,
-    begun: Option<Rc<Begun>>,
+    begun: Option<M>,
 }
 
-impl<F: Future> Future for Marked<F> {
+impl<F, M> Marked<F, M> {
+    pub(super) fn new(inner: F, begun: M) -> Self {
+        Marked {
+            inner: Box::pin(inner),
+            begun: Some(begun),
+        }
+    }
+}
+
+impl<F: Future, M: FnOnce() + Unpin> Future for Marked<F, M> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
         let out = this.inner.as_mut().poll(cx);
         if let Some(begun) = this.begun.take() {
-            begun.mark();
+            begun();
         }
         out
     }
