@@ -39,6 +39,11 @@ pub enum RequestError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A `Host` header names another authority than the URL (or appears more than once).
+    /// The request would reach one origin while being cached under another, so it is refused
+    /// rather than sent; put the authority you mean in the URL.
+    #[error("the Host header does not match the URL's authority")]
+    HostMismatch,
     /// The request body is larger than the configured limit.
     #[error("request body of {size} bytes exceeds the limit of {limit} bytes")]
     BodyTooLarge {

@@ -105,8 +105,10 @@
 //!   [`RequestError`] (the caller's request), [`EngineError`] (the driver handed the engine a
 //!   handle that does not fit), [`TransportError`] (below HTTP). The core never panics on
 //!   input.
-//! * **Secrets stay secret** — credentials partition the cache by a keyed hash and are never
-//!   stored; [`redact_url`] and [`redact_headers`] mask them in everything meant for humans.
+//! * **Secrets stay secret** — every request header that may identify the caller partitions
+//!   the cache by a keyed hash (unknown headers included: the rule fails closed), and no
+//!   secret is stored; [`redact_url`] and [`redact_headers`] mask them in everything meant
+//!   for humans.
 
 #![forbid(unsafe_code)]
 
@@ -146,8 +148,9 @@ pub use breaker::{
     TransitionReason, WindowTotals,
 };
 pub use cache::{
-    Cache, CacheConfig, CacheKey, CacheStats, CachedResponse, Fill, FlightEvent, FlightId,
-    Freshness, FreshnessMode, LifetimeSource, Lookup, NotStoredReason, StoreResult,
+    Cache, CacheConfig, CacheKey, CachePeek, CacheStats, CachedResponse, Fill, FlightEvent,
+    FlightId, Freshness, FreshnessMode, LifetimeSource, Lookup, NON_IDENTIFYING_HEADERS,
+    NotStoredReason, StoreResult, Usability, storability,
 };
 pub use driver::{Runtime, Spawn, Transport};
 pub use engine::{

@@ -486,7 +486,8 @@ fn cache_config(s: &CacheSetup) -> CacheConfig {
             FreshnessMode::Rfc9111
         },
         default_ttl: Duration::from_secs(u64::from(s.default_ttl_secs)),
-        max_ttl: Duration::from_secs(u64::from(s.max_ttl_secs).max(1)),
+        // Zero stands for "no cap" (the default).
+        max_ttl: (s.max_ttl_secs > 0).then(|| Duration::from_secs(u64::from(s.max_ttl_secs))),
         max_entries: usize::from(s.max_entries % 16) + 1,
         max_bytes,
         max_entry_bytes: max_bytes - usize::from(s.max_entry_bytes) % (max_bytes / 2),

@@ -8,11 +8,12 @@
 //! 1. response `max-age` (`s-maxage` is ignored: we are a private cache);
 //! 2. `Expires − Date` (an invalid `Expires` means already expired; no `Date` means the
 //!    receipt time);
-//! 3. heuristic: `fraction × (Date − Last-Modified)`, capped — only when enabled in the
-//!    config;
-//! 4. the configured `default_ttl` (the response gave no explicit freshness);
+//! 3. only for a heuristically cacheable status or a `public` response (RFC 9111 §4.2.2,
+//!    §5.2.2.9): the heuristic `fraction × (Date − Last-Modified)`, capped, when enabled in
+//!    the config; else the configured `default_ttl`;
+//! 4. otherwise none: zero, stale at once;
 //!
-//! then capped at `max_ttl` unless the response is `immutable`.
+//! then capped at `max_ttl` (when one is configured) unless the response is `immutable`.
 //!
 //! Age follows RFC 9111 §4.2.3: `initial_age = max(now_wall − Date, Age + response_delay)`,
 //! `age(now) = initial_age + (now − stored_at)` on the monotonic clock.
@@ -57,6 +58,9 @@ pub enum LifetimeSource {
     Heuristic,
     /// The configured default TTL (no explicit freshness in the response).
     DefaultTtl,
+    /// None: no explicit freshness, and none may be assumed for the response's status. Zero,
+    /// so every use revalidates.
+    Absent,
     /// [`FreshnessMode::TtlOnly`].
     TtlOnly,
 }
@@ -87,19 +91,22 @@ pub struct Freshness {
 pub(crate) struct Policy {
     pub(crate) mode: FreshnessMode,
     pub(crate) default_ttl: Duration,
-    pub(crate) max_ttl: Duration,
+    pub(crate) max_ttl: Option<Duration>,
     /// `(fraction, cap)` when heuristic freshness is enabled.
     pub(crate) heuristic: Option<(f64, Duration)>,
     pub(crate) stale_if_error: Option<Duration>,
 }
 
 /// Freshness of a response received at `wall`, `response_delay` after its request was sent.
+/// `heuristic` says whether freshness may be assumed when the response gives none (its
+/// status is heuristically cacheable, or it is `public`).
 pub(crate) fn compute(
     policy: &Policy,
     headers: &HeaderMap,
     cc: &CacheControl,
     wall: WallClock,
     response_delay: Duration,
+    heuristic: bool,
 ) -> Freshness {
     if policy.mode == FreshnessMode::TtlOnly {
         return Freshness {
@@ -130,6 +137,8 @@ pub(crate) fn compute(
         (ma, LifetimeSource::MaxAge)
     } else if let Some(l) = expires {
         (l, LifetimeSource::Expires)
+    } else if !heuristic {
+        (Duration::ZERO, LifetimeSource::Absent)
     } else if let (Some((fraction, cap)), DateField::Valid(lm)) =
         (policy.heuristic, header_date(headers, LAST_MODIFIED))
     {
@@ -138,10 +147,9 @@ pub(crate) fn compute(
     } else {
         (policy.default_ttl, LifetimeSource::DefaultTtl)
     };
-    let lifetime = if cc.immutable {
-        lifetime
-    } else {
-        lifetime.min(policy.max_ttl)
+    let lifetime = match policy.max_ttl {
+        Some(cap) if !cc.immutable => lifetime.min(cap),
+        _ => lifetime,
     };
     Freshness {
         lifetime,
@@ -156,8 +164,10 @@ pub(crate) fn compute(
 }
 
 /// What a stored response may be used for, given its age and the request's directives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Usability {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Usability {
     /// Serve it.
     Fresh,
     /// Stale, but the request's `max-stale` accepts it: serve, no revalidation.
@@ -169,6 +179,35 @@ pub(crate) enum Usability {
 }
 
 impl Freshness {
+    /// Whether the lifetime is the origin's own (`max-age` or `Expires`), not assumed.
+    pub fn is_explicit(&self) -> bool {
+        matches!(
+            self.source,
+            LifetimeSource::MaxAge | LifetimeSource::Expires
+        )
+    }
+
+    /// Whether the response was already stale when it was sent, by the origin's or an
+    /// intermediary's own account: an `Age` at or beyond an explicit lifetime, or an
+    /// `Expires` at or before `Date` (or invalid). Such a response is never stored. The
+    /// origin's own `max-age=0` (no `Age`) is not "arrived stale": it is the "store, but
+    /// revalidate every use" idiom. Staleness that comes only from our clock disagreeing with
+    /// `Date`, or from network delay, does not count here (it is age, handled as usual).
+    pub(crate) fn arrived_stale(&self, headers: &HeaderMap) -> bool {
+        let age = header_delta(headers, AGE).unwrap_or(Duration::ZERO);
+        let declared_stale = !age.is_zero() && age >= self.lifetime;
+        match self.source {
+            LifetimeSource::MaxAge => declared_stale,
+            LifetimeSource::Expires => self.lifetime.is_zero() || declared_stale,
+            _ => false,
+        }
+    }
+
+    /// How long a response of this `age` stays fresh (zero once stale).
+    pub fn remaining(&self, age: Duration) -> Duration {
+        self.lifetime.saturating_sub(age)
+    }
+
     /// Whether a response of this `age` is fresh (`age < lifetime`).
     pub fn is_fresh(&self, age: Duration) -> bool {
         age < self.lifetime
@@ -262,7 +301,7 @@ mod tests {
         Policy {
             mode: FreshnessMode::Rfc9111,
             default_ttl: S(300),
-            max_ttl: S(86_400),
+            max_ttl: Some(S(86_400)),
             heuristic: None,
             stale_if_error: None,
         }
@@ -282,7 +321,14 @@ mod tests {
     fn fresh(p: &Policy, pairs: &[(&str, &str)], wall: u64) -> Freshness {
         let h = hdrs(pairs);
         let cc = CacheControl::from_headers(&h);
-        compute(p, &h, &cc, WallClock::from_unix_secs(wall), Duration::ZERO)
+        compute(
+            p,
+            &h,
+            &cc,
+            WallClock::from_unix_secs(wall),
+            Duration::ZERO,
+            true,
+        )
     }
 
     // 1994-11-06 08:49:37 GMT
@@ -341,7 +387,14 @@ mod tests {
             ("cache-control", "max-age=100"),
         ]);
         let cc = CacheControl::from_headers(&h);
-        let f = compute(&policy(), &h, &cc, WallClock::from_unix_secs(T0 + 10), S(2));
+        let f = compute(
+            &policy(),
+            &h,
+            &cc,
+            WallClock::from_unix_secs(T0 + 10),
+            S(2),
+            true,
+        );
         // max(apparent 10, 30 + 2)
         assert_eq!(f.initial_age, S(32));
         // Date far in the past dominates a small Age.
@@ -352,6 +405,7 @@ mod tests {
             &CacheControl::default(),
             WallClock::from_unix_secs(T0),
             S(0),
+            true,
         );
         assert_eq!(f.initial_age, S(1000));
         // Invalid Age is ignored.
@@ -362,6 +416,7 @@ mod tests {
             &CacheControl::default(),
             WallClock::from_unix_secs(T0),
             S(0),
+            true,
         );
         assert_eq!(f.initial_age, S(0));
     }
@@ -378,6 +433,68 @@ mod tests {
             T0,
         );
         assert_eq!(f.lifetime, S(999_999_999));
+        // Without a cap, an explicit lifetime stands as given.
+        let mut p = policy();
+        p.max_ttl = None;
+        let f = fresh(&p, &[("cache-control", "max-age=31536000")], T0);
+        assert_eq!(f.lifetime, S(31_536_000));
+    }
+
+    #[test]
+    fn no_assumed_freshness_for_other_statuses() {
+        let mut p = policy();
+        p.heuristic = Some((0.1, S(3600)));
+        let pairs = [("date", DATE0), ("last-modified", DATE_MINUS_1000)];
+        let h = hdrs(&pairs);
+        let cc = CacheControl::from_headers(&h);
+        let f = compute(&p, &h, &cc, WallClock::from_unix_secs(T0), S(0), false);
+        assert_eq!((f.lifetime, f.source), (S(0), LifetimeSource::Absent));
+        // Explicit freshness needs no permission.
+        let h = hdrs(&[("cache-control", "max-age=9")]);
+        let cc = CacheControl::from_headers(&h);
+        let f = compute(&p, &h, &cc, WallClock::from_unix_secs(T0), S(0), false);
+        assert_eq!((f.lifetime, f.source), (S(9), LifetimeSource::MaxAge));
+        assert!(f.is_explicit());
+    }
+
+    #[test]
+    fn arrived_stale_by_the_senders_account() {
+        let stale = |pairs: &[(&str, &str)]| {
+            let h = hdrs(pairs);
+            let cc = CacheControl::from_headers(&h);
+            compute(
+                &policy(),
+                &h,
+                &cc,
+                WallClock::from_unix_secs(T0 + 5),
+                S(1),
+                true,
+            )
+            .arrived_stale(&h)
+        };
+        assert!(stale(&[("cache-control", "max-age=60"), ("age", "60")]));
+        assert!(stale(&[("cache-control", "max-age=60"), ("age", "61")]));
+        assert!(!stale(&[("cache-control", "max-age=60"), ("age", "59")]));
+        assert!(stale(&[("cache-control", "max-age=0"), ("age", "1")]));
+        // The origin's own max-age=0 is the revalidate-every-use idiom.
+        assert!(!stale(&[("cache-control", "max-age=0")]));
+        // Our clock 5 s past Date and 1 s of delay do not count.
+        assert!(!stale(&[("cache-control", "max-age=3"), ("date", DATE0)]));
+        assert!(stale(&[("date", DATE0), ("expires", DATE0)]));
+        assert!(stale(&[("date", DATE0), ("expires", DATE_MINUS_1000)]));
+        assert!(stale(&[("date", DATE0), ("expires", "0")]));
+        assert!(stale(&[
+            ("date", DATE0),
+            ("expires", DATE_PLUS_100),
+            ("age", "100")
+        ]));
+        assert!(!stale(&[
+            ("date", DATE0),
+            ("expires", DATE_PLUS_100),
+            ("age", "99")
+        ]));
+        // Assumed lifetimes are never "arrived stale".
+        assert!(!stale(&[("age", "1000")]));
     }
 
     #[test]

@@ -1,21 +1,23 @@
 //! Cache-key derivation: a seeded 128-bit hash of the request's identity, plus the credential
 //! partition, the invalidation URL id and the `Vary` secondary key.
 //!
-//! Key = H(method, scheme, host (lower-cased, default port elided), path, sorted query params
-//! (minus excluded and credential params; all omitted when `include_query` is off), the body
-//! if non-empty, the configured key headers, the credential partition).
+//! Key = H(method, scheme, host (lower-cased, default port elided), path, query params
+//! ordered by name with the order of repeated names kept, or as sent when
+//! `sort_query_by_name` is off (minus excluded and credential params; all omitted when
+//! `include_query` is off), the body if non-empty, the configured key
+//! headers, the partition).
 //!
-//! The credential partition — userinfo, credential query parameters (whatever
-//! `include_query` says) and credential headers — is hashed into the key under its own tags,
-//! so two credentials never share a key. Only the hash exists; no secret is retained.
+//! The partition — userinfo, credential query parameters (whatever `include_query` says) and
+//! every request header that may identify the caller (see [`super::partition`]) — is hashed
+//! into the key under its own tags, so two callers never share a key. Only the hash exists;
+//! no secret is retained.
 //!
 //! Two foldhash instances with different seeds (both derived from the seed given to
 //! `Cache::new`) give the two 64-bit halves, so collisions cannot be precomputed offline. The
 //! hot path does not allocate: parts are encoded (tag, length, bytes; host and scheme
 //! lower-cased) into a stack buffer that is hashed in one go, the query is scanned byte by
 //! byte and up to [`STACK_PARAMS`] kept parameters are sorted in a stack array, and the
-//! request's headers are matched in one pass against the configured key and credential
-//! header names.
+//! request's headers are classified in one pass (key header, identifying, or neither).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -27,6 +29,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Uri};
 use serde::{Serialize, Serializer};
 
+use super::partition::{HOST_CODE, IDENTIFIES, KNOWN, Partition, host_matches};
 use crate::Request;
 
 /// Query parameters sorted without allocating; longer queries fall back to a `Vec`.
@@ -79,18 +82,29 @@ const T_HOST: u8 = 4;
 const T_PORT: u8 = 5;
 const T_USERINFO: u8 = 6;
 const T_PATH: u8 = 7;
-/// The kept, sorted, non-credential query parameters as `name=value` joined by `&`.
+/// The kept non-credential query parameters as `name=value` joined by `&`, ordered by name
+/// (repeated names in their order in the request).
 const T_QUERY: u8 = 8;
 /// A credential query parameter's lower-cased name (its value follows as `T_VALUE`).
 const T_CRED_PARAM: u8 = 9;
 const T_BODY: u8 = 10;
 /// A key header: the number of its values (which follow as `T_VALUE`s).
 const T_HEADER: u8 = 11;
-/// A credential header value: the header's index in the configuration (the value follows).
-const T_CRED_HEADER: u8 = 12;
+/// A value's position among the values of its header name (in a partition sum).
+const T_POSITION: u8 = 12;
 const T_VALUE: u8 = 13;
 /// A query too long for `http` to have parsed, as it is.
 const T_QUERY_VERBATIM: u8 = 14;
+/// An identifying header's name (its value follows as `T_VALUE`). The identifying headers come
+/// last in a key, by name, repeated names in their order in the request; each is
+/// self-delimiting, so their number needs no head of its own.
+const T_NAME: u8 = 15;
+/// A configured credential header among the identifying headers, by its index in the
+/// configuration (instead of its name: fewer bytes to hash).
+const T_CREDENTIAL: u8 = 17;
+/// The identifying headers of a request with more than [`STACK_PARTITION`] of them: their
+/// number of values, then a 16-byte keyed sum of one hash per value.
+const T_PARTITION_SUM: u8 = 16;
 const LONG: u8 = 0x80;
 
 /// Per-hasher seed tweak so the URL id and Vary hashes are independent of key hashes.
@@ -201,10 +215,10 @@ pub(crate) struct KeyDeriver {
     seed_b: SharedSeed,
     per_a: u64,
     per_b: u64,
-    /// The key headers, then the credential headers (each list without duplicates).
-    header_names: Vec<HeaderName>,
-    /// How many of `header_names` are key headers.
-    key_headers: usize,
+    /// The key headers (without duplicates): their values are part of every key.
+    key_headers: Vec<HeaderName>,
+    /// Which request headers partition.
+    partition: Partition,
     /// Lower-cased.
     credential_params: Vec<String>,
     exclude_params: Vec<String>,
@@ -213,20 +227,20 @@ pub(crate) struct KeyDeriver {
     credential_mask: u64,
     exclude_mask: u64,
     include_query: bool,
+    /// Order parameters by name (else: as sent).
+    sort_query: bool,
 }
 
 impl fmt::Debug for KeyDeriver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyDeriver")
             .field("seed", &"<redacted>")
-            .field("key_headers", &&self.header_names[..self.key_headers])
-            .field(
-                "credential_headers",
-                &&self.header_names[self.key_headers..],
-            )
+            .field("key_headers", &self.key_headers)
+            .field("partition", &self.partition)
             .field("credential_params", &self.credential_params)
             .field("exclude_params", &self.exclude_params)
             .field("include_query", &self.include_query)
+            .field("sort_query", &self.sort_query)
             .finish_non_exhaustive()
     }
 }
@@ -362,8 +376,8 @@ impl<H: Hasher> Sink<H> {
     }
 }
 
-/// `a == b` for short slices of equal length without a `memcmp` call: eight bytes at a
-/// time, the last word overlapping.
+/// `a == b` for short slices without a `memcmp` call: eight bytes at a time, the last word
+/// overlapping (four, for slices of four to seven bytes).
 #[inline]
 fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
@@ -371,7 +385,12 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     if n < 8 {
-        return a == b;
+        if n < 4 {
+            return a.iter().zip(b).all(|(x, y)| x == y);
+        }
+        let half =
+            |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap_or([0; 4]));
+        return half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4);
     }
     let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or([0; 8]));
     let mut i = 0;
@@ -530,33 +549,29 @@ impl Param {
         self.eq < self.end
     }
 
-    /// Order of plain parameters: by their canonical form `name=value` (a segment without
-    /// `=` reads as `name=`). Any total order on (name, value) would do; this one needs no
-    /// split when every segment has its `=`.
+    /// Order of plain parameters: by name, then by position in the query. Parameters with
+    /// different names commute (`b=2&a=1` keys as `a=1&b=2`), but a repeated name keeps the
+    /// order of its values (`id=1&id=2` is not `id=2&id=1`: a list, whose order is data).
     fn cmp_plain(self, other: Param, q: &[u8]) -> Ordering {
-        let (x, y) = (self.segment(q), other.segment(q));
-        if self.has_eq() && other.has_eq() {
-            return x.cmp(y);
-        }
-        let xe: &[u8] = if self.has_eq() { b"" } else { b"=" };
-        let ye: &[u8] = if other.has_eq() { b"" } else { b"=" };
-        x.iter().chain(xe).cmp(y.iter().chain(ye))
+        self.name(q)
+            .cmp(other.name(q))
+            .then(self.start.cmp(&other.start))
     }
 
-    /// Order of credential parameters: by (lower-cased name, value).
+    /// Order of credential parameters: by lower-cased name, then by position in the query.
     fn cmp_credential(self, other: Param, q: &[u8]) -> Ordering {
         let lower = |p: Param| p.name(q).iter().map(u8::to_ascii_lowercase);
         lower(self)
             .cmp(lower(other))
-            .then_with(|| self.value(q).cmp(other.value(q)))
+            .then(self.start.cmp(&other.start))
     }
 }
 
-/// Byte order of two `name=value` segments of `q`, deciding on the first byte when it
-/// differs (the common case) without a `memcmp` call.
+/// Byte order of the non-empty names `q[x.0..x.1]` and `q[y.0..y.1]`, deciding on the first
+/// byte when it differs (the common case) without a `memcmp` call.
 #[inline(always)]
 #[expect(clippy::inline_always, reason = "measured: the key's hot loop")]
-fn cmp_segments(q: &[u8], x: (u16, u16), y: (u16, u16)) -> Ordering {
+fn cmp_names(q: &[u8], x: (u16, u16), y: (u16, u16)) -> Ordering {
     let x = &q[usize::from(x.0)..usize::from(x.1)];
     let y = &q[usize::from(y.0)..usize::from(y.1)];
     match x[0].cmp(&y[0]) {
@@ -666,17 +681,32 @@ fn value_bytes<'v>(f: &(usize, Option<&'v HeaderValue>)) -> &'v [u8] {
     f.1.map_or(&[][..], HeaderValue::as_bytes)
 }
 
-/// Matched key/credential header values collected on the stack; more fall back to lookups.
+/// An identifying header value collected for the partition: name, value, and the index of
+/// the credential header it is ([`NOT_CREDENTIAL`] if none).
+type PartEntry<'a> = Option<(&'a HeaderName, &'a HeaderValue, usize)>;
+
+const NOT_CREDENTIAL: usize = usize::MAX;
+
+/// The header name of a collected partition entry.
+fn entry_name(e: PartEntry<'_>) -> &str {
+    e.map_or("", |e| e.0.as_str())
+}
+
+/// Matched key header values collected on the stack; more fall back to lookups.
 const STACK_HEADERS: usize = 8;
+
+/// Identifying header values ordered on the stack; more are hashed as a keyed sum.
+const STACK_PARTITION: usize = 8;
 
 impl KeyDeriver {
     pub(crate) fn new(
         seed: u64,
         key_headers: Vec<HeaderName>,
-        credential_headers: Vec<HeaderName>,
+        partition: Partition,
         credential_params: Vec<String>,
         exclude_params: Vec<String>,
         include_query: bool,
+        sort_query: bool,
     ) -> Self {
         // SplitMix-style spreading so that nearby seeds give unrelated states.
         let mix = |x: u64| {
@@ -687,8 +717,6 @@ impl KeyDeriver {
         };
         let a = mix(seed);
         let b = mix(a);
-        let key_headers = dedup_names(key_headers);
-        let credential_headers = dedup_names(credential_headers);
         let credential_params: Vec<String> = credential_params
             .into_iter()
             .map(|s| s.to_ascii_lowercase())
@@ -698,13 +726,14 @@ impl KeyDeriver {
             seed_b: SharedSeed::from_u64(b),
             per_a: mix(b),
             per_b: mix(mix(b)),
-            key_headers: key_headers.len(),
-            header_names: key_headers.into_iter().chain(credential_headers).collect(),
+            key_headers: dedup_names(key_headers),
+            partition,
             credential_mask: length_mask(&credential_params),
             exclude_mask: length_mask(&exclude_params),
             credential_params,
             exclude_params,
             include_query,
+            sort_query,
         }
     }
 
@@ -775,11 +804,12 @@ impl KeyDeriver {
         secret_free
     }
 
-    /// The query: the kept plain parameters, sorted, as one `name=value&…` part, then the
-    /// credential parameters (with `creds`). The common case — a few plain `name=value`
-    /// segments — takes one byte scan, a tiny insertion sort on the stack when they are out
-    /// of order, and one copy when they are not; anything else goes the general way.
-    /// Returns whether the query had no credential parameter.
+    /// The query: the kept plain parameters, ordered by name (a repeated name keeps the order
+    /// of its values), as one `name=value&…` part, then the credential parameters (with
+    /// `creds`). The common case — a few plain `name=value` segments — takes one byte scan, a
+    /// tiny stable insertion sort on the stack when they are out of order, and one copy when
+    /// they are not; anything else goes the general way. Returns whether the query had no
+    /// credential parameter.
     fn hash_query<H: Hasher>(&self, q: &[u8], s: &mut Sink<H>, creds: bool) -> bool {
         const SMALL: usize = 8;
         if q.len() > usize::from(u16::MAX) {
@@ -791,8 +821,9 @@ impl KeyDeriver {
         if !self.include_query {
             return self.hash_query_sorted(q, s, creds);
         }
-        // (start, end) of each segment; every one has a `=`.
-        let mut segs = [(0u16, 0u16); SMALL];
+        // (start, end of name, end) of each segment; every one has a `=`.
+        let mut segs = [(0u16, 0u16, 0u16); SMALL];
+        let mut prev_name = (0u16, 0u16);
         let mut n = 0;
         let mut sorted = true;
         let mut start = 0;
@@ -801,17 +832,26 @@ impl KeyDeriver {
             let len = rest.iter().position(|&c| c == b'&').unwrap_or(rest.len());
             let seg = &rest[..len];
             let Some(eq) = seg.iter().position(|&c| c == b'=') else {
-                // Empty segment or no `=`.
+                // Empty segment or no `=` (an empty name also goes the general way below).
                 return self.hash_query_sorted(q, s, creds);
             };
             let name = &seg[..eq];
-            if n == SMALL || self.is_credential_param(name) || self.is_excluded_param(name) {
+            if n == SMALL
+                || name.is_empty()
+                || self.is_credential_param(name)
+                || self.is_excluded_param(name)
+            {
                 return self.hash_query_sorted(q, s, creds);
             }
-            let cur = (start as u16, (start + len) as u16);
-            if n > 0 && cmp_segments(q, segs[n - 1], cur) == Ordering::Greater {
+            let cur = (start as u16, (start + eq) as u16, (start + len) as u16);
+            if sorted
+                && n > 0
+                && self.sort_query
+                && cmp_names(q, (prev_name.0, prev_name.1), (cur.0, cur.1)) == Ordering::Greater
+            {
                 sorted = false;
             }
+            prev_name = (cur.0, cur.1);
             segs[n] = cur;
             n += 1;
             if len == rest.len() {
@@ -824,16 +864,20 @@ impl KeyDeriver {
             return true;
         }
         let segs = &mut segs[..n];
+        // Stable: only a strictly smaller name moves left.
         for i in 1..n {
             let mut j = i;
-            while j > 0 && cmp_segments(q, segs[j], segs[j - 1]) == Ordering::Less {
+            while j > 0
+                && cmp_names(q, (segs[j].0, segs[j].1), (segs[j - 1].0, segs[j - 1].1))
+                    == Ordering::Less
+            {
                 segs.swap(j, j - 1);
                 j -= 1;
             }
         }
         // Same length as `q`: the same segments and separators, reordered.
         s.head(T_QUERY, q.len());
-        for (i, &(a, b)) in segs.iter().enumerate() {
+        for (i, &(a, _, b)) in segs.iter().enumerate() {
             if i > 0 {
                 s.raw(b"&");
             }
@@ -894,10 +938,11 @@ impl KeyDeriver {
         } else {
             &mut heap
         };
-        // Plain parameters first, each group in its order.
+        // Plain parameters first, each group in its order (or as sent).
         let order = |x: &Param, y: &Param| match (x.credential, y.credential) {
-            (false, false) => x.cmp_plain(*y, q),
-            (true, true) => x.cmp_credential(*y, q),
+            (false, false) if self.sort_query => x.cmp_plain(*y, q),
+            (true, true) if self.sort_query => x.cmp_credential(*y, q),
+            (a, b) if a == b => x.start.cmp(&y.start),
             (a, b) => a.cmp(&b),
         };
         if params.len() <= 16 {
@@ -924,79 +969,142 @@ impl KeyDeriver {
         !credentials
     }
 
-    /// The configured key headers (number of values, values) and credential headers (index
-    /// and value, per value), in configuration order. One pass over the request's headers,
-    /// matching names against the (small) configured sets.
-    fn hash_headers<H: Hasher>(&self, headers: &HeaderMap, s: &mut Sink<H>) {
-        let names = &self.header_names;
-        if names.is_empty() {
-            return;
-        }
+    /// The configured key headers (number of values, then the values, in configuration
+    /// order), then the partition: every value of every header that may identify the caller,
+    /// ordered by name (a repeated name keeps the order of its values). One pass over the
+    /// request's headers; nothing allocates.
+    fn hash_headers<H: Hasher>(&self, headers: &HeaderMap, uri: &Uri, s: &mut Sink<H>) {
+        let keys = &self.key_headers;
         let mut found: [(usize, Option<&HeaderValue>); STACK_HEADERS] = [(0, None); STACK_HEADERS];
         let mut n = 0;
+        let mut part: [PartEntry<'_>; STACK_PARTITION] = [None; STACK_PARTITION];
+        let mut m = 0;
         for (name, value) in headers {
-            for (slot, h) in names.iter().enumerate() {
+            for (slot, h) in keys.iter().enumerate() {
                 if h == name {
-                    if n == STACK_HEADERS {
-                        return self.hash_headers_by_lookup(headers, s);
+                    if n < STACK_HEADERS {
+                        found[n] = (slot, Some(value));
                     }
-                    found[n] = (slot, Some(value));
                     n += 1;
                 }
             }
+            let code = self.partition.code(name);
+            if code == KNOWN || (code == HOST_CODE && host_matches(value, uri)) {
+                continue;
+            }
+            // A credential header's index, or none.
+            let credential = if code >= IDENTIFIES {
+                NOT_CREDENTIAL
+            } else {
+                code
+            };
+            if m < STACK_PARTITION {
+                part[m] = Some((name, value, credential));
+            }
+            m += 1;
         }
-        // By slot, keeping each header's values in order (stable insertion sort).
-        let found = &mut found[..n];
-        for i in 1..n {
-            let mut j = i;
-            while j > 0 && found[j].0 < found[j - 1].0 {
-                found.swap(j, j - 1);
-                j -= 1;
+        if n > STACK_HEADERS {
+            self.hash_key_headers_by_lookup(headers, s);
+        } else if !keys.is_empty() {
+            // By slot, keeping each header's values in order (stable insertion sort).
+            let found = &mut found[..n];
+            for i in 1..n {
+                let mut j = i;
+                while j > 0 && found[j].0 < found[j - 1].0 {
+                    found.swap(j, j - 1);
+                    j -= 1;
+                }
+            }
+            let mut at = 0;
+            for slot in 0..keys.len() {
+                let count = found[at..].iter().take_while(|f| f.0 == slot).count();
+                s.head(T_HEADER, count);
+                for f in &found[at..at + count] {
+                    s.put(T_VALUE, value_bytes(f));
+                }
+                at += count;
             }
         }
-        let nk = self.key_headers;
-        let mut at = 0;
-        for slot in 0..nk {
-            let count = found[at..].iter().take_while(|f| f.0 == slot).count();
-            s.head(T_HEADER, count);
-            for f in &found[at..at + count] {
-                s.put(T_VALUE, value_bytes(f));
+        if m > STACK_PARTITION {
+            self.hash_partition_sum(headers, uri, m, s);
+        } else if m > 0 {
+            // By name; stable, so a repeated name keeps the order of its values (the values
+            // of one name are adjacent in a `HeaderMap`).
+            let part = &mut part[..m];
+            for i in 1..m {
+                let mut j = i;
+                while j > 0 && entry_name(part[j]) < entry_name(part[j - 1]) {
+                    part.swap(j, j - 1);
+                    j -= 1;
+                }
             }
-            at += count;
-        }
-        for f in &found[at..] {
-            s.head(T_CRED_HEADER, f.0 - nk);
-            s.put(T_VALUE, value_bytes(f));
+            for &(name, value, credential) in part.iter().flatten() {
+                if credential == NOT_CREDENTIAL {
+                    s.put(T_NAME, name.as_str().as_bytes());
+                } else {
+                    s.head(T_CREDENTIAL, credential);
+                }
+                s.put(T_VALUE, value.as_bytes());
+            }
         }
     }
 
-    /// [`hash_headers`](Self::hash_headers) by one lookup per configured name (requests with
-    /// very many matching values); the same stream.
-    fn hash_headers_by_lookup<H: Hasher>(&self, headers: &HeaderMap, s: &mut Sink<H>) {
-        let (key, credential) = self.header_names.split_at(self.key_headers);
-        for name in key {
+    /// The key headers by one lookup per configured name (requests with very many matching
+    /// values); the same stream as [`hash_headers`](Self::hash_headers) writes for them.
+    #[cold]
+    fn hash_key_headers_by_lookup<H: Hasher>(&self, headers: &HeaderMap, s: &mut Sink<H>) {
+        for name in &self.key_headers {
             let values = headers.get_all(name);
             s.head(T_HEADER, values.iter().count());
             for v in values {
                 s.put(T_VALUE, v.as_bytes());
             }
         }
-        for (i, name) in credential.iter().enumerate() {
-            for v in headers.get_all(name) {
-                s.head(T_CRED_HEADER, i);
-                s.put(T_VALUE, v.as_bytes());
-            }
-        }
     }
 
-    /// The primary cache key of a request. Credential parts (the partition) are hashed in
-    /// with their own tags, so two credentials never share a key; nothing is retained.
+    /// The partition of a request with more than [`STACK_PARTITION`] identifying values: a
+    /// keyed hash of each (name, its position among that name's values, value), summed, so
+    /// that the order of different names does not matter and nothing has to be sorted.
+    #[cold]
+    fn hash_partition_sum<H: Hasher>(
+        &self,
+        headers: &HeaderMap,
+        uri: &Uri,
+        count: usize,
+        s: &mut Sink<H>,
+    ) {
+        let mut sum = 0u128;
+        let mut prev: Option<&HeaderName> = None;
+        let mut index = 0;
+        for (name, value) in headers {
+            if prev == Some(name) {
+                index += 1;
+            } else {
+                (prev, index) = (Some(name), 0);
+            }
+            if !self.partition.identifies(name, value, uri) {
+                continue;
+            }
+            let mut one = Sink::new(self.dual());
+            one.put(T_NAME, name.as_str().as_bytes());
+            one.head(T_POSITION, index);
+            one.put(T_VALUE, value.as_bytes());
+            sum = sum.wrapping_add(one.finish().finish128());
+        }
+        s.head(T_PARTITION_SUM, count);
+        s.raw(&sum.to_le_bytes());
+    }
+
+    /// The primary cache key of a request. The partition (credentials in the URL, every
+    /// identifying header) is hashed in with its own tags, so two callers never share a key;
+    /// nothing is retained.
     pub(crate) fn key(&self, req: &Request) -> CacheKey {
         let mut s = Sink::new(self.dual());
         s.put(T_METHOD, req.method().as_str().as_bytes());
-        let _ = self.hash_target(req.uri(), &mut s, true);
+        let uri = req.uri();
+        let _ = self.hash_target(uri, &mut s, true);
         s.put(T_BODY, req.body());
-        self.hash_headers(req.headers(), &mut s);
+        self.hash_headers(req.headers(), uri, &mut s);
         CacheKey(s.finish().finish128())
     }
 
@@ -1020,7 +1128,7 @@ impl KeyDeriver {
             }
         }
         s.put(T_BODY, req.body());
-        self.hash_headers(req.headers(), &mut s);
+        self.hash_headers(req.headers(), uri, &mut s);
         CacheKey(s.finish().finish128())
     }
 
@@ -1085,13 +1193,13 @@ mod tests {
         KeyDeriver::new(
             7,
             vec![http::header::ACCEPT],
-            vec![
-                http::header::AUTHORIZATION,
-                http::header::COOKIE,
-                http::header::PROXY_AUTHORIZATION,
-            ],
+            Partition::new(
+                &["authorization".into(), "cookie".into(), "accept".into()],
+                &[],
+            ),
             vec!["api_key".into(), "Token".into()],
             vec!["utm_source".into()],
+            true,
             true,
         )
     }
@@ -1109,12 +1217,15 @@ mod tests {
     }
 
     #[test]
-    fn query_order_and_host_case_do_not_matter() {
+    fn name_order_and_host_case_do_not_matter() {
         let a = k(&req("GET", "http://Example.COM:80/p?b=2&a=1&a=0", &[], b""));
-        let b = k(&req("GET", "http://example.com/p?a=0&a=1&b=2", &[], b""));
+        let b = k(&req("GET", "http://example.com/p?a=1&a=0&b=2", &[], b""));
         assert_eq!(a, b);
-        let c = k(&req("GET", "http://example.com/p?a=0&a=1&b=3", &[], b""));
+        let c = k(&req("GET", "http://example.com/p?a=1&a=0&b=3", &[], b""));
         assert_ne!(a, c);
+        // A repeated name keeps the order of its values.
+        let d = k(&req("GET", "http://example.com/p?a=0&a=1&b=2", &[], b""));
+        assert_ne!(a, d);
         // Name-then-value ordering, not segment ordering: "a=1&a2=x" == "a2=x&a=1".
         assert_eq!(
             k(&req("GET", "http://h/?a=1&a2=x", &[], b"")),
@@ -1223,9 +1334,19 @@ mod tests {
     #[test]
     fn seeds_change_keys() {
         let r = req("GET", "http://h/p", &[], b"");
-        let a = KeyDeriver::new(1, vec![], vec![], vec![], vec![], true).key(&r);
-        let b = KeyDeriver::new(2, vec![], vec![], vec![], vec![], true).key(&r);
-        let a2 = KeyDeriver::new(1, vec![], vec![], vec![], vec![], true).key(&r);
+        let new = |seed| {
+            KeyDeriver::new(
+                seed,
+                vec![],
+                Partition::default(),
+                vec![],
+                vec![],
+                true,
+                true,
+            )
+            .key(&r)
+        };
+        let (a, b, a2) = (new(1), new(2), new(1));
         assert_ne!(a, b);
         assert_eq!(a, a2);
         assert_ne!(a.as_u128() >> 64, 0);
@@ -1234,8 +1355,45 @@ mod tests {
     }
 
     #[test]
+    fn query_as_sent_when_sorting_is_off() {
+        let d = KeyDeriver::new(
+            5,
+            vec![],
+            Partition::default(),
+            vec!["token".into()],
+            vec!["utm_source".into()],
+            true,
+            false,
+        );
+        let k = |u: &str| d.key(&req("GET", u, &[], b""));
+        assert_ne!(k("http://h/p?a=1&b=2"), k("http://h/p?b=2&a=1"));
+        assert_ne!(k("http://h/p?id=1&id=2"), k("http://h/p?id=2&id=1"));
+        // Dropped parameters do not count, wherever they stand; credential parameters
+        // partition, but apart from the plain ones, so their place does not count either.
+        let plain = k("http://h/p?b=2&a=1");
+        assert_eq!(plain, k("http://h/p?utm_source=x&b=2&a=1"));
+        assert_eq!(plain, k("http://h/p?b=2&utm_source=y&a=1"));
+        assert_ne!(plain, k("http://h/p?b=2&token=t&a=1"));
+        assert_eq!(
+            k("http://h/p?b=2&token=t&a=1"),
+            k("http://h/p?token=t&b=2&a=1")
+        );
+        // The general path (a segment without `=`) gives the stream the fast path gives.
+        assert_eq!(k("http://h/p?b=&a=1"), k("http://h/p?b&a=1"));
+        assert_ne!(k("http://h/p?b=2&a=1&token=t"), k("http://h/p?b=2&a=1"));
+    }
+
+    #[test]
     fn include_query_off_ignores_query_but_not_credentials() {
-        let d = KeyDeriver::new(3, vec![], vec![], vec!["key".into()], vec![], false);
+        let d = KeyDeriver::new(
+            3,
+            vec![],
+            Partition::default(),
+            vec!["key".into()],
+            vec![],
+            false,
+            true,
+        );
         assert_eq!(
             d.key(&req("GET", "http://h/p?a=1", &[], b"")),
             d.key(&req("GET", "http://h/p?a=2", &[], b""))
@@ -1367,21 +1525,30 @@ mod tests {
         let d = KeyDeriver::new(
             9,
             vec![http::header::ACCEPT, http::header::ACCEPT],
-            vec![http::header::AUTHORIZATION, http::header::ACCEPT],
+            Partition::new(&["authorization".into()], &[]),
             vec![],
             vec![],
+            true,
             true,
         );
         let a = req(
             "GET",
             "http://h/p",
-            &[("accept", "a"), ("x-other", "1"), ("authorization", "t")],
+            &[
+                ("accept", "a"),
+                ("x-request-id", "1"),
+                ("authorization", "t"),
+            ],
             b"",
         );
         let b = req(
             "GET",
             "http://h/p",
-            &[("authorization", "t"), ("accept", "a"), ("x-other", "2")],
+            &[
+                ("authorization", "t"),
+                ("accept", "a"),
+                ("x-request-id", "2"),
+            ],
             b"",
         );
         assert_eq!(d.key(&a), d.key(&b));
@@ -1403,16 +1570,59 @@ mod tests {
         assert_ne!(d.key(&c1), d.key(&c3));
         // Past the stack capacity the lookup path must give the same key as the one-pass
         // path would: compare a request just under and just over against a direct encoding.
+        let uri: Uri = "http://h/p".parse().unwrap();
         for count in [STACK_HEADERS / 2 - 1, STACK_HEADERS / 2, STACK_HEADERS + 3] {
             let mut m = HeaderMap::new();
             for i in 0..count {
                 m.append(http::header::ACCEPT, HeaderValue::from(i));
             }
             let mut fast = Sink::new(d.single(1));
-            d.hash_headers(&m, &mut fast);
+            d.hash_headers(&m, &uri, &mut fast);
             let mut slow = Sink::new(d.single(1));
-            d.hash_headers_by_lookup(&m, &mut slow);
+            d.hash_key_headers_by_lookup(&m, &mut slow);
             assert_eq!(fast.finish().finish(), slow.finish().finish(), "{count}");
+        }
+    }
+
+    #[test]
+    fn partition_ignores_the_order_of_names_but_not_of_values() {
+        let d = deriver();
+        // Below and above the stack capacity of identifying values.
+        for names in [3, STACK_PARTITION / 2, STACK_PARTITION + 4] {
+            let pairs: Vec<(String, String)> = (0..names)
+                .flat_map(|i| {
+                    [
+                        (format!("x-id-{i}"), format!("{i}-first")),
+                        (format!("x-id-{i}"), format!("{i}-second")),
+                    ]
+                })
+                .collect();
+            let build = |pairs: &[(String, String)]| {
+                let h: Vec<(&str, &str)> = pairs
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                d.key(&req("GET", "http://h/p", &h, b""))
+            };
+            let key = build(&pairs);
+            // Names in reverse order, each keeping its values' order: the same key.
+            let mut by_name_reversed: Vec<(String, String)> = Vec::new();
+            for chunk in pairs.chunks(2).rev() {
+                by_name_reversed.extend_from_slice(chunk);
+            }
+            assert_eq!(build(&by_name_reversed), key, "{names} names");
+            // Swap the two values of one name: another key.
+            let mut swapped = pairs.clone();
+            swapped.swap(0, 1);
+            assert_ne!(build(&swapped), key, "{names} names");
+            // One value different: another key.
+            let mut changed = pairs.clone();
+            changed[3].1.push('!');
+            assert_ne!(build(&changed), key, "{names} names");
+            // Allowlisted headers do not change it.
+            let mut traced = pairs.clone();
+            traced.push(("traceparent".into(), "00-1-2-01".into()));
+            assert_eq!(build(&traced), key, "{names} names");
         }
     }
 

@@ -9,6 +9,7 @@ mod directives;
 mod flight;
 mod freshness;
 mod key;
+mod partition;
 mod store;
 
 use std::collections::VecDeque;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{
     AGE, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_LOCATION, CONTENT_RANGE, ETAG,
-    HeaderName, HeaderValue, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE,
+    EXPIRES, HeaderName, HeaderValue, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE,
     IF_UNMODIFIED_SINCE, LAST_MODIFIED, LOCATION, PRAGMA, PROXY_AUTHENTICATE, RANGE, SET_COOKIE,
     TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VARY,
 };
@@ -30,14 +31,17 @@ pub use directives::{
     parse_http_date, parse_vary,
 };
 pub use flight::{FlightEvent, FlightId};
-pub use freshness::{Freshness, FreshnessMode, LifetimeSource};
+pub use freshness::{Freshness, FreshnessMode, LifetimeSource, Usability};
 pub(crate) use key::{AuthorityShape, scan_authority, split_authority};
 pub use key::{CacheKey, STACK_PARAMS};
+pub use partition::NON_IDENTIFYING_HEADERS;
+pub(crate) use partition::check_host;
 
 use directives::header_delta;
 use flight::{Flight, Flights};
-use freshness::{Policy, Usability};
+use freshness::Policy;
 use key::{KeyDeriver, KeyMemo};
+use partition::Partition;
 use store::Store;
 
 use crate::{ConfigError, Request, Response, Timestamp, WallClock};
@@ -51,6 +55,14 @@ pub const HEADER_OVERHEAD: usize = 32;
 // ===== config =====
 
 /// Configuration of the response cache.
+///
+/// The default is RFC 9111 for a private cache, with nothing assumed: a response is served
+/// from the cache without revalidation only for as long as its own `max-age` or `Expires`
+/// says (no cap), a response without explicit freshness is kept only if it has a validator
+/// (and every use revalidates it), and every request header that may identify the caller
+/// partitions the cache. The engine uses this same default (`EngineConfig::default().cache`
+/// equals `CacheConfig::default()`). To cache responses without freshness information for a
+/// fixed time, set `default_ttl` (or use [`FreshnessMode::TtlOnly`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CacheConfig {
@@ -58,11 +70,14 @@ pub struct CacheConfig {
     pub enabled: bool,
     /// How freshness is decided.
     pub mode: FreshnessMode,
-    /// Lifetime of responses without explicit freshness (Rfc9111), or of every response
-    /// (TtlOnly). The original's `ttl_seconds` (300 s).
+    /// Rfc9111: the lifetime assumed for a response without explicit freshness (`max-age`,
+    /// `Expires`) whose status is in `statuses` or which is `public`, when the
+    /// `Last-Modified` heuristic does not apply. TtlOnly: the lifetime of every stored
+    /// response (the original's `ttl_seconds`). Default zero: nothing is assumed.
     pub default_ttl: Duration,
-    /// Cap on any lifetime, except for `immutable` responses (Rfc9111 only).
-    pub max_ttl: Duration,
+    /// Optional cap on any lifetime, except for `immutable` responses (Rfc9111 only).
+    /// Default `None`: explicit freshness is honoured as the origin gives it.
+    pub max_ttl: Option<Duration>,
     /// Maximum number of entries (the original's `max_size`, now enforced on insert).
     pub max_entries: usize,
     /// Maximum total size of all entries, in bytes (body + headers + URL + overheads).
@@ -79,17 +94,41 @@ pub struct CacheConfig {
     pub heuristic_max: Duration,
     /// Cacheable request methods (upper-case tokens).
     pub methods: Vec<String>,
-    /// Cacheable response status codes.
+    /// Status codes stored even without explicit freshness, which may then be given an
+    /// assumed lifetime (heuristic or `default_ttl`). Default: RFC 9110 §15.1's
+    /// heuristically cacheable codes except `206` (200, 203, 204, 300, 301, 308, 404, 405,
+    /// 410, 414, 501); `206` cannot be listed, since partial responses are never combined.
+    /// In TtlOnly, the only statuses stored.
     pub statuses: Vec<u16>,
+    /// Rfc9111: also store responses with any other final status (302, 307, 403, 500, …)
+    /// when they carry explicit freshness (`max-age` or `Expires`), as RFC 9111 §3 allows.
+    /// Default on; off restricts storage to `statuses`.
+    pub any_status_with_explicit_freshness: bool,
     /// Whether the (normalised) query string is part of the key. Credential parameters
     /// always partition, whatever this says.
     pub include_query: bool,
+    /// Order query parameters by name in the key, so that `?b=2&a=1` and `?a=1&b=2` share
+    /// an entry; a repeated name always keeps the order of its values (`?id=1&id=2` and
+    /// `?id=2&id=1` never share one). Off: the query is keyed in the order it was sent, as
+    /// RFC 3986 normalisation does, for a server to which the order of different names
+    /// matters. Default on.
+    pub sort_query_by_name: bool,
     /// Query parameter names (exact, case-sensitive) left out of the key, e.g. `utm_source`.
     pub exclude_query_params: Vec<String>,
     /// Request header names whose values are part of the key (e.g. `accept`).
     pub key_headers: Vec<String>,
-    /// Request header names that carry credentials and partition the cache.
+    /// Request header names that always partition the cache, even when listed as
+    /// non-identifying (built in or in `non_identifying_headers`). Every header not known to
+    /// be non-identifying partitions anyway; this list makes sure a credential stays a
+    /// partition whatever the other lists say. Default `authorization`, `cookie`,
+    /// `proxy-authorization`, `x-api-key`.
     pub credential_headers: Vec<String>,
+    /// Request headers known not to identify the caller, in addition to the built-in
+    /// [`NON_IDENTIFYING_HEADERS`]: they do not partition the cache. A header name, or a
+    /// prefix ending in `*` (`x-feature-*`). Every other request header partitions, so list
+    /// here the per-request or per-client headers of your own (a client version, a feature
+    /// flag) that would otherwise cost hits. Never list a header that can say who is calling.
+    pub non_identifying_headers: Vec<String>,
     /// Query parameter names (case-insensitive) that carry credentials and partition the
     /// cache; they are stripped from the stored URL.
     pub credential_query_params: Vec<String>,
@@ -103,8 +142,8 @@ impl Default for CacheConfig {
         CacheConfig {
             enabled: true,
             mode: FreshnessMode::Rfc9111,
-            default_ttl: Duration::from_mins(5),
-            max_ttl: Duration::from_hours(24),
+            default_ttl: Duration::ZERO,
+            max_ttl: None,
             max_entries: 1000,
             max_bytes: 64 * 1024 * 1024,
             max_entry_bytes: 8 * 1024 * 1024,
@@ -113,8 +152,10 @@ impl Default for CacheConfig {
             heuristic_fraction: 0.1,
             heuristic_max: Duration::from_hours(24),
             methods: vec!["GET".into(), "HEAD".into()],
-            statuses: vec![200, 203, 204, 300, 301, 404, 410],
+            statuses: vec![200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501],
+            any_status_with_explicit_freshness: true,
             include_query: true,
+            sort_query_by_name: true,
             exclude_query_params: Vec::new(),
             key_headers: Vec::new(),
             credential_headers: vec![
@@ -123,6 +164,7 @@ impl Default for CacheConfig {
                 "proxy-authorization".into(),
                 "x-api-key".into(),
             ],
+            non_identifying_headers: Vec::new(),
             credential_query_params: [
                 "api_key",
                 "apikey",
@@ -161,8 +203,11 @@ impl CacheConfig {
                 "must be in 1..=max_bytes",
             ));
         }
-        if self.max_ttl.is_zero() {
-            return Err(ConfigError::invalid("cache.max_ttl", "must be > 0"));
+        if self.max_ttl == Some(Duration::ZERO) {
+            return Err(ConfigError::invalid(
+                "cache.max_ttl",
+                "must be > 0 (or none)",
+            ));
         }
         if !(self.heuristic_fraction.is_finite()
             && self.heuristic_fraction > 0.0
@@ -208,6 +253,16 @@ impl CacheConfig {
                     "must be valid header names",
                 ));
             }
+        }
+        if !self
+            .non_identifying_headers
+            .iter()
+            .all(|h| partition::valid_pattern(h))
+        {
+            return Err(ConfigError::invalid(
+                "cache.non_identifying_headers",
+                "must be header names, or a name prefix followed by `*`",
+            ));
         }
         if self.credential_query_params.iter().any(String::is_empty) {
             return Err(ConfigError::invalid(
@@ -405,7 +460,9 @@ pub enum NotStoredReason {
     Disabled,
     /// The request method is not cacheable.
     MethodNotCacheable,
-    /// The status is not in the cacheable list.
+    /// The status is not stored: not in the `statuses` list and without explicit freshness
+    /// (or `any_status_with_explicit_freshness` is off, or the mode is TtlOnly), or a status
+    /// never stored (`206`, `1xx`).
     StatusNotCacheable,
     /// `no-store` on the request or the response.
     NoStore,
@@ -416,6 +473,16 @@ pub enum NotStoredReason {
     /// Would never be usable: zero lifetime without validators or stale windows, or
     /// `no-cache` without validators.
     Unusable,
+    /// The response was already stale when it was sent: an `Age` at or beyond its explicit
+    /// lifetime, or `Expires` at or before `Date`.
+    StaleOnArrival,
+    /// The request carried its own validators, preconditions or `Range`
+    /// (`If-None-Match`, `If-Modified-Since`, `If-Match`, `If-Unmodified-Since`, `If-Range`,
+    /// `Range`): its response answers that request only, so it is neither stored nor used to
+    /// refresh a stored response.
+    ConditionalRequest,
+    /// `must-understand` on a response whose status code the cache does not implement.
+    MustUnderstand,
     /// A 304 arrived but no stored response matches it any more (evicted meanwhile): if you
     /// made the request conditional yourself, re-send it unconditionally.
     NotModifiedWithoutEntry,
@@ -572,21 +639,38 @@ struct VaryKey {
 ///
 /// # Semantics worth knowing
 ///
-/// * **Private cache.** `private` responses and responses to requests with `Authorization`
-///   are stored, but every key includes a *credential partition* (a seeded hash of
-///   `Authorization`, `Cookie`, `Proxy-Authorization`, `X-Api-Key`, URL userinfo and API-key
-///   query parameters), so two credentials never share an entry. No secret is stored: entries
-///   keep a redacted URL and hashes only, and `Set-Cookie` is stripped from stored responses
-///   by default.
-/// * **Default lifetime.** In [`FreshnessMode::Rfc9111`] a response without `max-age` or
-///   `Expires` lives `default_ttl` (or, if enabled, the `Last-Modified` heuristic); every
-///   lifetime is capped at `max_ttl` unless `immutable`.
+/// * **Private cache, partitioned by caller.** `private` responses and responses to requests
+///   with credentials are stored, but every key includes a *partition*: a seeded hash of URL
+///   userinfo, credential query parameters and **every request header that may identify the
+///   caller**. The rule fails closed: a header partitions unless it is known not to identify
+///   the caller ([`NON_IDENTIFYING_HEADERS`]: content negotiation, `User-Agent`, the request's
+///   own directives, trace and correlation ids, hop-by-hop fields; `Host` only while it names
+///   the URL's authority), extended by [`CacheConfig::non_identifying_headers`]. So two
+///   callers differing only in `Authorization`, `X-Auth-Token`, `Api-Key` or a header nobody
+///   listed never share an entry. No secret is stored: entries keep a redacted URL and
+///   hashes only, and `Set-Cookie` is stripped from stored responses by default.
+/// * **What is stored** ([`FreshnessMode::Rfc9111`], RFC 9111 §3): a final response whose
+///   status is heuristically cacheable (RFC 9110 §15.1; the `statuses` list), or any final
+///   status with explicit freshness (`max-age` or `Expires`; `s-maxage` is for shared caches
+///   and ignored). Never `206` (ranges are not combined), `no-store`, `Vary: *`, a response
+///   that arrived already stale (an `Age` at or beyond its lifetime, `Expires` at or before
+///   `Date`), or the answer to a request carrying its own validators or preconditions.
+/// * **Lifetimes.** Explicit freshness is honoured as given (`max-age=31536000` stays a year)
+///   unless a `max_ttl` cap is configured. Without explicit freshness, only a heuristically
+///   cacheable status or a `public` response gets an assumed lifetime: the `Last-Modified`
+///   heuristic when enabled, else `default_ttl` — zero by default, so such a response is kept
+///   only if it has a validator, and every use revalidates it.
 /// * **`TtlOnly`** is a plain TTL from storage time, ignoring the response's freshness headers
 ///   (the original's behaviour, except that its TTL slid on every hit, so an entry read often
-///   enough never expired).
+///   enough never expired); only `statuses` are stored.
 /// * **Requests the cache leaves alone** (`Bypass`): methods not in `methods`, `no-store`
 ///   requests, `Range` requests and requests carrying their own conditional headers
-///   (`If-None-Match`, `If-Modified-Since`, `If-Match`, `If-Unmodified-Since`, `If-Range`).
+///   (`If-None-Match`, `If-Modified-Since`, `If-Match`, `If-Unmodified-Since`, `If-Range`):
+///   not answered from the cache, their responses not stored, a `304` of theirs refreshing
+///   nothing.
+/// * **Looking without touching**: [`Cache::peek`] reports what is stored for a request
+///   (age, freshness, validators) without moving counters, LRU order or single-flight state;
+///   [`storability`] says whether a response would be stored, and for how long.
 /// * **Single-flight failure policy.** When a leader fails or its response cannot be
 ///   stored, every follower gets `FetchYourself` (a herd bounded by the number of waiters,
 ///   which the breaker then protects) rather than being chained behind another leader
@@ -598,19 +682,18 @@ struct VaryKey {
 #[derive(Debug)]
 pub struct Cache {
     config: CacheConfig,
-    methods: Vec<Method>,
-    statuses: Vec<StatusCode>,
+    rules: Rules,
     keys: KeyDeriver,
     /// The last looked-up URI's part of the key (see [`KeyMemo`]).
     memo: KeyMemo,
-    policy: Policy,
     store: Store<Entry>,
     flights: Flights,
     events: VecDeque<FlightEvent>,
     stats: CacheStats,
 }
 
-/// Request headers that make the cache step aside.
+/// Request headers that make the cache step aside: the caller's own validators and
+/// preconditions, and `Range`.
 fn is_bypass_header(name: &HeaderName) -> bool {
     name == RANGE
         || name == IF_NONE_MATCH
@@ -618,6 +701,208 @@ fn is_bypass_header(name: &HeaderName) -> bool {
         || name == IF_MATCH
         || name == IF_UNMODIFIED_SINCE
         || name == IF_RANGE
+}
+
+/// Whether a request carries a header that makes the cache step aside.
+fn is_conditional(headers: &HeaderMap) -> bool {
+    headers.keys().any(is_bypass_header)
+}
+
+/// Final status codes whose caching requirements the cache implements, for
+/// `must-understand` (RFC 9111 §5.2.2.3): those RFC 9110 defines, except `206`.
+fn understood(status: StatusCode) -> bool {
+    matches!(
+        status.as_u16(),
+        200..=205 | 300..=305 | 307 | 308 | 400..=417 | 421 | 422 | 426 | 500..=505
+    )
+}
+
+/// What may be stored, and with what freshness: the configuration compiled once.
+#[derive(Debug)]
+struct Rules {
+    enabled: bool,
+    methods: Vec<Method>,
+    statuses: Vec<StatusCode>,
+    any_status_with_explicit_freshness: bool,
+    policy: Policy,
+}
+
+impl Rules {
+    /// Entries [`CacheConfig::validate`] refuses are skipped.
+    fn new(config: &CacheConfig) -> Rules {
+        Rules {
+            enabled: config.enabled,
+            methods: config
+                .methods
+                .iter()
+                .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
+                .collect(),
+            statuses: config
+                .statuses
+                .iter()
+                .filter_map(|s| StatusCode::from_u16(*s).ok())
+                .collect(),
+            any_status_with_explicit_freshness: config.any_status_with_explicit_freshness,
+            policy: Policy {
+                mode: config.mode,
+                default_ttl: config.default_ttl,
+                max_ttl: config.max_ttl,
+                heuristic: config
+                    .heuristic_freshness
+                    .then_some((config.heuristic_fraction, config.heuristic_max)),
+                stale_if_error: config.stale_if_error,
+            },
+        }
+    }
+
+    fn method_cacheable(&self, m: &Method) -> bool {
+        self.methods.iter().any(|x| x == m)
+    }
+
+    /// Whether freshness may be assumed for a response that gives none: a listed
+    /// (heuristically cacheable) status, or `public` (RFC 9111 §5.2.2.9).
+    fn heuristic(&self, status: StatusCode, cc: &CacheControl) -> bool {
+        self.statuses.contains(&status) || cc.public
+    }
+
+    /// Whether `resp` to `req` may be stored, and its freshness (RFC 9111 §3, private cache).
+    /// Everything but the size bounds and `304` merging, which need the store.
+    fn assess(
+        &self,
+        req: &Request,
+        resp: &Response,
+        wall: WallClock,
+        response_delay: Duration,
+    ) -> Result<Freshness, NotStoredReason> {
+        use NotStoredReason as R;
+        if !self.enabled {
+            return Err(R::Disabled);
+        }
+        if !self.method_cacheable(req.method()) {
+            return Err(R::MethodNotCacheable);
+        }
+        if is_conditional(req.headers()) {
+            return Err(R::ConditionalRequest);
+        }
+        let status = resp.status();
+        if status.is_informational()
+            || status == StatusCode::PARTIAL_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return Err(R::StatusNotCacheable);
+        }
+        if CacheControl::from_request_headers(req.headers()).no_store {
+            return Err(R::NoStore);
+        }
+        let cc = CacheControl::from_headers(resp.headers());
+        if cc.must_understand {
+            // A cache that implements the status may store it and ignore `no-store`; one that
+            // does not must not store it.
+            if !understood(status) {
+                return Err(R::MustUnderstand);
+            }
+        } else if cc.no_store {
+            return Err(R::NoStore);
+        }
+        if Vary::from_headers(resp.headers()) == Vary::Any {
+            return Err(R::VaryStar);
+        }
+        let heuristic = self.heuristic(status, &cc);
+        let allowed = if self.policy.mode == FreshnessMode::TtlOnly {
+            self.statuses.contains(&status)
+        } else {
+            let explicit = cc.max_age.is_some() || resp.headers().contains_key(EXPIRES);
+            heuristic || (explicit && self.any_status_with_explicit_freshness)
+        };
+        if !allowed {
+            return Err(R::StatusNotCacheable);
+        }
+        let freshness = freshness::compute(
+            &self.policy,
+            resp.headers(),
+            &cc,
+            wall,
+            response_delay,
+            heuristic,
+        );
+        if freshness.arrived_stale(resp.headers()) {
+            return Err(R::StaleOnArrival);
+        }
+        let has_validators =
+            resp.headers().contains_key(ETAG) || resp.headers().contains_key(LAST_MODIFIED);
+        if !freshness.is_useful(freshness.initial_age, has_validators) {
+            return Err(R::Unusable);
+        }
+        Ok(freshness)
+    }
+}
+
+/// Whether `response` to `request` may be stored under `config`, and with what freshness
+/// (lifetime, where it came from — explicit, heuristic, default — initial age, stale windows):
+/// the rules [`Cache::on_response`] applies, as a pure function. `received` is the wall-clock
+/// time the response arrived, `response_delay` how long after its request was sent.
+///
+/// Not covered, because they need a cache's state: the size bounds (`max_entry_bytes`) and
+/// the merging of a `304` into a stored response. Configuration entries
+/// [`CacheConfig::validate`] would refuse are ignored.
+///
+/// ```
+/// use std::time::Duration;
+/// use bytes::Bytes;
+/// use tether_core::{storability, CacheConfig, LifetimeSource, NotStoredReason, WallClock};
+///
+/// let config = CacheConfig::default();
+/// let req = http::Request::get("https://h/a").body(Bytes::new()).unwrap();
+/// let at = WallClock::from_unix_secs(1_700_000_000);
+/// let redirect = |cc: &str| {
+///     http::Response::builder().status(302).header("cache-control", cc)
+///         .body(Bytes::new()).unwrap()
+/// };
+/// let f = storability(&config, &req, &redirect("max-age=600"), at, Duration::ZERO).unwrap();
+/// assert_eq!((f.lifetime, f.source), (Duration::from_secs(600), LifetimeSource::MaxAge));
+/// assert_eq!(
+///     storability(&config, &req, &redirect("private"), at, Duration::ZERO),
+///     Err(NotStoredReason::StatusNotCacheable),
+/// );
+/// ```
+pub fn storability(
+    config: &CacheConfig,
+    request: &Request,
+    response: &Response,
+    received: WallClock,
+    response_delay: Duration,
+) -> Result<Freshness, NotStoredReason> {
+    Rules::new(config).assess(request, response, received, response_delay)
+}
+
+/// What the cache holds for a request, seen without touching anything: see [`Cache::peek`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CachePeek {
+    /// The request's key.
+    pub key: CacheKey,
+    /// The stored response (its [`freshness`](CachedResponse::freshness) says how long it
+    /// lives and where that came from).
+    pub response: Arc<CachedResponse>,
+    /// Its current age (RFC 9111 §4.2.3).
+    pub age: Duration,
+    /// Whether it is fresh.
+    pub fresh: bool,
+    /// How long it stays fresh (zero once stale).
+    pub remaining: Duration,
+    /// How long past its lifetime it is (zero while fresh).
+    pub staleness: Duration,
+    /// What a lookup of this request would do with it, given the request's own directives
+    /// (`max-age`, `min-fresh`, `max-stale`, `no-cache`). A lookup may still bypass the
+    /// cache (see `bypass`) or join an identical fetch in flight.
+    pub usability: Usability,
+    /// A lookup of this request would bypass the cache (its method, `no-store`, `Range` or
+    /// its own conditional headers).
+    pub bypass: bool,
+    /// The stored `ETag`, if any.
+    pub etag: Option<HeaderValue>,
+    /// The stored `Last-Modified`, if any.
+    pub last_modified: Option<HeaderValue>,
 }
 
 /// Header fields never stored (RFC 9111 §3.1): hop-by-hop fields, and `Age` (regenerated).
@@ -647,42 +932,23 @@ impl Cache {
     /// frontend should draw it from OS randomness).
     pub fn new(config: CacheConfig, seed: u64) -> Result<Cache, ConfigError> {
         config.validate()?;
-        let parse_names = |v: &[String]| -> Vec<HeaderName> {
-            v.iter()
-                .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
-                .collect()
-        };
         let keys = KeyDeriver::new(
             seed,
-            parse_names(&config.key_headers),
-            parse_names(&config.credential_headers),
+            config
+                .key_headers
+                .iter()
+                .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+                .collect(),
+            Partition::new(&config.credential_headers, &config.non_identifying_headers),
             config.credential_query_params.clone(),
             config.exclude_query_params.clone(),
             config.include_query,
+            config.sort_query_by_name,
         );
-        let policy = Policy {
-            mode: config.mode,
-            default_ttl: config.default_ttl,
-            max_ttl: config.max_ttl,
-            heuristic: config
-                .heuristic_freshness
-                .then_some((config.heuristic_fraction, config.heuristic_max)),
-            stale_if_error: config.stale_if_error,
-        };
         Ok(Cache {
-            methods: config
-                .methods
-                .iter()
-                .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
-                .collect(),
-            statuses: config
-                .statuses
-                .iter()
-                .filter_map(|s| StatusCode::from_u16(*s).ok())
-                .collect(),
+            rules: Rules::new(&config),
             keys,
             memo: KeyMemo::new(),
-            policy,
             store: Store::new(config.max_entries, config.max_bytes, config.max_entry_bytes),
             flights: Flights::default(),
             events: VecDeque::new(),
@@ -702,7 +968,7 @@ impl Cache {
     }
 
     /// The primary key of a request (method, normalised URL, key headers, body digest,
-    /// credential partition). Does not allocate.
+    /// partition: credentials and every identifying header). Does not allocate.
     pub fn key_for(&self, req: &Request) -> CacheKey {
         self.keys.key(req)
     }
@@ -737,7 +1003,49 @@ impl Cache {
     }
 
     fn method_cacheable(&self, m: &Method) -> bool {
-        self.methods.iter().any(|x| x == m)
+        self.rules.method_cacheable(m)
+    }
+
+    /// What is stored for `req` at `now`, without touching anything: no counter moves, the
+    /// LRU order stays, no single-flight starts, nothing is remembered. `None` when nothing
+    /// is stored for the request (or only a variant for other `Vary` values).
+    pub fn peek(&self, now: Timestamp, req: &Request) -> Option<CachePeek> {
+        let key = self.keys.key(req);
+        let entry = self.store.get(self.store.find(&key)?);
+        if !self.vary_matches(entry, req.headers()) {
+            return None;
+        }
+        let r = &entry.response;
+        let f = &r.freshness;
+        let age = r.age(now);
+        let rcc = CacheControl::from_request_headers(req.headers());
+        Some(CachePeek {
+            key,
+            response: Arc::clone(r),
+            age,
+            fresh: f.is_fresh(age),
+            remaining: f.remaining(age),
+            staleness: f.staleness(age),
+            usability: f.usability(age, &rcc),
+            bypass: !self.config.enabled
+                || !self.method_cacheable(req.method())
+                || is_conditional(req.headers())
+                || rcc.no_store,
+            etag: r.etag().cloned(),
+            last_modified: r.last_modified().cloned(),
+        })
+    }
+
+    /// [`storability`] under this cache's configuration.
+    pub fn storability(
+        &self,
+        request: &Request,
+        response: &Response,
+        received: WallClock,
+        response_delay: Duration,
+    ) -> Result<Freshness, NotStoredReason> {
+        self.rules
+            .assess(request, response, received, response_delay)
     }
 
     fn vary_matches(&self, entry: &Entry, headers: &HeaderMap) -> bool {
@@ -867,7 +1175,10 @@ impl Cache {
             ..
         } = fill;
         let status = resp.status();
-        let result = if status == StatusCode::NOT_MODIFIED {
+        let result = if is_conditional(req.headers()) {
+            // The caller's own conditional request: its answer is for it alone.
+            StoreResult::NotStored(NotStoredReason::ConditionalRequest)
+        } else if status == StatusCode::NOT_MODIFIED {
             self.merge_not_modified(now, wall, key, req, resp)
         } else if status.is_server_error()
             && let Some(stale) = self.usable_on_error(now, key, req)
@@ -1080,40 +1391,18 @@ impl Cache {
         req: &Request,
         resp: &Response,
     ) -> StoreResult {
-        use NotStoredReason as R;
-        let reason = if !self.config.enabled {
-            Some(R::Disabled)
-        } else if !self.method_cacheable(req.method()) {
-            Some(R::MethodNotCacheable)
-        } else if !self.statuses.contains(&resp.status()) {
-            Some(R::StatusNotCacheable)
-        } else {
-            None
-        };
-        if let Some(r) = reason {
-            return StoreResult::NotStored(r);
-        }
-        let rcc = CacheControl::from_request_headers(req.headers());
-        let cc = CacheControl::from_headers(resp.headers());
-        if rcc.no_store || cc.no_store {
-            return StoreResult::NotStored(R::NoStore);
-        }
+        let freshness =
+            match self
+                .rules
+                .assess(req, resp, wall, now.saturating_duration_since(started))
+            {
+                Ok(f) => f,
+                Err(r) => return StoreResult::NotStored(r),
+            };
         let vary = match self.vary_of(resp.headers(), req) {
             Ok(v) => v,
             Err(r) => return StoreResult::NotStored(r),
         };
-        let freshness = freshness::compute(
-            &self.policy,
-            resp.headers(),
-            &cc,
-            wall,
-            now.saturating_duration_since(started),
-        );
-        let has_validators =
-            resp.headers().contains_key(ETAG) || resp.headers().contains_key(LAST_MODIFIED);
-        if !freshness.is_useful(freshness.initial_age, has_validators) {
-            return StoreResult::NotStored(R::Unusable);
-        }
         let mut headers = HeaderMap::with_capacity(resp.headers().keys_len());
         self.stored_headers(resp.headers(), &mut headers, false);
         let response = CachedResponse {
@@ -1156,7 +1445,7 @@ impl Cache {
         let mut headers = old.headers.clone();
         self.stored_headers(resp.headers(), &mut headers, true);
         let cc = CacheControl::from_headers(&headers);
-        if cc.no_store {
+        if cc.no_store && !(cc.must_understand && understood(old.status)) {
             self.store.remove(&key);
             return StoreResult::NotStored(R::NoStore);
         }
@@ -1172,7 +1461,14 @@ impl Cache {
         if let Some(age) = header_delta(resp.headers(), AGE) {
             for_freshness.insert(AGE, HeaderValue::from(age.as_secs()));
         }
-        let freshness = freshness::compute(&self.policy, &for_freshness, &cc, wall, Duration::ZERO);
+        let freshness = freshness::compute(
+            &self.rules.policy,
+            &for_freshness,
+            &cc,
+            wall,
+            Duration::ZERO,
+            self.rules.heuristic(old.status, &cc),
+        );
         let response = CachedResponse {
             status: old.status,
             version: old.version,
@@ -1196,7 +1492,7 @@ impl Cache {
 
     /// RFC 9111 §4.4: after a non-error response to an unsafe method (anything but GET,
     /// HEAD, OPTIONS, TRACE), drop every stored response for the target URL (all methods,
-    /// variants and credential partitions) and for same-origin `Location` /
+    /// variants and partitions) and for same-origin `Location` /
     /// `Content-Location` URLs. Safe to call for any request; returns how many were removed.
     pub fn on_unsafe_response(&mut self, req: &Request, resp: &Response) -> usize {
         let m = req.method();
@@ -1236,7 +1532,7 @@ impl Cache {
         hit
     }
 
-    /// Drops every entry of one URL (all methods, variants and credential partitions).
+    /// Drops every entry of one URL (all methods, variants and partitions).
     pub fn invalidate_url(&mut self, uri: &Uri) -> usize {
         let n = self.store.remove_url(self.keys.url_id(uri));
         self.stats.invalidations += n as u64;
@@ -1298,5 +1594,7 @@ fn conditional_headers(r: &CachedResponse) -> Option<Box<HeaderMap>> {
     Some(Box::new(h))
 }
 
+#[cfg(test)]
+mod spec_tests;
 #[cfg(test)]
 mod tests;

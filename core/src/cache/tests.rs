@@ -37,6 +37,15 @@ fn resp(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
     b.body(Bytes::copy_from_slice(body.as_bytes())).unwrap()
 }
 
+/// The default configuration, but with a five-minute lifetime for responses that carry no
+/// freshness information (the default assumes none), for tests that store such responses.
+fn ttl_config() -> CacheConfig {
+    CacheConfig {
+        default_ttl: Duration::from_mins(5),
+        ..CacheConfig::default()
+    }
+}
+
 fn cache(cfg: CacheConfig) -> Cache {
     Cache::new(cfg, 42).unwrap()
 }
@@ -77,7 +86,7 @@ fn drain(c: &mut Cache) -> Vec<FlightEvent> {
 
 #[test]
 fn miss_store_hit_and_stats() {
-    let mut c = cache(CacheConfig::default());
+    let mut c = cache(ttl_config());
     let rq = req("http://h/p?b=2&a=1");
     let stored = expect_stored(fill(&mut c, 0, &rq, &resp(200, &[], "hello")));
     assert_eq!(stored.body().as_ref(), b"hello");
@@ -97,7 +106,7 @@ fn miss_store_hit_and_stats() {
 
 #[test]
 fn default_ttl_applies_without_explicit_freshness_and_max_age_wins() {
-    let mut c = cache(CacheConfig::default());
+    let mut c = cache(ttl_config());
     let a = req("http://h/a");
     let b = req("http://h/b");
     expect_stored(fill(&mut c, 0, &a, &resp(200, &[], "")));
@@ -208,7 +217,7 @@ fn private_responses_and_authorized_requests_are_stored() {
 
 #[test]
 fn two_credentials_never_share_an_entry_and_secrets_are_not_stored() {
-    let mut c = cache(CacheConfig::default());
+    let mut c = cache(ttl_config());
     let alice = req_h(
         "GET",
         "http://h/me",
@@ -252,7 +261,7 @@ fn two_credentials_never_share_an_entry_and_secrets_are_not_stored() {
 
 #[test]
 fn set_cookie_and_hop_by_hop_fields_are_not_stored() {
-    let mut c = cache(CacheConfig::default());
+    let mut c = cache(ttl_config());
     let rq = req("http://h/p");
     let r = resp(
         200,
@@ -270,7 +279,7 @@ fn set_cookie_and_hop_by_hop_fields_are_not_stored() {
     let s = expect_stored(fill(&mut c, 0, &rq, &r));
     let names: Vec<&str> = s.headers().keys().map(HeaderName::as_str).collect();
     assert_eq!(names, vec!["x-kept"]);
-    let mut cfg = CacheConfig::default();
+    let mut cfg = ttl_config();
     cfg.strip_set_cookie = false;
     let mut c = cache(cfg);
     let s = expect_stored(fill(&mut c, 0, &rq, &r));
@@ -383,7 +392,7 @@ fn last_modified_validator_and_304_edge_cases() {
 
 #[test]
 fn vary_mismatch_is_a_miss() {
-    let mut c = cache(CacheConfig::default());
+    let mut c = cache(ttl_config());
     let en = req_h("GET", "http://h/p", &[("accept-language", "en")]);
     let de = req_h("GET", "http://h/p", &[("accept-language", "de")]);
     let none = req("http://h/p");
@@ -422,7 +431,7 @@ fn body_of(n: usize) -> String {
 #[test]
 fn lru_evicts_by_bytes() {
     let per = 1000 + ENTRY_OVERHEAD + "http://h/0".len();
-    let mut cfg = CacheConfig::default();
+    let mut cfg = ttl_config();
     cfg.max_bytes = per * 3 + 10;
     cfg.max_entry_bytes = per * 2;
     let mut c = cache(cfg);
@@ -463,7 +472,7 @@ fn lru_evicts_by_bytes() {
 
 #[test]
 fn lru_evicts_by_count() {
-    let mut cfg = CacheConfig::default();
+    let mut cfg = ttl_config();
     cfg.max_entries = 2;
     let mut c = cache(cfg);
     for i in 0..5 {
@@ -483,7 +492,7 @@ fn lru_evicts_by_count() {
 
 #[test]
 fn single_flight_coalesces_100_misses() {
-    let mut c = cache(CacheConfig::default());
+    let mut c = cache(ttl_config());
     let rq = req("http://h/p");
     let mut leader = None;
     let mut flight = None;
@@ -523,7 +532,7 @@ fn single_flight_coalesces_100_misses() {
 
 #[test]
 fn single_flight_failure_sends_followers_upstream_and_cancel_promotes() {
-    let mut c = cache(CacheConfig::default());
+    let mut c = cache(ttl_config());
     let rq = req("http://h/p");
     let f = expect_miss(c.lookup(t(0), &rq, 0));
     for ticket in 1..4 {
@@ -575,7 +584,7 @@ fn single_flight_failure_sends_followers_upstream_and_cancel_promotes() {
 
 #[test]
 fn followers_of_a_varying_response_relookup() {
-    let mut c = cache(CacheConfig::default());
+    let mut c = cache(ttl_config());
     let rq = req_h("GET", "http://h/p", &[("accept-encoding", "gzip")]);
     let f = expect_miss(c.lookup(t(0), &rq, 0));
     assert!(matches!(c.lookup(t(0), &rq, 1), Lookup::Follow(_)));
@@ -763,7 +772,7 @@ fn request_directives() {
 
 #[test]
 fn unsafe_methods_invalidate_the_url_in_every_partition() {
-    let mut c = cache(CacheConfig::default());
+    let mut c = cache(ttl_config());
     let a = req_h("GET", "http://h/items?x=1", &[("authorization", "a")]);
     let b = req_h("GET", "http://h/items?x=1", &[("authorization", "b")]);
     let other = req("http://h/items/7");
@@ -801,7 +810,7 @@ fn unsafe_methods_invalidate_the_url_in_every_partition() {
 
 #[test]
 fn explicit_invalidation() {
-    let mut c = cache(CacheConfig::default());
+    let mut c = cache(ttl_config());
     for p in [
         "http://h/a/1",
         "http://h/a/2",
@@ -910,7 +919,7 @@ fn config_validation_and_serde() {
         ),
         (
             CacheConfig {
-                max_ttl: Duration::ZERO,
+                max_ttl: Some(Duration::ZERO),
                 ..CacheConfig::default()
             },
             "cache.max_ttl",

@@ -16,6 +16,7 @@ use crate::retry::{Backoff, LongRetryAfter, RetryConfig};
 pub fn cache_config_strict() -> CacheConfig {
     CacheConfig {
         mode: FreshnessMode::TtlOnly,
+        default_ttl: Duration::from_mins(5),
         methods: vec!["GET".into()],
         statuses: vec![200],
         ..CacheConfig::default()

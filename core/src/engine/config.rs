@@ -38,11 +38,11 @@ pub enum BreakerScope {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EngineConfig {
-    /// Response cache. The engine's default differs from `CacheConfig::default()` in one
-    /// way: `default_ttl` is zero, so a response with no explicit freshness (`Cache-Control`,
-    /// `Expires`) is never served without revalidation: a response that says nothing about
-    /// its freshness may change at any time, and serving it for minutes is how stale data
-    /// reaches users unnoticed. Opt in with a non-zero `default_ttl`.
+    /// Response cache: [`CacheConfig::default()`]. RFC 9111 for a private cache; a response
+    /// with no explicit freshness (`Cache-Control: max-age`, `Expires`) is never served
+    /// without revalidation (a response that says nothing about its freshness may change at
+    /// any time, and serving it for minutes is how stale data reaches users unnoticed), and
+    /// every request header that may identify the caller partitions the cache.
     pub cache: CacheConfig,
     /// Circuit breakers (one per service or host, bounded registry).
     pub breakers: RegistryConfig,
@@ -76,10 +76,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            cache: CacheConfig {
-                default_ttl: Duration::ZERO,
-                ..CacheConfig::default()
-            },
+            cache: CacheConfig::default(),
             breakers: RegistryConfig::default(),
             retry: RetryConfig::default(),
             metrics: MetricsConfig::default(),

@@ -536,9 +536,12 @@ struct Hit<'a> {
     outcome: CacheOutcome,
 }
 
-/// Checks the URL ([`crate::uri::check`]) and the body size; returns `host[:port]`.
+/// Checks the URL ([`crate::uri::check`]), that a `Host` header (if any) names the same
+/// authority, and the body size; returns `host[:port]`.
 fn validate_request(request: &Request, max_body: usize) -> Result<&str, RequestError> {
     let authority = crate::uri::check(request.uri())?;
+    // A `Host` naming another authority would reach one origin while cached under another.
+    crate::cache::check_host(request.headers(), request.uri())?;
     let size = request.body().len();
     if size > max_body {
         return Err(RequestError::BodyTooLarge {

@@ -6,11 +6,11 @@ use super::Engine;
 use super::config::EngineConfig;
 use crate::alerts::{AlertEngine, AlertsSnapshot};
 use crate::breaker::{BreakerRegistry, BreakerSnapshot};
-use crate::cache::{Cache, CacheStats};
+use crate::cache::{Cache, CachePeek, CacheStats};
 use crate::export::{BreakerInfo, CacheInfo, ExportSnapshot, HealthInfo, SystemSample};
 use crate::health::{HealthStatus, HealthTracker, ServiceHealthSnapshot};
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::{Timestamp, WallClock};
+use crate::{Request, Timestamp, WallClock};
 
 /// Everything observable about an engine at one instant.
 #[derive(Clone, Debug, Serialize)]
@@ -88,6 +88,13 @@ impl Engine {
     /// The response cache (statistics, keys, occupancy).
     pub fn cache(&self) -> &Cache {
         &self.cache
+    }
+
+    /// What the cache holds for `request` at `now` (age, freshness, validators, the stored
+    /// response), without touching counters, LRU order or single-flight state. See
+    /// [`Cache::peek`].
+    pub fn peek_cache(&self, now: Timestamp, request: &Request) -> Option<CachePeek> {
+        self.cache.peek(now, request)
     }
 
     /// The circuit breakers, by name.

@@ -127,6 +127,32 @@ fn fresh_hit_with_vary_does_not_allocate() {
 }
 
 #[test]
+fn fresh_hit_with_many_identifying_headers_does_not_allocate() {
+    // Beyond the partition's stack capacity the identifying headers are hashed as a keyed
+    // sum instead of being sorted: still no allocation. Trace headers are skipped.
+    let config = CacheConfig::default();
+    let mut cache = Cache::new(config, 0x5eed).unwrap();
+    let mut builder = http::Request::get("https://api.example.com/v1/items").header(
+        "traceparent",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    );
+    for i in 0..24 {
+        builder = builder.header(format!("x-tenant-{i}"), format!("value-{i}"));
+    }
+    let req = builder.body(Bytes::new()).unwrap();
+    let Lookup::Miss(fill) = cache.lookup(NOW, &req, 1) else {
+        panic!("expected a miss on an empty cache");
+    };
+    let resp = http::Response::builder()
+        .header("cache-control", "max-age=3600")
+        .body(Bytes::from_static(b"[]"))
+        .unwrap();
+    let stored = cache.on_response(NOW, WALL, fill, &req, &resp);
+    assert!(matches!(stored, StoreResult::Stored(_)), "{stored:?}");
+    assert_fresh_hits_do_not_allocate(&mut cache, &req);
+}
+
+#[test]
 fn key_for_does_not_allocate() {
     let (cache, req) = warm_cache(None);
     let (n, key) = allocations(|| cache.key_for(&req));

@@ -260,8 +260,8 @@ pub struct CacheConfig {
     pub mode: CacheMode,
     /// Lifetime of responses without explicit freshness.
     pub default_ttl_ms: Ms,
-    /// Cap on any lifetime.
-    pub max_ttl_ms: Ms,
+    /// Cap on any lifetime; `null`: none (explicit freshness as the origin gives it).
+    pub max_ttl_ms: Option<Ms>,
     /// Most entries.
     pub max_entries: usize,
     /// Most bytes.
@@ -280,7 +280,7 @@ impl Default for CacheConfig {
             enabled: false,
             mode: CacheMode::Rfc9111,
             default_ttl_ms: Ms(0),
-            max_ttl_ms: Ms(86_400_000_000),
+            max_ttl_ms: None,
             max_entries: 1000,
             max_bytes: 64 * 1024 * 1024,
             max_entry_bytes: 8 * 1024 * 1024,
@@ -407,7 +407,7 @@ impl Config {
             CacheMode::TtlOnly => FreshnessMode::TtlOnly,
         };
         out.default_ttl = cache.default_ttl_ms.duration();
-        out.max_ttl = cache.max_ttl_ms.duration();
+        out.max_ttl = cache.max_ttl_ms.map(Ms::duration);
         out.max_entries = cache.max_entries;
         out.max_bytes = cache.max_bytes;
         out.max_entry_bytes = cache.max_entry_bytes;
@@ -784,6 +784,9 @@ pub const NOT_STORED_REASONS: &[&str] = &[
     "vary_star",
     "too_large",
     "unusable",
+    "stale_on_arrival",
+    "conditional_request",
+    "must_understand",
     "not_modified_without_entry",
     "validator_mismatch",
 ];
