@@ -10,6 +10,8 @@
 //!   hyper-util's pooled client, async) and [`UreqTransport`] (a pooled ureq agent on tokio's
 //!   blocking pool);
 //! * [`TokioRuntime`] — the clock, timers, seed and executor;
+//! * [`blocking`] — the same client on the caller's thread, over ureq, with no async runtime
+//!   and no thread hand-off (`tether_native::blocking::HttpClient`, …);
 //! * [`TracingHooks`] — a `tracing` span per request and a log line per response, retry,
 //!   error and breaker transition, secrets redacted;
 //! * type aliases that name the client over them — [`HttpClient`], [`ServiceClient`],
@@ -43,8 +45,10 @@
 //! }
 //! ```
 //!
-//! Everything runs inside a tokio runtime with the time driver enabled (`#[tokio::main]` or
-//! `Builder::enable_time`). Request futures are `Send` and `'static`, so they can be spawned.
+//! The async API runs inside a tokio runtime with the time and I/O drivers enabled
+//! (`#[tokio::main]` or `Builder::enable_all`); outside one, a request fails with
+//! [`Error::Runtime`] instead of panicking. Request futures are `Send` and `'static`, so they
+//! can be spawned. The [`blocking`] API needs no runtime at all.
 //!
 //! ## The transport alone
 //!

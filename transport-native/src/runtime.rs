@@ -52,8 +52,10 @@ impl TokioRuntime {
         if TIMED.get() == Some(id) {
             return Ok(());
         }
-        crate::rt::sleep(Duration::ZERO)
+        // Creating a timer is what panics without the time driver; it is never polled.
+        let timer = crate::rt::sleep(Duration::ZERO)
             .map_err(|failure| RuntimeUnavailable::new(failure.detail))?;
+        drop(timer);
         TIMED.set(Some(id));
         Ok(())
     }
