@@ -19,21 +19,24 @@ use reqwest_retry::RetryTransientMiddleware;
 use reqwest_retry::policies::ExponentialBackoff;
 use tether_native::tether_core::{Transport, TransportError, TransportErrorKind, client};
 use tether_native::{
-    HttpClient, NativeConfig, NativeHooks, TokioRuntime, TracingHooks, UreqTransport,
+    HttpClient, HyperTransport, NativeConfig, NativeHooks, TokioRuntime, TracingHooks,
+    UreqTransport, blocking,
 };
 
 use crate::meter::{Meter, Sample, WorkerStats};
 
 /// Every client the bench knows, in the order of the report.
-pub(crate) const ALL: [Kind; 11] = [
+pub(crate) const ALL: [Kind; 13] = [
     Kind::TetherAsync,
-    Kind::TetherTransport,
+    Kind::HyperTransport,
     Kind::TetherBlocking,
+    Kind::BlockingTransport,
     Kind::UreqThreads,
     Kind::ReqwestCt,
     Kind::Hyper,
     Kind::ReqwestMw,
     Kind::Wrk,
+    Kind::TetherAsyncUreq,
     Kind::TetherInstant,
     Kind::TetherInstantQuiet,
     Kind::Instant,
@@ -42,12 +45,16 @@ pub(crate) const ALL: [Kind; 11] = [
 /// A client under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// `tether_native::HttpClient` as a user builds it (defaults: every policy on).
+    /// `tether_native::HttpClient` (hyper, tokio) as a user builds it: every policy on.
     TetherAsync,
-    /// The same client's transport called directly: the floor under `TetherAsync`.
-    TetherTransport,
-    /// `tether_native::blocking::HttpClient` on OS threads.
+    /// The same client's transport, `HyperTransport`, called directly: the floor under
+    /// `TetherAsync`.
+    HyperTransport,
+    /// `tether_native::blocking::HttpClient` (ureq on the caller's thread) on OS threads.
     TetherBlocking,
+    /// Its transport, `blocking::UreqTransport`, called directly through `blocking::block_on`
+    /// on OS threads: the floor under `TetherBlocking`.
+    BlockingTransport,
     /// A bare `ureq::Agent` on OS threads.
     UreqThreads,
     /// reqwest on a current-thread runtime.
@@ -58,7 +65,10 @@ pub(crate) enum Kind {
     ReqwestMw,
     /// wrk (C, one thread): the ceiling of machine and upstream.
     Wrk,
-    /// Diagnostic: `TetherAsync` over [`InstantTransport`] (no I/O at all).
+    /// Diagnostic: the async client layer over the async `UreqTransport` (ureq on tokio's
+    /// blocking pool: two thread hand-offs per attempt).
+    TetherAsyncUreq,
+    /// Diagnostic: `TetherAsync`'s client layer over [`InstantTransport`] (no I/O at all).
     TetherInstant,
     /// Diagnostic: the same with `TracingHooks::quiet()` (no request, response or error
     /// events built).
@@ -72,13 +82,15 @@ impl Kind {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::TetherAsync => "tether-async",
-            Kind::TetherTransport => "tether-transport",
+            Kind::HyperTransport => "tether-hyper-transport",
             Kind::TetherBlocking => "tether-blocking",
+            Kind::BlockingTransport => "tether-ureq-transport",
             Kind::UreqThreads => "ureq",
             Kind::ReqwestCt => "reqwest",
             Kind::Hyper => "hyper",
             Kind::ReqwestMw => "reqwest-mw",
             Kind::Wrk => "wrk",
+            Kind::TetherAsyncUreq => "tether-async-ureq",
             Kind::TetherInstant => "tether-instant",
             Kind::TetherInstantQuiet => "tether-instant-quiet",
             Kind::Instant => "instant",
@@ -88,14 +100,24 @@ impl Kind {
     /// What the row is, for the report.
     pub(crate) fn label(self) -> &'static str {
         match self {
-            Kind::TetherAsync => "Tether async: `HttpClient` over `UreqTransport`, every policy on",
-            Kind::TetherTransport => "`UreqTransport::send` alone (no client layer)",
-            Kind::TetherBlocking => "Tether blocking: `tether_native::blocking::HttpClient`",
+            Kind::TetherAsync => {
+                "**Tether async**: `tether_native::HttpClient` (hyper), every policy on"
+            }
+            Kind::HyperTransport => "`HyperTransport::send` alone (no client layer)",
+            Kind::TetherBlocking => {
+                "**Tether blocking**: `tether_native::blocking::HttpClient` (ureq), OS threads"
+            }
+            Kind::BlockingTransport => {
+                "`blocking::UreqTransport` alone, `block_on`, OS threads (no client layer)"
+            }
             Kind::UreqThreads => "ureq 3.5 on OS threads",
             Kind::ReqwestCt => "reqwest 0.12, current-thread runtime",
             Kind::Hyper => "hyper 1 + hyper-util pooled client alone",
             Kind::ReqwestMw => "reqwest + middleware + retry + http-cache (moka)",
             Kind::Wrk => "wrk, 1 thread (reference: C event loop)",
+            Kind::TetherAsyncUreq => {
+                "diagnostic: async client layer over `UreqTransport` (tokio blocking pool)"
+            }
             Kind::TetherInstant => "diagnostic: Tether async over an in-process transport (no I/O)",
             Kind::TetherInstantQuiet => {
                 "diagnostic: the same, `TracingHooks::quiet()` (no events built)"
@@ -115,6 +137,7 @@ impl Kind {
             Kind::TetherAsync
                 | Kind::TetherBlocking
                 | Kind::ReqwestMw
+                | Kind::TetherAsyncUreq
                 | Kind::TetherInstant
                 | Kind::TetherInstantQuiet
         )
@@ -124,19 +147,16 @@ impl Kind {
     pub(crate) fn diagnostic(self) -> bool {
         matches!(
             self,
-            Kind::TetherInstant | Kind::TetherInstantQuiet | Kind::Instant
+            Kind::TetherAsyncUreq | Kind::TetherInstant | Kind::TetherInstantQuiet | Kind::Instant
         )
     }
 
-    /// Why it cannot run in this build, if it cannot.
-    pub(crate) fn unavailable(self) -> Option<&'static str> {
-        match self {
-            // When `tether_native::blocking` lands: a `run_threads` arm in `run`, like ureq's.
-            Kind::TetherBlocking => {
-                Some("not yet available (`tether_native::blocking` has not landed)")
-            }
-            _ => None,
-        }
+    /// Whether it goes out to the upstream (the in-process transport does not).
+    fn in_process(self) -> bool {
+        matches!(
+            self,
+            Kind::TetherInstant | Kind::TetherInstantQuiet | Kind::Instant
+        )
     }
 }
 
@@ -156,7 +176,7 @@ pub(crate) struct Job {
 /// Runs `job` in this process and returns its sample.
 pub(crate) fn run(job: &Job) -> Result<Sample, String> {
     let mut sample = run_kind(job)?;
-    if job.kind.diagnostic() {
+    if job.kind.in_process() {
         // The upstream is never called: its counters say nothing about this client.
         sample.upstream_requests = None;
         sample.new_connections = None;
@@ -225,17 +245,71 @@ fn run_kind(job: &Job) -> Result<Sample, String> {
                 }
             })
         }),
+        Kind::TetherAsync
+        | Kind::HyperTransport
+        | Kind::TetherAsyncUreq
+        | Kind::TetherBlocking
+        | Kind::BlockingTransport
+        | Kind::Instant
+        | Kind::TetherInstant
+        | Kind::TetherInstantQuiet => run_tether(job, url),
+        Kind::Wrk => Err(format!(
+            "{} does not run as a child process",
+            job.kind.name()
+        )),
+    }
+}
+
+/// The Tether rows: each API as a user builds it, its bare transport, and the diagnostics.
+fn run_tether(job: &Job, url: Arc<str>) -> Result<Sample, String> {
+    let c = job.concurrency;
+    match job.kind {
         Kind::TetherAsync => run_async(job, move || {
             let client = HttpClient::builder()
-                .transport(UreqTransport::new(native_config(c)))
+                .transport(HyperTransport::try_new(native_config(c)).map_err(|e| e.to_string())?)
                 .build()
                 .map_err(|e| e.to_string())?;
             Ok(move || tether_get(client.clone(), Arc::clone(&url)))
         }),
-        Kind::TetherTransport => run_async(job, move || {
-            let transport = UreqTransport::new(native_config(c));
+        Kind::HyperTransport => run_async(job, move || {
+            let transport = HyperTransport::try_new(native_config(c)).map_err(|e| e.to_string())?;
             Ok(move || transport_get(transport.clone(), Arc::clone(&url)))
         }),
+        Kind::TetherAsyncUreq => run_async(job, move || {
+            let client: client::HttpClient<UreqTransport, TokioRuntime, NativeHooks> =
+                client::HttpClientBuilder::new(
+                    UreqTransport::try_new(native_config(c)).map_err(|e| e.to_string())?,
+                    TokioRuntime::new(),
+                )
+                .build()
+                .map_err(|e| e.to_string())?;
+            Ok(move || tether_get(client.clone(), Arc::clone(&url)))
+        }),
+        Kind::TetherBlocking => {
+            let client = blocking::HttpClient::builder()
+                .transport(
+                    blocking::UreqTransport::try_new(native_config(c))
+                        .map_err(|e| e.to_string())?,
+                )
+                .build()
+                .map_err(|e| e.to_string())?;
+            Ok(run_threads(job, || {
+                let (client, url) = (client.clone(), Arc::clone(&url));
+                move || {
+                    let resp = client.get(&*url).send().map_err(|e| e.to_string())?;
+                    check(resp.status().as_u16())?;
+                    Ok(resp.bytes().len())
+                }
+            }))
+        }
+        Kind::BlockingTransport => {
+            let transport =
+                blocking::UreqTransport::try_new(native_config(c)).map_err(|e| e.to_string())?;
+            Ok(run_threads(job, || {
+                let (transport, url) = (transport.clone(), Arc::clone(&url));
+                move || blocking::block_on(transport_get(transport.clone(), Arc::clone(&url)))
+            }))
+        }
         Kind::Instant => run_async(job, move || {
             let transport = InstantTransport::new(job.cacheable);
             Ok(move || transport_get(transport.clone(), Arc::clone(&url)))
@@ -256,10 +330,7 @@ fn run_kind(job: &Job) -> Result<Sample, String> {
                 .map_err(|e| e.to_string())?;
             Ok(move || tether_get(client.clone(), Arc::clone(&url)))
         }),
-        Kind::TetherBlocking | Kind::Wrk => Err(format!(
-            "{} does not run as a child process",
-            job.kind.name()
-        )),
+        other => Err(format!("{} is not a Tether row", other.name())),
     }
 }
 

@@ -11,10 +11,15 @@
 //!              [--nginx PATH] [--prefix DIR] [--no-wrk] [--diagnostics] [--out FILE]
 //! ```
 //!
-//! `--diagnostics` adds rows that explain Tether's: its client over a transport without any
-//! I/O (an in-process response after one yield), with and without the default logging
-//! hooks, and that transport alone — the client layer's own CPU under tokio, free of the
-//! network's noise.
+//! The rows: Tether's async API (`tether_native::HttpClient`, hyper) and its blocking API
+//! (`tether_native::blocking::HttpClient`, ureq on the caller's thread), each beside its bare
+//! transport (the floor the client layer adds to), then ureq on OS threads, reqwest on a
+//! current-thread runtime, hyper alone, reqwest + middleware + retry + http-cache, and wrk.
+//!
+//! `--diagnostics` adds rows that explain Tether's: the async client layer over the async
+//! `UreqTransport` (ureq on tokio's blocking pool), and over a transport without any I/O (an
+//! in-process response after one yield), with and without the default logging hooks, and
+//! that transport alone — the client layer's own CPU under tokio, free of the network's noise.
 //!
 //! `--only` keeps the rows whose `client case c=N` contains the text (`--only 'c=64'`,
 //! `--only tether`); repeat it to keep several.
@@ -155,7 +160,6 @@ fn plan(args: &Args) -> Vec<Vec<Cell>> {
         for concurrency in [1, 64] {
             let group: Vec<Cell> = ALL
                 .into_iter()
-                .filter(|k| k.unavailable().is_none())
                 .filter(|k| case == Case::Uncached || k.caches())
                 .filter(|k| args.wrk || *k != Kind::Wrk)
                 .filter(|k| args.diagnostics || !k.diagnostic())

@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -44,8 +45,9 @@ impl Nginx {
             let path = html.join(name.trim_start_matches('/'));
             std::fs::write(&path, BODY).map_err(|e| format!("{}: {e}", path.display()))?;
         }
-        let port = free_port()?;
         let conf = prefix.join("nginx.conf");
+        stop_leftover(&prefix, &conf);
+        let port = free_port()?;
         std::fs::write(&conf, config(&prefix, port))
             .map_err(|e| format!("{}: {e}", conf.display()))?;
         let child = Command::new(binary)
@@ -115,6 +117,36 @@ impl Drop for Nginx {
         std::thread::sleep(Duration::from_millis(200));
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Stops an nginx that an interrupted run left behind on this prefix: the master named by
+/// the prefix's PID file, and only if its command line names this prefix's configuration
+/// (a PID file can outlive its process, and PIDs are reused). Its workers exit with it.
+fn stop_leftover(prefix: &Path, conf: &Path) {
+    let Some(pid) = std::fs::read_to_string(prefix.join("nginx.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    // nginx rewrites its command line into one string ("nginx: master process … -c CONF …").
+    let conf = conf.as_os_str().as_bytes();
+    let ours = |pid: i32| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|cmdline| cmdline.windows(conf.len()).any(|w| w == conf))
+    };
+    if !ours(pid) {
+        return;
+    }
+    eprintln!("stopping nginx (pid {pid}) left running by an earlier run");
+    let _ = kill(Pid::from_raw(pid), Signal::SIGQUIT);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ours(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if ours(pid) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
 }
 
