@@ -167,10 +167,24 @@ pub(crate) struct Job {
     /// Whether the URL's responses may be cached (for the in-process transport).
     pub(crate) cacheable: bool,
     pub(crate) concurrency: usize,
+    /// Each worker asks for a URL of its own (`?w=N`), so that no two requests in flight
+    /// are identical and a cache's single-flight never makes one wait for another.
+    pub(crate) url_per_worker: bool,
     pub(crate) warmup: Duration,
     pub(crate) window: Duration,
     /// The upstream's base URL, for its counters.
     pub(crate) base_url: String,
+}
+
+impl Job {
+    /// The URL worker `worker` asks for.
+    fn url_for(&self, worker: usize) -> Arc<str> {
+        if self.url_per_worker {
+            Arc::from(format!("{}?w={worker}", self.url))
+        } else {
+            Arc::from(self.url.as_str())
+        }
+    }
 }
 
 /// Runs `job` in this process and returns its sample.
@@ -186,12 +200,11 @@ pub(crate) fn run(job: &Job) -> Result<Sample, String> {
 
 fn run_kind(job: &Job) -> Result<Sample, String> {
     let c = job.concurrency;
-    let url: Arc<str> = Arc::from(job.url.as_str());
     match job.kind {
         Kind::UreqThreads => {
             let agent = ureq_agent(c);
-            Ok(run_threads(job, || {
-                let (agent, url) = (agent.clone(), Arc::clone(&url));
+            Ok(run_threads(job, |url| {
+                let agent = agent.clone();
                 move || ureq_get(&agent, &url)
             }))
         }
@@ -200,25 +213,29 @@ fn run_kind(job: &Job) -> Result<Sample, String> {
                 .pool_max_idle_per_host(c)
                 .build()
                 .map_err(|e| e.to_string())?;
-            Ok(move || {
+            Ok(move |url: Arc<str>| {
                 let client = client.clone();
-                let url = Arc::clone(&url);
-                async move {
-                    let resp = client.get(&*url).send().await.map_err(|e| e.to_string())?;
-                    check(resp.status().as_u16())?;
-                    Ok(resp.bytes().await.map_err(|e| e.to_string())?.len())
+                move || {
+                    let (client, url) = (client.clone(), Arc::clone(&url));
+                    async move {
+                        let resp = client.get(&*url).send().await.map_err(|e| e.to_string())?;
+                        check(resp.status().as_u16())?;
+                        Ok(resp.bytes().await.map_err(|e| e.to_string())?.len())
+                    }
                 }
             })
         }),
         Kind::ReqwestMw => run_async(job, move || {
             let client = reqwest_mw(c)?;
-            Ok(move || {
+            Ok(move |url: Arc<str>| {
                 let client = client.clone();
-                let url = Arc::clone(&url);
-                async move {
-                    let resp = client.get(&*url).send().await.map_err(|e| e.to_string())?;
-                    check(resp.status().as_u16())?;
-                    Ok(resp.bytes().await.map_err(|e| e.to_string())?.len())
+                move || {
+                    let (client, url) = (client.clone(), Arc::clone(&url));
+                    async move {
+                        let resp = client.get(&*url).send().await.map_err(|e| e.to_string())?;
+                        check(resp.status().as_u16())?;
+                        Ok(resp.bytes().await.map_err(|e| e.to_string())?.len())
+                    }
                 }
             })
         }),
@@ -229,19 +246,23 @@ fn run_kind(job: &Job) -> Result<Sample, String> {
                 HyperClient::builder(TokioExecutor::new())
                     .pool_max_idle_per_host(c)
                     .build(connector);
-            let uri: http::Uri = url.parse().map_err(|e| format!("{e}"))?;
-            Ok(move || {
+            Ok(move |url: Arc<str>| {
                 let client = client.clone();
-                let uri = uri.clone();
-                async move {
-                    let resp = client.get(uri).await.map_err(|e| e.to_string())?;
-                    check(resp.status().as_u16())?;
-                    let body = resp
-                        .into_body()
-                        .collect()
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    Ok(body.to_bytes().len())
+                // Parsed once per worker, as a program that holds its `Uri` would.
+                let uri: Option<http::Uri> = url.parse().ok();
+                move || {
+                    let (client, uri) = (client.clone(), uri.clone());
+                    async move {
+                        let uri = uri.ok_or("unparsable URL")?;
+                        let resp = client.get(uri).await.map_err(|e| e.to_string())?;
+                        check(resp.status().as_u16())?;
+                        let body = resp
+                            .into_body()
+                            .collect()
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        Ok(body.to_bytes().len())
+                    }
                 }
             })
         }),
@@ -252,7 +273,7 @@ fn run_kind(job: &Job) -> Result<Sample, String> {
         | Kind::BlockingTransport
         | Kind::Instant
         | Kind::TetherInstant
-        | Kind::TetherInstantQuiet => run_tether(job, url),
+        | Kind::TetherInstantQuiet => run_tether(job),
         Kind::Wrk => Err(format!(
             "{} does not run as a child process",
             job.kind.name()
@@ -261,7 +282,7 @@ fn run_kind(job: &Job) -> Result<Sample, String> {
 }
 
 /// The Tether rows: each API as a user builds it, its bare transport, and the diagnostics.
-fn run_tether(job: &Job, url: Arc<str>) -> Result<Sample, String> {
+fn run_tether(job: &Job) -> Result<Sample, String> {
     let c = job.concurrency;
     match job.kind {
         Kind::TetherAsync => run_async(job, move || {
@@ -269,11 +290,17 @@ fn run_tether(job: &Job, url: Arc<str>) -> Result<Sample, String> {
                 .transport(HyperTransport::try_new(native_config(c)).map_err(|e| e.to_string())?)
                 .build()
                 .map_err(|e| e.to_string())?;
-            Ok(move || tether_get(client.clone(), Arc::clone(&url)))
+            Ok(move |url: Arc<str>| {
+                let client = client.clone();
+                move || tether_get(client.clone(), Arc::clone(&url))
+            })
         }),
         Kind::HyperTransport => run_async(job, move || {
             let transport = HyperTransport::try_new(native_config(c)).map_err(|e| e.to_string())?;
-            Ok(move || transport_get(transport.clone(), Arc::clone(&url)))
+            Ok(move |url: Arc<str>| {
+                let transport = transport.clone();
+                move || transport_get(transport.clone(), Arc::clone(&url))
+            })
         }),
         Kind::TetherAsyncUreq => run_async(job, move || {
             let client: client::HttpClient<UreqTransport, TokioRuntime, NativeHooks> =
@@ -283,7 +310,10 @@ fn run_tether(job: &Job, url: Arc<str>) -> Result<Sample, String> {
                 )
                 .build()
                 .map_err(|e| e.to_string())?;
-            Ok(move || tether_get(client.clone(), Arc::clone(&url)))
+            Ok(move |url: Arc<str>| {
+                let client = client.clone();
+                move || tether_get(client.clone(), Arc::clone(&url))
+            })
         }),
         Kind::TetherBlocking => {
             let client = blocking::HttpClient::builder()
@@ -293,8 +323,8 @@ fn run_tether(job: &Job, url: Arc<str>) -> Result<Sample, String> {
                 )
                 .build()
                 .map_err(|e| e.to_string())?;
-            Ok(run_threads(job, || {
-                let (client, url) = (client.clone(), Arc::clone(&url));
+            Ok(run_threads(job, |url| {
+                let client = client.clone();
                 move || {
                     let resp = client.get(&*url).send().map_err(|e| e.to_string())?;
                     check(resp.status().as_u16())?;
@@ -305,14 +335,17 @@ fn run_tether(job: &Job, url: Arc<str>) -> Result<Sample, String> {
         Kind::BlockingTransport => {
             let transport =
                 blocking::UreqTransport::try_new(native_config(c)).map_err(|e| e.to_string())?;
-            Ok(run_threads(job, || {
-                let (transport, url) = (transport.clone(), Arc::clone(&url));
+            Ok(run_threads(job, |url| {
+                let transport = transport.clone();
                 move || blocking::block_on(transport_get(transport.clone(), Arc::clone(&url)))
             }))
         }
         Kind::Instant => run_async(job, move || {
             let transport = InstantTransport::new(job.cacheable);
-            Ok(move || transport_get(transport.clone(), Arc::clone(&url)))
+            Ok(move |url: Arc<str>| {
+                let transport = transport.clone();
+                move || transport_get(transport.clone(), Arc::clone(&url))
+            })
         }),
         Kind::TetherInstant | Kind::TetherInstantQuiet => run_async(job, move || {
             let hooks = if job.kind == Kind::TetherInstantQuiet {
@@ -328,7 +361,10 @@ fn run_tether(job: &Job, url: Arc<str>) -> Result<Sample, String> {
                 .hooks(hooks)
                 .build()
                 .map_err(|e| e.to_string())?;
-            Ok(move || tether_get(client.clone(), Arc::clone(&url)))
+            Ok(move |url: Arc<str>| {
+                let client = client.clone();
+                move || tether_get(client.clone(), Arc::clone(&url))
+            })
         }),
         other => Err(format!("{} is not a Tether row", other.name())),
     }
@@ -479,18 +515,18 @@ fn reqwest_mw(pool: usize) -> Result<ClientWithMiddleware, String> {
         .build())
 }
 
-/// `concurrency` OS threads, each with a sender from `make` (senders share one client, as
-/// an application's threads would), sending back to back while the calling thread runs the
-/// warm-up and the window.
-fn run_threads<G>(job: &Job, make: impl Fn() -> G) -> Sample
+/// `concurrency` OS threads, each with a sender that `make` builds for the worker's URL
+/// (senders share one client, as an application's threads would), sending back to back while
+/// the calling thread runs the warm-up and the window.
+fn run_threads<G>(job: &Job, make: impl Fn(Arc<str>) -> G) -> Sample
 where
     G: FnMut() -> Result<usize, String> + Send + 'static,
 {
     let meter = Arc::new(Meter::default());
     let workers: Vec<_> = (0..job.concurrency)
-        .map(|_| {
+        .map(|worker| {
             let meter = Arc::clone(&meter);
-            let mut send = make();
+            let mut send = make(job.url_for(worker));
             std::thread::spawn(move || {
                 let mut stats = WorkerStats::default();
                 while meter.running() {
@@ -510,12 +546,16 @@ where
     Sample::new(stats, &window)
 }
 
-/// `concurrency` tasks on a current-thread tokio runtime, sending back to back through the
-/// sender `setup` builds (inside the runtime), while another thread runs the warm-up and the
-/// window.
-fn run_async<F, Fut>(job: &Job, setup: impl FnOnce() -> Result<F, String>) -> Result<Sample, String>
+/// `concurrency` tasks on a current-thread tokio runtime, sending back to back, each through
+/// a sender for its URL from the factory that `setup` builds (inside the runtime), while
+/// another thread runs the warm-up and the window.
+fn run_async<M, S, Fut>(
+    job: &Job,
+    setup: impl FnOnce() -> Result<M, String>,
+) -> Result<Sample, String>
 where
-    F: Fn() -> Fut + Clone + Send + 'static,
+    M: Fn(Arc<str>) -> S,
+    S: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = Result<usize, String>> + Send + 'static,
 {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -528,13 +568,14 @@ where
         let (warmup, window, base) = (job.warmup, job.window, job.base_url.clone());
         move || meter.control(warmup, window, &base)
     };
-    let concurrency = job.concurrency;
+    let urls: Vec<Arc<str>> = (0..job.concurrency).map(|w| job.url_for(w)).collect();
     runtime.block_on(async move {
-        let send = setup()?;
-        let workers: Vec<_> = (0..concurrency)
-            .map(|_| {
+        let make = setup()?;
+        let workers: Vec<_> = urls
+            .into_iter()
+            .map(|url| {
                 let meter = Arc::clone(&meter);
-                let send = send.clone();
+                let mut send = make(url);
                 tokio::spawn(async move {
                     let mut stats = WorkerStats::default();
                     while meter.running() {

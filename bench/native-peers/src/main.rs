@@ -20,6 +20,9 @@
 //! `UreqTransport` (ureq on tokio's blocking pool), and over a transport without any I/O (an
 //! in-process response after one yield), with and without the default logging hooks, and
 //! that transport alone — the client layer's own CPU under tokio, free of the network's noise.
+//! It also adds a case, `uncached-url-per-worker`, for Tether's rows and their transports:
+//! each worker asks for a URL of its own, so the cache's single-flight never holds a request
+//! behind an identical one in flight.
 //!
 //! `--only` keeps the rows whose `client case c=N` contains the text (`--only 'c=64'`,
 //! `--only tether`); repeat it to keep several.
@@ -106,19 +109,21 @@ fn parse_args(argv: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(args)
 }
 
-/// `--child KIND URL CONCURRENCY WARMUP_MS WINDOW_MS BASE_URL`: one client in this process;
-/// prints its [`Sample`] as one JSON line.
+/// `--child KIND CASE CONCURRENCY WARMUP_MS WINDOW_MS BASE_URL`: one client in this
+/// process; prints its [`Sample`] as one JSON line.
 fn child(argv: &[String]) -> Result<(), String> {
-    let [kind, url, concurrency, warmup, window, base_url] = argv else {
+    let [kind, case, concurrency, warmup, window, base_url] = argv else {
         return Err(format!("--child takes 6 arguments, got {argv:?}"));
     };
+    let case = Case::from_name(case).ok_or_else(|| format!("unknown case {case}"))?;
     let job = Job {
         kind: Kind::from_name(kind).ok_or_else(|| format!("unknown client {kind}"))?,
-        url: url.clone(),
-        cacheable: url.ends_with(CACHED),
+        url: format!("{base_url}{}", case.path()),
+        cacheable: case == Case::CacheHit,
         concurrency: concurrency
             .parse()
             .map_err(|e| format!("concurrency: {e}"))?,
+        url_per_worker: case == Case::UncachedPerWorker,
         warmup: millis(Some(warmup.clone()), "warm-up")?,
         window: millis(Some(window.clone()), "window")?,
         base_url: base_url.clone(),
@@ -156,11 +161,11 @@ fn main() {
 /// The rows of this run, grouped by (case, concurrency).
 fn plan(args: &Args) -> Vec<Vec<Cell>> {
     let mut groups = Vec::new();
-    for case in [Case::Uncached, Case::CacheHit] {
+    for case in Case::ALL {
         for concurrency in [1, 64] {
             let group: Vec<Cell> = ALL
                 .into_iter()
-                .filter(|k| case == Case::Uncached || k.caches())
+                .filter(|k| case.includes(*k, args.diagnostics))
                 .filter(|k| args.wrk || *k != Kind::Wrk)
                 .filter(|k| args.diagnostics || !k.diagnostic())
                 .map(|kind| Cell {
@@ -196,15 +201,15 @@ fn coordinate(args: &Args) -> Result<(), String> {
             // A rotating order: no client always goes first after another case.
             for i in 0..n {
                 let cell = &mut group[(i + round as usize) % n];
-                let path = match cell.case {
-                    Case::Uncached => NO_STORE,
-                    Case::CacheHit => CACHED,
-                };
-                let url = format!("{base}{path}");
                 let sample = if cell.kind == Kind::Wrk {
-                    run_wrk(args, &url, cell.concurrency, &base)
+                    run_wrk(
+                        args,
+                        &format!("{base}{}", cell.case.path()),
+                        cell.concurrency,
+                        &base,
+                    )
                 } else {
-                    run_child(args, cell.kind, &url, cell.concurrency, &base)
+                    run_child(args, cell.kind, cell.case, cell.concurrency, &base)
                 };
                 match sample {
                     Ok(s) => {
@@ -257,7 +262,7 @@ fn coordinate(args: &Args) -> Result<(), String> {
 fn run_child(
     args: &Args,
     kind: Kind,
-    url: &str,
+    case: Case,
     concurrency: usize,
     base: &str,
 ) -> Result<Sample, String> {
@@ -265,7 +270,7 @@ fn run_child(
     let mut child = Command::new(exe)
         .arg("--child")
         .arg(kind.name())
-        .arg(url)
+        .arg(case.name())
         .arg(concurrency.to_string())
         .arg(args.warmup.as_millis().to_string())
         .arg(args.window.as_millis().to_string())

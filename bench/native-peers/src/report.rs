@@ -3,6 +3,7 @@
 
 use crate::clients::{ALL, Kind};
 use crate::meter::Sample;
+use crate::nginx::{CACHED, NO_STORE};
 
 /// What a row measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -11,13 +12,50 @@ pub(crate) enum Case {
     Uncached,
     /// `Cache-Control: max-age=60`: after the warm-up every request is a cache hit.
     CacheHit,
+    /// Diagnostic: `Uncached` with a URL per worker, so that a cache's single-flight never
+    /// makes a request wait for an identical one in flight.
+    UncachedPerWorker,
 }
 
 impl Case {
+    /// Every case, in the order of the report.
+    pub(crate) const ALL: [Case; 3] = [Case::Uncached, Case::UncachedPerWorker, Case::CacheHit];
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Case::Uncached => "uncached",
             Case::CacheHit => "cache-hit",
+            Case::UncachedPerWorker => "uncached-url-per-worker",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Case> {
+        Case::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The upstream's resource for this case.
+    pub(crate) fn path(self) -> &'static str {
+        match self {
+            Case::Uncached | Case::UncachedPerWorker => NO_STORE,
+            Case::CacheHit => CACHED,
+        }
+    }
+
+    /// Whether `kind` has a row in this case (diagnostic cases only with `diagnostics`).
+    pub(crate) fn includes(self, kind: Kind, diagnostics: bool) -> bool {
+        match self {
+            Case::Uncached => true,
+            Case::CacheHit => kind.caches(),
+            Case::UncachedPerWorker => {
+                diagnostics
+                    && matches!(
+                        kind,
+                        Kind::TetherAsync
+                            | Kind::HyperTransport
+                            | Kind::TetherBlocking
+                            | Kind::BlockingTransport
+                    )
+            }
         }
     }
 }
@@ -137,12 +175,9 @@ impl Report<'_> {
             "errors",
         ];
         let mut rows: Vec<Vec<String>> = Vec::new();
-        for case in [Case::Uncached, Case::CacheHit] {
+        for case in Case::ALL {
             for concurrency in [1, 64] {
                 for kind in ALL {
-                    if case == Case::CacheHit && !kind.caches() {
-                        continue;
-                    }
                     let Some(cell) = self.find(kind, case, concurrency) else {
                         continue;
                     };
@@ -241,19 +276,22 @@ impl Report<'_> {
     fn overhead(
         &mut self,
         api: &str,
-        client: Kind,
-        transport: Kind,
+        (client, transport): (Kind, Kind),
+        case: Case,
         concurrency: usize,
-        limit_us: f64,
     ) {
+        const LIMIT_US: f64 = 2.0;
         let what = format!(
-            "{api}: client layer over its bare transport, uncached, c={concurrency}: ≤ {limit_us} µs CPU/req"
+            "{api}: client layer over its bare transport, {}, c={concurrency}: ≤ {LIMIT_US} µs CPU/req",
+            case.name()
         );
         let (Some(x), Some(y)) = (
-            self.find(client, Case::Uncached, concurrency),
-            self.find(transport, Case::Uncached, concurrency),
+            self.find(client, case, concurrency),
+            self.find(transport, case, concurrency),
         ) else {
-            self.line(format!("| {what} | — | not measured in this run |"));
+            if case == Case::Uncached {
+                self.line(format!("| {what} | — | not measured in this run |"));
+            }
             return;
         };
         let diffs: Vec<f64> = x
@@ -265,7 +303,7 @@ impl Report<'_> {
         let Some((m, lo, hi)) = spread(&diffs) else {
             return;
         };
-        let verdict = verdict(m, lo, hi, |d| d <= limit_us);
+        let verdict = verdict(m, lo, hi, |d| d <= LIMIT_US);
         self.line(format!(
             "| {what} | {m:+.1} µs ({lo:+.1} to {hi:+.1}) | {verdict} |"
         ));
@@ -300,7 +338,12 @@ pub(crate) fn render(meta: &Meta, cells: &[Cell]) -> String {
         "- `×reqwest` / `×ureq`: against reqwest current-thread / ureq on OS threads at the \
          same concurrency, uncached (for cache-hit rows too: a hit against a request that \
          goes out); `upstream/req`: requests nginx answered per client request (0 = all \
-         cache hits)\n",
+         cache hits)",
+    );
+    r.line(
+        "- rows marked *diagnostic* and the `uncached-url-per-worker` case (each worker asks \
+         for a URL of its own, so a cache's single-flight never holds a request behind an \
+         identical one in flight) explain the others; they come with `--diagnostics`\n",
     );
     r.table();
     for cell in cells {
@@ -397,12 +440,14 @@ fn targets(r: &mut Report<'_>) {
     for spec in &specs {
         r.target(spec);
     }
-    for (api, client, transport) in [
-        ("async", Kind::TetherAsync, Kind::HyperTransport),
-        ("blocking", Kind::TetherBlocking, Kind::BlockingTransport),
-    ] {
-        for concurrency in [1, 64] {
-            r.overhead(api, client, transport, concurrency, 2.0);
+    for case in [Case::Uncached, Case::UncachedPerWorker] {
+        for (api, pair) in [
+            ("async", (Kind::TetherAsync, Kind::HyperTransport)),
+            ("blocking", (Kind::TetherBlocking, Kind::BlockingTransport)),
+        ] {
+            for concurrency in [1, 64] {
+                r.overhead(api, pair, case, concurrency);
+            }
         }
     }
 }
