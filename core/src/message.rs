@@ -93,6 +93,11 @@ pub enum TransportErrorKind {
     Protocol,
     /// The request was cancelled by the caller.
     Cancelled,
+    /// The transport refused to send the request as built (a header, method or URL it cannot
+    /// put on the wire): the caller's mistake, found before anything was sent. The engine
+    /// never retries it, never counts it against the breaker, and withdraws the request from
+    /// the metrics, as it does for a [`RequestError`](crate::RequestError) at `begin`.
+    InvalidRequest,
     /// Anything else.
     Other,
 }
@@ -107,6 +112,7 @@ impl TransportErrorKind {
             TransportErrorKind::BodyTooLarge => "body_too_large",
             TransportErrorKind::Protocol => "protocol",
             TransportErrorKind::Cancelled => "cancelled",
+            TransportErrorKind::InvalidRequest => "invalid_request",
             TransportErrorKind::Other => "other",
         }
     }

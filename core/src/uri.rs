@@ -455,15 +455,13 @@ impl RedirectScope {
 /// assert_eq!(shown_endpoint("//user:pw@evil/x"), "//[REDACTED]/x");
 /// ```
 pub fn shown_endpoint(endpoint: &str) -> String {
-    let no_fragment = endpoint.split('#').next().unwrap_or("");
-    let shown = match no_fragment.strip_prefix("//") {
+    match endpoint.strip_prefix("//") {
         Some(rest) => {
             let path = rest.find('/').map_or("", |i| &rest[i..]);
-            format!("//{}{path}", crate::redact::REDACTED)
+            crate::redact::redact_url(&format!("//{}{path}", crate::redact::REDACTED))
         }
-        None => no_fragment.to_owned(),
-    };
-    crate::redact::redact_url(&shown)
+        None => crate::redact::redact_url(endpoint),
+    }
 }
 
 #[cfg(test)]
@@ -703,6 +701,11 @@ mod tests {
     fn shown_endpoints_carry_no_secrets() {
         assert_eq!(shown_endpoint("/cb#access_token=SECRET"), "/cb");
         assert_eq!(shown_endpoint("//user:pw@evil/x"), "//[REDACTED]/x");
+        assert_eq!(
+            shown_endpoint("@user:pa#SECRET@evil/x"),
+            "[REDACTED]@evil/x"
+        );
+        assert_eq!(shown_endpoint("@evil.example/x"), "@evil.example/x");
         assert_eq!(
             shown_endpoint("/x?api_key=SECRET&a=1"),
             "/x?api_key=[REDACTED]&a=1"

@@ -22,6 +22,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::time::Duration;
 
+pub mod leaks;
 pub mod lifecycle;
 pub mod vectors;
 pub mod virtual_rt;

@@ -78,6 +78,21 @@ impl Coordinator {
         }
     }
 
+    /// Blocks the calling thread — a member that is running — until every other member is
+    /// parked or has left (or the run is stopped): whatever the other threads can do at this
+    /// instant of virtual time is done. The clock does not move meanwhile, since the caller
+    /// counts as running. A check of the client made after it sees the same state whichever
+    /// way the OS scheduled the threads.
+    pub fn quiesce(&self) {
+        let mut st = self.lock();
+        while st.running > 1 && st.stopped.is_none() {
+            st = self
+                .changed
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
     /// Why the run was stopped, if it was.
     pub fn stopped(&self) -> Option<String> {
         self.lock().stopped.clone()

@@ -54,15 +54,22 @@ pub struct NativeConfig {
     /// `Content-Encoding` and `Content-Length` headers, which no longer describe the body.
     pub accept_compressed: bool,
     /// Redirects followed. `0` (the default) returns 3xx responses to the caller, so the
-    /// core sees, caches and counts them. When following, credentials never cross origins
-    /// (see [`credential_headers`](Self::credential_headers)).
+    /// core sees, caches and counts them. When following, a hop to another origin (scheme,
+    /// host or port) carries only the headers known not to identify the caller, the same rule
+    /// as the cache's partition: [`tether_core::NON_IDENTIFYING_HEADERS`] and
+    /// [`non_identifying_headers`](Self::non_identifying_headers), never
+    /// [`credential_headers`](Self::credential_headers).
     pub max_redirects: u32,
-    /// Request headers removed when a followed redirect leads to another origin (scheme, host
-    /// or port), on top of `Authorization`, `Cookie`, `Proxy-Authorization` and every header
-    /// `tether_core::redact` treats as secret. The default is the cache's default
-    /// `credential_headers`; a client whose cache partitions on more headers should pass its
-    /// list here too.
+    /// Request headers that never go to another origin when a followed redirect leads there,
+    /// even when listed as non-identifying, on top of `Authorization`, `Cookie`,
+    /// `Proxy-Authorization` and every header `tether_core::redact` treats as secret. The
+    /// default is the cache's default `credential_headers`.
     pub credential_headers: Vec<String>,
+    /// Request headers known not to identify the caller, in addition to the built-in
+    /// [`tether_core::NON_IDENTIFYING_HEADERS`]: a followed redirect carries them to another
+    /// origin. A header name, or a prefix ending in `*` (`x-feature-*`). Every other header
+    /// stays behind. Give it the list of the cache's `non_identifying_headers`. Default empty.
+    pub non_identifying_headers: Vec<String>,
     /// The `User-Agent` sent when the request has none; empty for none. Must be a valid header
     /// value (no CR, LF or other control characters).
     pub user_agent: String,
@@ -104,7 +111,7 @@ impl NativeConfig {
     }
 
     /// Checks every field: zero timeouts, zero bounds, a `User-Agent` that is not a valid
-    /// header value (CR, LF, NUL…), invalid credential header names and an invalid proxy are
+    /// header value (CR, LF, NUL…), invalid names in the header lists and an invalid proxy are
     /// configuration errors. The transports' `try_new` call it; their `new` never panics on an
     /// invalid configuration but fails every attempt with the same message instead.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -155,6 +162,15 @@ impl NativeConfig {
                 "every entry must be a valid header name",
             ));
         }
+        if !self.non_identifying_headers.iter().all(|entry| {
+            let name = entry.strip_suffix('*').unwrap_or(entry);
+            !name.is_empty() && HeaderName::from_bytes(name.as_bytes()).is_ok()
+        }) {
+            return Err(ConfigError::invalid(
+                "native.non_identifying_headers",
+                "must be header names, or a name prefix followed by `*`",
+            ));
+        }
         self.proxy.validate()
     }
 }
@@ -180,6 +196,7 @@ impl Default for NativeConfig {
             .into_iter()
             .map(String::from)
             .collect(),
+            non_identifying_headers: Vec::new(),
             user_agent: concat!("tether/", env!("CARGO_PKG_VERSION")).to_owned(),
             max_attempts_per_host: 100,
             max_connections_per_host: 200,
@@ -352,6 +369,20 @@ mod tests {
                     ..NativeConfig::default()
                 },
                 "native.credential_headers",
+            ),
+            (
+                NativeConfig {
+                    non_identifying_headers: vec!["x-ok".into(), "*".into()],
+                    ..NativeConfig::default()
+                },
+                "native.non_identifying_headers",
+            ),
+            (
+                NativeConfig {
+                    non_identifying_headers: vec!["bad name*".into()],
+                    ..NativeConfig::default()
+                },
+                "native.non_identifying_headers",
             ),
             (
                 NativeConfig {

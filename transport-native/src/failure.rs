@@ -25,8 +25,15 @@ impl Failure {
     }
 
     /// An invalid request or configuration: the caller's mistake, reported as
-    /// [`TransportErrorKind::Other`] (not retried by the default retry policy).
+    /// [`TransportErrorKind::InvalidRequest`] — never retried, never counted against the
+    /// upstream by the breaker or the error metrics.
     pub(crate) fn invalid(detail: impl Into<String>) -> Self {
+        Failure::new(TransportErrorKind::InvalidRequest, detail)
+    }
+
+    /// A failure of the transport itself (a closed pool, a lost blocking job): not the
+    /// caller's and not the upstream's.
+    pub(crate) fn internal(detail: impl Into<String>) -> Self {
         Failure::new(TransportErrorKind::Other, detail)
     }
 

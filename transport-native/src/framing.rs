@@ -8,7 +8,7 @@ use http::header::{
     ACCEPT_ENCODING, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST, TE, TRANSFER_ENCODING,
     UPGRADE, USER_AGENT,
 };
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::{Authority, PathAndQuery};
 use http::{HeaderValue, Uri, Version};
 use percent_encoding::percent_decode_str;
 use tether_core::Request;
@@ -39,10 +39,16 @@ pub enum FramingError {
     ConnectionManaged(&'static str),
 }
 
+/// A mismatched `Host` is the engine's own [`RequestError::HostMismatch`](tether_core::RequestError)
+/// (the same rule, `tether_core::host_matches`); the other framing errors are
+/// `RequestError::Refused`.
 impl From<FramingError> for tether_core::RequestError {
     fn from(error: FramingError) -> Self {
-        tether_core::RequestError::Refused {
-            reason: error.to_string(),
+        match error {
+            FramingError::HostMismatch => tether_core::RequestError::HostMismatch,
+            other => tether_core::RequestError::Refused {
+                reason: other.to_string(),
+            },
         }
     }
 }
@@ -62,7 +68,7 @@ impl From<FramingError> for Failure {
 /// |---|---|
 /// | `Content-Length` | accepted only when it equals the body's length (then the transport writes its own); a different, repeated or malformed value is refused |
 /// | `Transfer-Encoding` | refused: every body is a complete buffer, framed by `Content-Length` |
-/// | `Host` | accepted only when it names the URL's authority (host and port, case-insensitively; the default port may be spelled out), then written by the transport from the URL; a different or repeated one is refused — the cache keys on the URL, so a request must go where its URL says |
+/// | `Host` | accepted only when it names the URL's authority (host and port, case-insensitively; the default port may be spelled out), then written by the transport from the URL; a different or repeated one is refused (the engine's own rule, [`tether_core::host_matches`], and through the client its error, `RequestError::HostMismatch`) — the cache keys on the URL, so a request must go where its URL says |
 /// | `Connection`, `Keep-Alive`, `Proxy-Connection`, `Upgrade`, `TE` | refused: connection reuse and protocol switching are the transport's |
 ///
 /// So `Content-Length` and `Transfer-Encoding` never both reach the wire. Refusals are typed
@@ -183,7 +189,7 @@ fn scan(request: &Request) -> Result<Found, FramingError> {
     let body_len = request.body().len();
     for (name, value) in request.headers() {
         if name == HOST {
-            if found.host || !host_matches(value.as_bytes(), request.uri()) {
+            if found.host || !tether_core::host_matches(value, request.uri()) {
                 return Err(FramingError::HostMismatch);
             }
             found.host = true;
@@ -216,48 +222,6 @@ fn scan(request: &Request) -> Result<Found, FramingError> {
         }
     }
     Ok(found)
-}
-
-/// Whether a `Host` value names the URL's authority: the same host (case-insensitively) and
-/// the same port, where an absent port means the scheme's default.
-fn host_matches(value: &[u8], uri: &Uri) -> bool {
-    let Ok(value) = std::str::from_utf8(value) else {
-        return false;
-    };
-    let value = value.trim();
-    let (Some(host), Some(port)) = (uri.host(), effective_port(uri)) else {
-        return false;
-    };
-    let (value_host, value_port) = if value.starts_with('[') {
-        match value.find(']') {
-            Some(end) => (&value[..=end], &value[end + 1..]),
-            None => return false,
-        }
-    } else {
-        match value.rfind(':') {
-            Some(colon) => (&value[..colon], &value[colon..]),
-            None => (value, ""),
-        }
-    };
-    let value_port = match value_port {
-        "" => Some(default_port(uri)),
-        p => p.strip_prefix(':').and_then(|p| p.parse::<u16>().ok()),
-    };
-    value_host.eq_ignore_ascii_case(host) && value_port == Some(port)
-}
-
-fn default_port(uri: &Uri) -> u16 {
-    if uri.scheme() == Some(&Scheme::HTTPS) {
-        443
-    } else {
-        80
-    }
-}
-
-/// The port a request to `uri` connects to.
-pub(crate) fn effective_port(uri: &Uri) -> Option<u16> {
-    uri.authority()?;
-    Some(uri.port_u16().unwrap_or_else(|| default_port(uri)))
 }
 
 /// Moves `user:password@` out of the URL; it becomes `Authorization: Basic` unless the request
@@ -353,7 +317,10 @@ mod tests {
             let req = request("POST", "http://h/x", &[(name, value)], b"body");
             assert_eq!(check_framing(&req), Err(expected.clone()), "{name}");
             let failure = ready(req, &defaults()).unwrap_err();
-            assert_eq!(failure.kind, tether_core::TransportErrorKind::Other);
+            assert_eq!(
+                failure.kind,
+                tether_core::TransportErrorKind::InvalidRequest
+            );
             assert!(
                 failure.detail.starts_with("request refused"),
                 "{}",

@@ -207,7 +207,11 @@ impl HyperTransport {
                 attempts: Bulkhead::new(working.max_attempts_per_host),
                 connections,
                 defaults: Defaults::new(&working.user_agent, working.accept_compressed),
-                redirects: Redirects::new(working.max_redirects, &working.credential_headers),
+                redirects: Redirects::new(
+                    working.max_redirects,
+                    &working.credential_headers,
+                    &working.non_identifying_headers,
+                ),
                 proxy,
                 timeout: working.timeout.map(clamp),
                 read_timeout: working.read_timeout.map(clamp),
@@ -379,7 +383,7 @@ impl Inner {
             Slot::Full(semaphore) => timers
                 .wait(semaphore.acquire_owned(), Phase::Slot)
                 .await?
-                .map_err(|_| Failure::invalid("transport closed"))?,
+                .map_err(|_| Failure::internal("transport closed"))?,
         };
         if let Some(rules) = &self.proxy
             && request.uri().scheme() == Some(&Scheme::HTTP)

@@ -123,8 +123,9 @@ pub use tether_core::client::{
 pub use tether_core::{
     AttemptNext, AttemptResult, AttemptTrace, Backoff, BatchConfig, BreakDuration, BreakerConfig,
     BreakerState, BudgetConfig, CacheConfig, CacheTrace, Deadline, DecisionTrace, EngineConfig,
-    EngineEvent, ExportError, Format, GiveUpReason, LongRetryAfter, RegistryConfig, RejectReason,
-    RetryConfig, SystemSample, Timestamp, TransportError, TransportErrorKind, WallClock,
+    EngineEvent, ExportError, Format, GiveUpReason, LongRetryAfter, Redactor, RegistryConfig,
+    RejectReason, RetryConfig, SystemSample, Timestamp, TransportError, TransportErrorKind,
+    WallClock,
 };
 
 /// The native client's hooks: a [`SharedHooks`](tether_core::client::SharedHooks) list

@@ -7,10 +7,14 @@
 //! - 303 turns any method but `HEAD` into a bodiless `GET`; 301 and 302 turn `POST` into a
 //!   bodiless `GET` (what every browser does); 307 and 308 keep the method and the body. A
 //!   dropped body takes its `Content-*` headers with it.
-//! - When a hop leads to another origin (scheme, host or port), `Authorization`, `Cookie`,
+//! - When a hop leads to another origin (scheme, host or port), only the headers known not to
+//!   identify the caller go with it — the cache's own rule, which fails closed:
+//!   `tether_core::NON_IDENTIFYING_HEADERS` (content negotiation, `User-Agent`, trace ids, …)
+//!   and `NativeConfig::non_identifying_headers`. Every other header is removed (an unknown
+//!   `X-Tenant-Secret` as much as `Authorization`), and so are `Authorization`, `Cookie`,
 //!   `Proxy-Authorization`, every header `tether_core::redact` treats as secret and every
-//!   header in `NativeConfig::credential_headers` are removed, and they stay removed for the
-//!   rest of the chain, even if it comes back.
+//!   header in `NativeConfig::credential_headers`, even when listed as non-identifying. What
+//!   was removed stays removed for the rest of the chain, even if it comes back.
 //! - A request carrying a [`RedirectScope`] (every request of a `ServiceClient`) follows only
 //!   redirects within it; a 3xx pointing elsewhere is returned as it is.
 //! - The whole chain shares the attempt's timeout; each hop takes its own per-host slot.
@@ -33,12 +37,23 @@ use crate::failure::Failure;
 #[derive(Clone, Debug)]
 pub(crate) struct Redirects {
     max: u32,
-    /// Removed when a hop changes origin.
+    /// Removed when a hop changes origin, whatever the lists of known names say.
     credentials: Vec<HeaderName>,
+    /// Names known not to identify the caller: carried when a hop changes origin.
+    known: Vec<HeaderName>,
+    /// Prefixes of names known not to identify the caller (lowercase).
+    known_prefixes: Vec<Box<str>>,
 }
 
 impl Redirects {
-    pub(crate) fn new(max: u32, credential_headers: &[String]) -> Self {
+    /// `credential_headers` never cross origins; `non_identifying_headers` (names, or prefixes
+    /// ending in `*`) cross them on top of the core's built-in list. Invalid entries are
+    /// skipped (`NativeConfig::validate` reports them).
+    pub(crate) fn new(
+        max: u32,
+        credential_headers: &[String],
+        non_identifying_headers: &[String],
+    ) -> Self {
         let mut credentials = vec![AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION];
         let secret = tether_core::SECRET_HEADERS.iter().copied();
         let configured = credential_headers.iter().map(String::as_str);
@@ -49,7 +64,37 @@ impl Redirects {
                 credentials.push(name);
             }
         }
-        Redirects { max, credentials }
+        let mut known = Vec::new();
+        let mut known_prefixes = Vec::new();
+        let builtin = tether_core::NON_IDENTIFYING_HEADERS.iter().copied();
+        for entry in builtin.chain(non_identifying_headers.iter().map(String::as_str)) {
+            let entry = entry.to_ascii_lowercase();
+            match entry.strip_suffix('*') {
+                Some(prefix) if !prefix.is_empty() => known_prefixes.push(prefix.into()),
+                Some(_) => {}
+                None => {
+                    if let Ok(name) = HeaderName::from_str(&entry) {
+                        known.push(name);
+                    }
+                }
+            }
+        }
+        Redirects {
+            max,
+            credentials,
+            known,
+            known_prefixes,
+        }
+    }
+
+    /// Whether a header named `name` may go to another origin.
+    fn crosses_origins(&self, name: &HeaderName) -> bool {
+        !self.credentials.contains(name)
+            && (self.known.contains(name)
+                || self
+                    .known_prefixes
+                    .iter()
+                    .any(|prefix| name.as_str().starts_with(&**prefix)))
     }
 
     /// The request that follows `response_status`/`response_headers` received for `current`,
@@ -99,9 +144,18 @@ impl Redirects {
             }
         }
         if !Origin::same(current.uri(), &uri) {
-            for name in &self.credentials {
-                carried.remove(name);
+            let mut kept = HeaderMap::with_capacity(carried.len());
+            let mut last = None;
+            for (name, value) in carried {
+                // `None`: another value of the previous name.
+                if let Some(name) = name {
+                    last = self.crosses_origins(&name).then_some(name);
+                }
+                if let Some(name) = &last {
+                    kept.append(name.clone(), value);
+                }
             }
+            carried = kept;
         }
         *next.headers_mut() = carried;
         *next.uri_mut() = uri;
@@ -159,7 +213,15 @@ mod tests {
     use super::*;
 
     fn redirects() -> Redirects {
-        Redirects::new(5, &["x-tenant-token".to_owned()])
+        Redirects::new(
+            5,
+            &["x-tenant-token".to_owned()],
+            &[
+                "x-client-version".to_owned(),
+                "X-Feature-*".to_owned(),
+                "x-tenant-token".to_owned(),
+            ],
+        )
     }
 
     fn request(method: &str, url: &str, body: &'static [u8]) -> Request {
@@ -171,8 +233,19 @@ mod tests {
             .header("proxy-authorization", "Basic SECRET")
             .header("x-api-key", "SECRET")
             .header("x-tenant-token", "SECRET")
+            .header("x-tenant-secret", "SECRET")
+            .header("x-auth-token", "SECRET")
             .header("content-type", "application/json")
             .header("accept", "application/json")
+            .header("accept-language", "fr")
+            .header("accept-language", "en")
+            .header(
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            )
+            .header("x-b3-traceid", "0af7651916cd43dd")
+            .header("x-client-version", "1.2")
+            .header("x-feature-dark", "on")
             .body(Bytes::from_static(body))
             .unwrap()
     }
@@ -207,20 +280,45 @@ mod tests {
             "http://api.test:8081/a",
         ] {
             let next = follow(&req, 307, to).unwrap();
+            // Credentials (`x-tenant-token` is one even though it is also listed as
+            // non-identifying), and every header nobody said is safe.
             for name in [
                 "authorization",
                 "cookie",
                 "proxy-authorization",
                 "x-api-key",
                 "x-tenant-token",
+                "x-tenant-secret",
+                "x-auth-token",
             ] {
                 assert!(!next.headers().contains_key(name), "{name} to {to}");
             }
-            assert_eq!(next.headers()["accept"], "application/json", "{to}");
+            // Known not to identify the caller: built in, exact or by prefix, or configured.
+            let h = next.headers();
+            assert_eq!(h["accept"], "application/json", "{to}");
+            let languages: Vec<_> = h.get_all("accept-language").iter().collect();
+            assert_eq!(languages, ["fr", "en"], "{to}");
+            assert!(h.contains_key("traceparent"), "{to}");
+            assert!(h.contains_key("x-b3-traceid"), "{to}");
+            assert_eq!(h["x-client-version"], "1.2", "{to}");
+            assert_eq!(h["x-feature-dark"], "on", "{to}");
+            assert_eq!(h["content-type"], "application/json", "{to}");
+            assert_eq!(h.len(), 8, "{h:?}");
         }
-        // Spelling out the default port is still the same origin.
+        // Spelling out the default port is still the same origin: everything is kept.
         let next = follow(&req, 307, "http://API.test:80/b").unwrap();
-        assert!(next.headers().contains_key("authorization"));
+        assert_eq!(next.headers(), req.headers());
+    }
+
+    #[test]
+    fn what_was_removed_stays_removed_when_the_chain_comes_back() {
+        let req = request("GET", "http://api.test/a", b"");
+        let away = follow(&req, 302, "http://other.test/b").unwrap();
+        let back = follow(&away, 302, "http://api.test/c").unwrap();
+        assert_eq!(back.uri(), "http://api.test/c");
+        assert!(!back.headers().contains_key("authorization"));
+        assert!(!back.headers().contains_key("x-tenant-secret"));
+        assert_eq!(back.headers()["accept"], "application/json");
     }
 
     #[test]

@@ -136,6 +136,9 @@ impl UreqTransport {
             // Both are added by `framing::prepare`, as for the hyper transport.
             .user_agent(ureq::config::AutoHeaderValue::None)
             .accept_encoding(ureq::config::AutoHeaderValue::None)
+            // Any method token goes out (`PURGE`, `PROPFIND`, …), as the client promises;
+            // ureq's default refuses them as a protocol error that the breaker would count.
+            .allow_non_standard_methods(true)
             .build();
         let agent = crate::agent::new_agent(ureq_config);
         UreqTransport {
@@ -144,7 +147,11 @@ impl UreqTransport {
                 attempts: Bulkhead::new(working.max_attempts_per_host),
                 blocking: Arc::new(Semaphore::new(working.blocking_slots())),
                 defaults: Defaults::new(&working.user_agent, working.accept_compressed),
-                redirects: Redirects::new(working.max_redirects, &working.credential_headers),
+                redirects: Redirects::new(
+                    working.max_redirects,
+                    &working.credential_headers,
+                    &working.non_identifying_headers,
+                ),
                 proxy: ProxyRules::new(&working.proxy),
                 timeout: clamped(working.timeout),
                 max_body_bytes: working.max_body_bytes,
@@ -425,7 +432,7 @@ async fn wait_for(
         None => acquire.await,
     };
     // The semaphores are never closed; map it anyway rather than panic.
-    acquired.map_err(|_| Failure::invalid("transport closed"))
+    acquired.map_err(|_| Failure::internal("transport closed"))
 }
 
 /// The failure behind a ureq error.
@@ -438,6 +445,7 @@ fn from_ureq(error: ureq::Error) -> Failure {
         E::ConnectionFailed => Failure::new(K::Connect, "connection failed"),
         E::Io(e) => Failure::new(io_error_kind(&e), format!("io: {e}")),
         E::BodyExceedsLimit(limit) => body_too_large(limit),
+        E::Protocol(e) if is_request_side(&e) => Failure::invalid(format!("invalid request: {e}")),
         E::Protocol(e) => Failure::new(K::Protocol, format!("protocol: {e}")),
         E::LargeResponseHeader(got, max) => Failure::new(
             K::Protocol,
@@ -456,11 +464,61 @@ fn from_ureq(error: ureq::Error) -> Failure {
     }
 }
 
+/// Whether ureq's protocol error is about the request it was asked to write (the caller's
+/// mistake) rather than what the peer sent. Errors both sides can raise (a malformed
+/// `Content-Length` on a response, say) stay protocol errors; the engine and the framing
+/// rules refuse such requests before they reach ureq anyway.
+fn is_request_side(error: &ureq_proto::Error) -> bool {
+    use ureq_proto::Error as P;
+    matches!(
+        error,
+        P::BadHeader(_)
+            | P::MethodVersionMismatch(..)
+            | P::TooManyHostHeaders
+            | P::BadHostHeader
+            | P::BadAuthorizationHeader
+            | P::BodyLargerThanContentLength
+            | P::BodyNotAllowed
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::io;
 
     use super::*;
+
+    #[test]
+    fn request_side_protocol_errors_are_the_callers() {
+        use ureq_proto::Error as P;
+        for e in [
+            P::TooManyHostHeaders,
+            P::BadHostHeader,
+            P::BadAuthorizationHeader,
+            P::BodyNotAllowed,
+            P::BodyLargerThanContentLength,
+            P::MethodVersionMismatch(
+                http::Method::from_bytes(b"PURGE").unwrap(),
+                http::Version::HTTP_10,
+            ),
+        ] {
+            let kind = from_ureq(ureq::Error::Protocol(e)).kind;
+            assert_eq!(kind, TransportErrorKind::InvalidRequest);
+        }
+        // What the peer sent is still the peer's.
+        for e in [
+            P::BadContentLengthHeader,
+            P::HttpParseFail("x".into()),
+            P::ChunkLenNotANumber,
+        ] {
+            let kind = from_ureq(ureq::Error::Protocol(e)).kind;
+            assert_eq!(kind, TransportErrorKind::Protocol);
+        }
+        assert_eq!(
+            from_ureq(ureq::Error::BadUri("x".into())).kind,
+            TransportErrorKind::InvalidRequest
+        );
+    }
 
     #[test]
     fn ureq_errors_are_classified() {

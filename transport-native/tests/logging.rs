@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use common::{chaos, closed_port};
 use tether_core::{BreakDuration, BreakerConfig};
+use tether_tests::leaks::{SECRET_NAMES, with_secrets};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::FmtSpan;
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -156,4 +158,130 @@ fn verbose_hooks_observe_requests_only_while_debug_is_recorded() {
         assert!(verbose.observes(), "DEBUG");
         assert!(!TracingHooks::quiet().observes(), "quiet");
     });
+}
+
+/// Values that must stay visible: redaction is not allowed to hide ordinary traffic.
+const VISIBLE: &[&str] = &[
+    "application/x-visible",
+    "page=2",
+    "x-request-id",
+    "req-visible-42",
+];
+
+/// A request carrying every secret name, as a header and as a query parameter.
+fn carrying_secrets(
+    client: &tether_native::HttpClient,
+    url: &str,
+) -> tether_native::RequestBuilder {
+    with_secrets(client.get(url)).service("secretive")
+}
+
+// Every event and every span (with its fields, at open and close) of the tether targets at
+// TRACE, for requests that carry secrets in headers and in the query: answered, retried,
+// failed below HTTP, refused as the caller's mistake; none of the secret values appears.
+#[tokio::test]
+async fn no_secret_name_pattern_reaches_the_logs_at_trace() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(FmtSpan::FULL)
+        .with_writer(capture.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = chaos();
+    let client = common::async_api::fast()
+        .max_retries(1)
+        .no_cache()
+        .build()
+        .unwrap();
+    client.hooks().add_request_hook(|_, _| {
+        Err("could not audit https://audit.test/log?access_token=LEAK-hook-99".into())
+    });
+    let r = carrying_secrets(&client, &server.url("/anything/secrets"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The upstream did receive them: redaction is for people, not for the wire.
+    let echoed = r.text();
+    assert!(
+        SECRET_NAMES.iter().all(|(_, v)| echoed.contains(v)),
+        "{echoed}"
+    );
+    let r = carrying_secrets(&client, &server.url("/flaky/trace-secrets?fail=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.trace().retries(), 1);
+    let e = carrying_secrets(&client, &server.url("/status/500"))
+        .error_for_status()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.http_status(), 500);
+    let dead = format!("http://127.0.0.1:{}/x", closed_port());
+    let e = carrying_secrets(&client, &dead).send().await.unwrap_err();
+    assert!(e.is_connect(), "{e:?}");
+    let e = carrying_secrets(&client, &server.url("/anything/x"))
+        .header("content-length", "abc")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.is_request(), "{e:?}");
+
+    let logs = capture.text();
+    assert!(
+        !logs.contains("LEAK-hook-99"),
+        "a hook's message leaked:\n{logs}"
+    );
+    for (name, value) in SECRET_NAMES {
+        assert!(
+            !logs.contains(value),
+            "the value of {name} leaked into the logs:\n{logs}"
+        );
+    }
+    assert!(
+        !logs.contains("LEAK-"),
+        "a secret leaked into the logs:\n{logs}"
+    );
+    for visible in VISIBLE {
+        assert!(logs.contains(visible), "{visible:?} was hidden:\n{logs}");
+    }
+    for expected in [
+        "http_request",
+        "request headers",
+        "retrying",
+        "request failed",
+        "close",
+    ] {
+        assert!(
+            logs.contains(expected),
+            "{expected:?} missing from:\n{logs}"
+        );
+    }
+}
+
+// What an error shows for URLs people mistype: no userinfo (even when the URL does not parse),
+// no secret parameter, no fragment, and a bounded excerpt of a huge URL.
+#[tokio::test]
+async fn invalid_url_errors_quote_no_secret() {
+    let client = common::async_api::fast().build().unwrap();
+    let long = format!("ftp://h/{}?token=LEAK-long", "a".repeat(5000));
+    for raw in [
+        "http://user:pa#LEAK-hash@host/",
+        "http://user:LEAK-pw@127.0.0.1/",
+        "http://user:pa?LEAK-question@host/",
+        "http:user:LEAK-noslash@host/",
+        "http://h:99999/?api_key=LEAK-port",
+        "ftp://h/x?X-Amz-Signature=LEAK-scheme#LEAK-fragment",
+        long.as_str(),
+    ] {
+        let e = client.get(raw).send().await.expect_err(raw);
+        assert_eq!((e.kind(), e.http_status()), ("invalid_url", 400), "{raw}");
+        let shown = format!("{e} | {e:?}");
+        assert!(!shown.contains("LEAK"), "{raw} -> {shown}");
+        assert!(shown.len() < 1000, "{raw} -> {} chars", shown.len());
+    }
 }

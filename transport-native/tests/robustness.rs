@@ -95,6 +95,7 @@ api_tests! {
             .header("cookie", "session=SECRET-COOKIE")
             .header("proxy-authorization", "Basic SECRET-PROXY")
             .header("x-api-key", "SECRET-KEY")
+            .header("x-tenant", "SECRET-TENANT")
             .header("accept-language", "fr")
             .send())
         .unwrap();
@@ -268,7 +269,7 @@ mod blocking_only {
                 self.0.fetch_add(1, Ordering::SeqCst);
                 match deadline {
                     Some(d) => {
-                        std::thread::park_timeout(d.saturating_duration_since(Instant::now()))
+                        std::thread::park_timeout(d.saturating_duration_since(Instant::now()));
                     }
                     None => std::thread::park(),
                 }

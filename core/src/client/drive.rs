@@ -39,8 +39,8 @@ use super::hooks::{
 use super::{Error, Response};
 use crate::{
     CheckResult, Deadline, Decision, Engine, EngineError, EngineEvent, Finished, Next, Outcome,
-    Output, Permit, Request, RequestId, Runtime, Timestamp, Transport, TransportError,
-    TransportErrorKind, WallClock, redact_headers, redact_url,
+    Output, Permit, Redactor, Request, RequestId, Runtime, Timestamp, Transport, TransportError,
+    TransportErrorKind, WallClock,
 };
 
 /// A single-flight follower's wake-up.
@@ -62,6 +62,8 @@ pub(crate) struct Shared<T: Transport, R: Runtime, H: Hooks> {
     pub(crate) runtime: R,
     pub(crate) hooks: H,
     pub(crate) default_headers: HeaderMap,
+    /// The redaction rule for events, errors and `Debug` output.
+    pub(crate) redactor: Redactor,
     pub(crate) idempotency_header: HeaderName,
     pub(crate) closed: AtomicBool,
     /// Background work the engine asked for; taken by the one running [`Background`].
@@ -184,6 +186,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
             runtime,
             hooks,
             default_headers,
+            redactor: Redactor::new(),
             idempotency_header,
             closed: AtomicBool::new(false),
             work_tx,
@@ -359,8 +362,8 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
         let event = self.hooks.observes().then(|| RequestEvent {
             service: service.map(str::to_owned),
             method: request.method().as_str().to_owned(),
-            url: redact_url(&request.uri().to_string()),
-            headers: redact_headers(request.headers()),
+            url: self.redactor.redact_url(&request.uri().to_string()),
+            headers: self.redactor.redact_headers(request.headers()),
             timestamp: self.runtime.wall(),
         });
         match &event {
@@ -390,7 +393,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
         // is the caller's mistake, and never reaches the breaker or the metrics.
         self.transport
             .check(&request)
-            .map_err(|e| Error::from_request(e, &request.uri().to_string()))?;
+            .map_err(|e| Error::from_request(e, &request.uri().to_string(), &self.redactor))?;
         let deadline = request.extensions().get::<Deadline>().map(|d| d.0);
         let decision = {
             let mut events = Vec::new();
@@ -400,7 +403,9 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
                 let d = st
                     .engine
                     .begin(now, self.runtime.wall(), &request, service)
-                    .map_err(|e| Error::from_request(e, &request.uri().to_string()))?;
+                    .map_err(|e| {
+                        Error::from_request(e, &request.uri().to_string(), &self.redactor)
+                    })?;
                 self.drain(&mut st, &mut events);
                 Self::register_wait(&mut st, d)
             };
@@ -520,7 +525,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
             trace,
         } = f;
         let attempts = trace.attempts.len() as u32;
-        match Error::from_result(result, &service, trace, now) {
+        match Error::from_result(result, &service, trace, now, &self.redactor) {
             Ok((reply, trace)) => {
                 let from_cache = reply.is_cached();
                 if let Some(e) = event {

@@ -18,7 +18,9 @@ use crate::export::{
     ExportError, ExportSnapshot, Exporter, Format, PrometheusExporter, SystemSample,
 };
 use crate::metrics::ServiceSnapshot;
-use crate::{Engine, EngineSnapshot, Request, Runtime, Spawn, Timestamp, Transport, WallClock};
+use crate::{
+    Engine, EngineSnapshot, Redactor, Request, Runtime, Spawn, Timestamp, Transport, WallClock,
+};
 
 /// A resilient HTTP client: every request goes through the response cache, the circuit
 /// breaker of its service (or host), retries with backoff and `Retry-After`, and metrics —
@@ -264,6 +266,12 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClient<T, R, H> {
         &self.shared().runtime
     }
 
+    /// The redaction rule of this client's events, errors and `Debug` output (set with
+    /// [`HttpClientBuilder::redactor`]); use it to show requests in your own logs the same way.
+    pub fn redactor(&self) -> &Redactor {
+        &self.shared().redactor
+    }
+
     /// The header that marks a non-idempotent request as safe to retry.
     pub fn idempotency_header(&self) -> &HeaderName {
         &self.shared().idempotency_header
@@ -311,7 +319,11 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClient<T, R, H> {
             )),
         };
         let latency = shared.runtime.now().saturating_duration_since(started);
-        let (result, status_code) = probe_result(&outcome, latency);
+        let (mut result, status_code) = probe_result(&outcome, latency);
+        // The detail reaches health events, exports and logs: the client's rule applies.
+        result.detail = result
+            .detail
+            .map(|d| super::error::shown_message(&d, &shared.redactor));
         let check = HealthCheck {
             service: service.to_owned(),
             healthy: result.ok,

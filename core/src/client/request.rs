@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::hooks::Hooks;
 use super::{Error, HttpClient, Response};
-use crate::redact::redact_url;
+use crate::redact::REDACTED;
 use crate::uri::{self, RedirectScope};
 use crate::{Request, Runtime, Transport};
 
@@ -65,9 +65,27 @@ pub struct RequestBuilder<T: Transport, R: Runtime, H: Hooks> {
 
 impl<T: Transport, R: Runtime, H: Hooks> fmt::Debug for RequestBuilder<T, R, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redactor = self.client.redactor();
         f.debug_struct("RequestBuilder")
             .field("method", &self.method)
-            .field("url", &redact_url(&self.url))
+            .field("url", &redactor.redact_url(&self.url))
+            .field(
+                "query",
+                &self
+                    .query
+                    .iter()
+                    .map(|(k, v)| {
+                        let shown = if redactor.is_secret_name(k) {
+                            REDACTED
+                        } else {
+                            v.as_str()
+                        };
+                        (k.as_str(), shown)
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .field("headers", &redactor.redact_headers(&self.headers))
+            .field("body", &format_args!("{} bytes", self.body.len()))
             .field("service", &self.service)
             .finish_non_exhaustive()
     }
@@ -190,7 +208,9 @@ impl<T: Transport, R: Runtime, H: Hooks> RequestBuilder<T, R, H> {
         self
     }
 
-    /// A JSON body (`Content-Type: application/json` unless set).
+    /// A JSON body (`Content-Type: application/json` unless set). A value that cannot be
+    /// serialized (a map with non-string keys, a failing `Serialize` implementation) makes
+    /// `send` return [`Error::InvalidBody`] without sending anything.
     pub fn json<B: Serialize + ?Sized>(mut self, value: &B) -> Self {
         match serde_json::to_vec(value) {
             Ok(body) => {
@@ -200,7 +220,7 @@ impl<T: Transport, R: Runtime, H: Hooks> RequestBuilder<T, R, H> {
                     .or_insert(HeaderValue::from_static("application/json"));
                 self
             }
-            Err(e) => self.fail(Error::Json(e)),
+            Err(e) => self.fail(Error::InvalidBody(e)),
         }
     }
 
@@ -273,8 +293,8 @@ impl<T: Transport, R: Runtime, H: Hooks> RequestBuilder<T, R, H> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let uri =
-            uri::parse(&self.url, &self.query).map_err(|e| Error::from_request(e, &self.url))?;
+        let uri = uri::parse(&self.url, &self.query)
+            .map_err(|e| Error::from_request(e, &self.url, self.client.redactor()))?;
         let mut request = Request::new(self.body);
         *request.method_mut() = self.method;
         *request.uri_mut() = uri;

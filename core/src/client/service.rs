@@ -10,6 +10,7 @@ use http::Method;
 
 use super::background::Background;
 use super::builder::HttpClientBuilder;
+use super::error::shown_url;
 use super::hooks::{Hooks, SharedHooks};
 use super::metrics::{CircuitBreakerState, HealthCheck, ServiceMetrics};
 use super::{Error, HttpClient, RequestBuilder};
@@ -117,14 +118,18 @@ impl<T: Transport, R: Runtime, H: Hooks> ServiceClientBuilder<T, R, H> {
     where
         R: Spawn<Background<T, R, H>>,
     {
+        let redactor = match &self.client {
+            ClientSource::Own(b) => b.redactor_ref().clone(),
+            ClientSource::Shared(c) => c.redactor().clone(),
+        };
         let base = ServiceBase::parse(&self.base_url)
-            .map_err(|e| Error::from_request(e, &self.base_url))?;
+            .map_err(|e| Error::from_request(e, &self.base_url, &redactor))?;
         // The health probe obeys the same confinement as every endpoint.
         let health_url = base
             .join(&self.health_path)
             .map_err(|e| Error::InvalidEndpoint {
                 service: self.service_name.clone(),
-                endpoint: shown_endpoint(&self.health_path),
+                endpoint: shown_url(&shown_endpoint(&self.health_path), &redactor),
                 reason: e.reason,
             })?;
         let (http, owns_client) = match self.client {
@@ -199,7 +204,10 @@ impl<T: Transport, R: Runtime, H: Hooks> fmt::Debug for ServiceClient<T, R, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServiceClient")
             .field("service_name", &self.inner.service_name)
-            .field("base_url", &redact_url(self.base_url()))
+            .field(
+                "base_url",
+                &self.inner.http.redactor().redact_url(self.base_url()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -284,7 +292,7 @@ impl<T: Transport, R: Runtime, H: Hooks> ServiceClient<T, R, H> {
                 .request(method, self.base_url())
                 .fail(Error::InvalidEndpoint {
                     service: inner.service_name.clone(),
-                    endpoint: shown_endpoint(endpoint),
+                    endpoint: shown_url(&shown_endpoint(endpoint), inner.http.redactor()),
                     reason: e.reason,
                 }),
         }

@@ -102,6 +102,9 @@ fn script<'scope>(
             collect(state, outstanding.drain(..), &park);
         }
         if let Some(checks) = &step.check {
+            // Work the step set off on other threads at this instant (a background refresh,
+            // say) happens before the check, as on one executor.
+            coordinator.quiesce();
             check::client(checks, world, &mut state.sink(Location::Step(i)));
         }
     }

@@ -404,8 +404,14 @@ mod tests {
         let parks = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = mpsc::channel::<()>();
         let (wake_tx, wake_rx) = oneshot::channel::<()>();
+        // The helper answers only once the executor has parked (otherwise the answer may be
+        // there before the first poll, and nothing ever waits).
+        let seen = Arc::clone(&parks);
         let helper = thread::spawn(move || {
             rx.recv().unwrap();
+            while seen.load(Ordering::SeqCst) == 0 {
+                thread::yield_now();
+            }
             wake_tx.send(()).unwrap();
         });
         let parker = Counting {

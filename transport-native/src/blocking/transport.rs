@@ -177,7 +177,7 @@ fn attempt(
     // Every hop completes within its first poll (it blocks instead of waiting).
     redirect::follow(&inner.redirects, request, &mut hop)
         .now_or_never()
-        .unwrap_or_else(|| Err(Failure::invalid("a blocking hop did not complete")))
+        .unwrap_or_else(|| Err(Failure::internal("a blocking hop did not complete")))
 }
 
 /// One hop of a blocking attempt.
@@ -240,5 +240,5 @@ fn wait_for_slot(
         },
     };
     // The semaphores are never closed; map it anyway rather than panic.
-    acquired.map_err(|_| Failure::invalid("transport closed"))
+    acquired.map_err(|_| Failure::internal("transport closed"))
 }

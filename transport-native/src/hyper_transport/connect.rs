@@ -89,7 +89,7 @@ impl Connector {
                 race(semaphore.acquire_owned(), timer.as_mut().as_pin_mut(), None)
                     .await
                     .map_err(|_| timed_out("waiting for a free connection slot of the host"))?
-                    .map_err(|_| Failure::invalid("transport closed"))?
+                    .map_err(|_| Failure::internal("transport closed"))?
             }
         };
 
