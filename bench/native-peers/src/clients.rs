@@ -198,6 +198,24 @@ pub(crate) fn run(job: &Job) -> Result<Sample, String> {
     Ok(sample)
 }
 
+/// The sender factory of a reqwest row: `reqwest::Client` and reqwest-middleware's client
+/// share the calls, not a type.
+macro_rules! reqwest_sender {
+    ($client:ident) => {
+        move |url: Arc<str>| {
+            let client = $client.clone();
+            move || {
+                let (client, url) = (client.clone(), Arc::clone(&url));
+                async move {
+                    let resp = client.get(&*url).send().await.map_err(|e| e.to_string())?;
+                    check(resp.status().as_u16())?;
+                    Ok(resp.bytes().await.map_err(|e| e.to_string())?.len())
+                }
+            }
+        }
+    };
+}
+
 fn run_kind(job: &Job) -> Result<Sample, String> {
     let c = job.concurrency;
     match job.kind {
@@ -213,31 +231,11 @@ fn run_kind(job: &Job) -> Result<Sample, String> {
                 .pool_max_idle_per_host(c)
                 .build()
                 .map_err(|e| e.to_string())?;
-            Ok(move |url: Arc<str>| {
-                let client = client.clone();
-                move || {
-                    let (client, url) = (client.clone(), Arc::clone(&url));
-                    async move {
-                        let resp = client.get(&*url).send().await.map_err(|e| e.to_string())?;
-                        check(resp.status().as_u16())?;
-                        Ok(resp.bytes().await.map_err(|e| e.to_string())?.len())
-                    }
-                }
-            })
+            Ok(reqwest_sender!(client))
         }),
         Kind::ReqwestMw => run_async(job, move || {
             let client = reqwest_mw(c)?;
-            Ok(move |url: Arc<str>| {
-                let client = client.clone();
-                move || {
-                    let (client, url) = (client.clone(), Arc::clone(&url));
-                    async move {
-                        let resp = client.get(&*url).send().await.map_err(|e| e.to_string())?;
-                        check(resp.status().as_u16())?;
-                        Ok(resp.bytes().await.map_err(|e| e.to_string())?.len())
-                    }
-                }
-            })
+            Ok(reqwest_sender!(client))
         }),
         Kind::Hyper => run_async(job, move || {
             let mut connector = HttpConnector::new();
