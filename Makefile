@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check readme-examples demo demo-sim bench bench-native fuzz-smoke clean help
+.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check readme-examples demo demo-sim bench bench-setup bench-native fuzz-smoke clean help
 
 all: test
 
@@ -15,7 +15,10 @@ help:
 	@echo "                   of tether-core, README examples compiled in a fresh crate"
 	@echo "make doc         - cargo doc of the workspace with warnings denied"
 	@echo "make bench       - criterion benchmarks of the core decisions"
-	@echo "make bench-native - Tether native vs bare ureq vs reqwest+middleware, side by side"
+	@echo "make bench-native - Tether async (hyper) and blocking (ureq) vs ureq, reqwest, hyper, reqwest+middleware:"
+	@echo "                   each client in its own process against nginx (1 worker); writes docs/bench-native.md"
+	@echo "                   (~4 min; BENCH_ARGS='--diagnostics' adds the rows that explain Tether's, ~6 min)"
+	@echo "make bench-setup - install nginx and wrk for bench-native (idempotent)"
 	@echo "make fuzz-smoke  - run every cargo-fuzz target for a bounded time"
 	@echo "make setup       - install what the tests need (idempotent)"
 
@@ -63,8 +66,12 @@ readme-examples:
 bench:
 	$(CARGO) bench -p tether-core
 
-bench-native:
-	$(CARGO) run --release -p tether-bench-native --bin bench-native -- --out docs/bench-native.md
+bench-setup:
+	@bash scripts/bench-setup.sh
+
+BENCH_ARGS ?=
+bench-native: bench-setup
+	$(CARGO) run --release -p tether-bench-native --bin bench-native -- --out docs/bench-native.md $(BENCH_ARGS)
 
 FUZZ_SECONDS ?= 20
 fuzz-smoke:
