@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check readme-examples demo demo-sim bench bench-native fuzz-smoke clean help python-env wheel test-python lint-python bench-bridge bench-python
+.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check readme-examples demo demo-sim bench bench-setup bench-native fuzz-smoke clean help python-env wheel test-python lint-python bench-bridge bench-python
 
 all: test
 
@@ -16,7 +16,10 @@ help:
 	@echo "                   pytest suite from a fresh venv, ruff and mypy --strict"
 	@echo "make doc         - cargo doc of the workspace with warnings denied"
 	@echo "make bench       - criterion benchmarks of the core decisions"
-	@echo "make bench-native - Tether native vs bare ureq vs reqwest+middleware, side by side"
+	@echo "make bench-native - Tether async (hyper) and blocking (ureq) vs ureq, reqwest, hyper, reqwest+middleware:"
+	@echo "                   each client in its own process against nginx (1 worker); writes docs/bench-native.md"
+	@echo "                   (~4 min; BENCH_ARGS='--diagnostics' adds the rows that explain Tether's, ~6 min)"
+	@echo "make bench-setup - install nginx and wrk for bench-native (idempotent)"
 	@echo "make fuzz-smoke  - run every cargo-fuzz target for a bounded time"
 	@echo "make wheel       - build the abi3 wheel of the Python package into dist/"
 	@echo "make test-python - build the wheel, install it into a fresh venv, run its pytest suite"
@@ -69,8 +72,12 @@ readme-examples:
 bench:
 	$(CARGO) bench -p tether-core
 
-bench-native:
-	$(CARGO) run --release -p tether-bench-native --bin bench-native -- --out docs/bench-native.md
+bench-setup:
+	@bash scripts/bench-setup.sh
+
+BENCH_ARGS ?=
+bench-native: bench-setup
+	$(CARGO) run --release -p tether-bench-native --bin bench-native -- --out docs/bench-native.md $(BENCH_ARGS)
 
 # The Python package: a venv with maturin and the test/bench tools (.tools/py), the wheel in
 # dist/, its tests from a fresh venv that installs that wheel.
@@ -91,11 +98,11 @@ lint-python: python-env
 	cd bindings-python && ../$(PY_VENV)/bin/ruff check python tests bench examples
 	cd bindings-python && MYPYPATH=python ../$(PY_VENV)/bin/mypy python/tether tests bench examples
 
-bench-bridge: wheel
+bench-bridge: bench-setup wheel
 	$(PY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps dist/tether-*.whl
 	$(PY_VENV)/bin/python bindings-python/bench/bench_bridge.py
 
-bench-python: wheel
+bench-python: bench-setup wheel
 	$(PY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps dist/tether-*.whl
 	$(PY_VENV)/bin/python bindings-python/bench/bench_python.py
 

@@ -81,6 +81,16 @@ pub fn parse<K: AsRef<str>, V: AsRef<str>>(
     url: &str,
     query: &[(K, V)],
 ) -> Result<Uri, RequestError> {
+    // Most URLs a program sends are already in the form WHATWG parsing would give back, and
+    // that parse (IDNA, percent-encoding sets, dot segments) is most of a request's cost in
+    // the client layer: such URLs go straight to `Uri`, with the same result.
+    if query.is_empty() && already_serialized(url) {
+        let uri = Uri::try_from(url).map_err(|_| RequestError::InvalidUrl {
+            reason: "URL cannot be sent as an HTTP request target",
+        })?;
+        check(&uri)?;
+        return Ok(uri);
+    }
     let mut parsed = url::Url::parse(url).map_err(|e| RequestError::InvalidUrl {
         reason: parse_error_reason(e),
     })?;
@@ -99,6 +109,148 @@ pub fn parse<K: AsRef<str>, V: AsRef<str>>(
         })?;
     check(&uri)?;
     Ok(uri)
+}
+
+/// Whether WHATWG parsing of `url` would serialize it back byte for byte — checked
+/// conservatively: `false` sends a URL through the full parse, never wrongly past it.
+///
+/// True for `http://` or `https://` (lower case), a host of lower-case letters, digits, `-`
+/// and `.` (non-empty labels, no `xn--` label, and a numeric last label only in a plain
+/// dotted-quad IPv4 address), an optional port that is not the scheme's default (no leading
+/// zero, at most 65535), then a path starting with `/` and an optional query made only of
+/// characters that no WHATWG percent-encode set touches, `%` only before two hex digits, no
+/// `.` or `..` segment and no `%2e` anywhere, no fragment.
+fn already_serialized(url: &str) -> bool {
+    let b = url.as_bytes();
+    let (rest, default_port) = if let Some(r) = b.strip_prefix(b"http://") {
+        (r, &b"80"[..])
+    } else if let Some(r) = b.strip_prefix(b"https://") {
+        (r, &b"443"[..])
+    } else {
+        return false;
+    };
+    // A path is required: WHATWG adds `/` to `http://host`.
+    let Some(slash) = rest.iter().position(|&c| c == b'/') else {
+        return false;
+    };
+    let (authority, target) = rest.split_at(slash);
+    let (host, port) = match authority.iter().position(|&c| c == b':') {
+        Some(i) => (&authority[..i], Some(&authority[i + 1..])),
+        None => (authority, None),
+    };
+    port.is_none_or(|p| serialized_port(p, default_port))
+        && serialized_host(host)
+        && serialized_target(target)
+}
+
+fn serialized_port(port: &[u8], default: &[u8]) -> bool {
+    (1..=5).contains(&port.len())
+        && port[0] != b'0'
+        && port.iter().all(u8::is_ascii_digit)
+        && port.iter().fold(0_u32, |n, d| n * 10 + u32::from(d - b'0')) <= 65_535
+        && port != default
+}
+
+/// Byte classes for [`already_serialized`], one table lookup per byte.
+const HOST: u8 = 1;
+const PATH: u8 = 2;
+const QUERY: u8 = 4;
+const CLASSES: [u8; 256] = {
+    let mut t = [0_u8; 256];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        let lower_or_digit = b.is_ascii_lowercase() || b.is_ascii_digit();
+        if lower_or_digit || b == b'-' {
+            t[c] |= HOST;
+        }
+        // Unreserved and sub-delimiters (but `'`, which the special-query set encodes),
+        // `:`, `@` and `/`; `?` as well in the query. `%` is handled apart.
+        let mut plain = b.is_ascii_alphanumeric();
+        let extra = b"-._~!$&()*+,;=:@/";
+        let mut k = 0;
+        while k < extra.len() {
+            plain |= b == extra[k];
+            k += 1;
+        }
+        if plain {
+            t[c] |= PATH | QUERY;
+        }
+        if b == b'?' {
+            t[c] |= QUERY;
+        }
+        c += 1;
+    }
+    t
+};
+
+fn serialized_host(host: &[u8]) -> bool {
+    let mut label_start = 0;
+    for (i, &c) in host.iter().enumerate() {
+        if c == b'.' {
+            if i == label_start || host[label_start..].starts_with(b"xn--") {
+                return false;
+            }
+            label_start = i + 1;
+        } else if CLASSES[usize::from(c)] & HOST == 0 {
+            return false;
+        }
+    }
+    let last = &host[label_start..];
+    if last.is_empty() || last.starts_with(b"xn--") {
+        return false;
+    }
+    // A last label that starts with a digit may make the host an IPv4 address in one of
+    // the forms WHATWG rewrites (`127.1`, `0x7f.0.0.1`, `010.0.0.1`): only the plain
+    // dotted quad is taken as it is.
+    if !last[0].is_ascii_digit() {
+        return true;
+    }
+    let mut octets = 0;
+    host.split(|&c| c == b'.').all(|o| {
+        octets += 1;
+        o.len() <= 3
+            && o.iter().all(u8::is_ascii_digit)
+            && (o.len() == 1 || o[0] != b'0')
+            && o.iter().fold(0_u32, |n, d| n * 10 + u32::from(d - b'0')) <= 255
+    }) && octets == 4
+}
+
+fn serialized_target(target: &[u8]) -> bool {
+    let mut class = PATH;
+    let mut segment = 0;
+    let mut i = 0;
+    while i < target.len() {
+        let c = target[i];
+        if class == PATH && (c == b'/' || c == b'?') {
+            // The segment that ends here: no `.` or `..`.
+            let s = &target[segment..i];
+            if s == b"." || s == b".." {
+                return false;
+            }
+            segment = i + 1;
+            if c == b'?' {
+                class = QUERY;
+            }
+            i += 1;
+        } else if c == b'%' {
+            let hex = |j: usize| target.get(j).is_some_and(u8::is_ascii_hexdigit);
+            // `%2e` is a dot to the dot-segment rules.
+            if !hex(i + 1)
+                || !hex(i + 2)
+                || (target[i + 1] == b'2' && target[i + 2].eq_ignore_ascii_case(&b'e'))
+            {
+                return false;
+            }
+            i += 3;
+        } else if CLASSES[usize::from(c)] & class != 0 {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    let last = &target[segment..];
+    class == QUERY || (last != b"." && last != b"..")
 }
 
 /// A fixed reason for each WHATWG parse failure (the `url` crate's own wording).
@@ -366,6 +518,95 @@ mod tests {
         // WHATWG normalisation: IDNA hosts, dot segments, lower-case scheme and host.
         let uri = parse("HTTP://Bücher.example/a/./b/../c", NONE).unwrap();
         assert_eq!(uri.to_string(), "http://xn--bcher-kva.example/a/c");
+    }
+
+    /// What the full WHATWG parse gives (the path `parse` takes for URLs it cannot skip).
+    fn full_parse(url: &str) -> Option<String> {
+        let mut parsed = url::Url::parse(url).ok()?;
+        parsed.set_fragment(None);
+        Some(parsed.as_str().to_owned())
+    }
+
+    #[test]
+    fn serialized_urls_skip_the_full_parse_with_the_same_result() {
+        for url in [
+            "http://127.0.0.1:8080/nostore.json",
+            "https://api.example.com/v1/items?b=2&a=1",
+            "http://h/",
+            "http://a-b.c1.example:65535/p;x=1/%41%e9/~u_v.w?q=%20&r=/?s@t:u!$()*+,",
+            "http://10.0.0.255/a//b/",
+            "https://1a.example/",
+        ] {
+            assert!(already_serialized(url), "{url}");
+            assert_eq!(full_parse(url).as_deref(), Some(url));
+            assert_eq!(parse(url, NONE).unwrap().to_string(), url);
+        }
+        // Each of these changes under WHATWG parsing (or might): the full parse decides.
+        for url in [
+            "HTTP://h/",
+            "http://H/",
+            "http://h",
+            "http://h:80/",
+            "https://h:443/",
+            "http://h:080/",
+            "http://h:/",
+            "http://127.1/",
+            "http://0x7f.0.0.1/",
+            "http://010.0.0.1/",
+            "http://1.2.3.256/",
+            "http://a..b/",
+            "http://xn--bcher-kva.example/",
+            "http://h/a/./b",
+            "http://h/a/../b",
+            "http://h/a/%2e%2E/b",
+            "http://h/a b",
+            "http://h/a'b",
+            "http://h/?a'b",
+            "http://h/a#f",
+            "http://h/a\\b",
+            "http://h/%zz",
+            "http://h/é",
+            "http://u@h/",
+            "http://[::1]/",
+            "http://h/a?b\tc",
+        ] {
+            assert!(!already_serialized(url), "{url}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whenever the fast path takes a URL, the full WHATWG parse gives it back unchanged.
+        #[test]
+        fn the_fast_path_agrees_with_the_full_parse(
+            scheme in proptest::sample::select(vec!["http://", "https://", "http://", "https://", "HTTP://", "ftp://"]),
+            host in "[a-z][a-z0-9-]{0,4}(\\.[a-z][a-z0-9-]{0,4}){0,2}(:[1-9][0-9]{0,3})?|(1?[0-9]{1,2}\\.){3}[0-9]{1,3}|[a-zA-Z0-9.:@\\[\\]x-]{0,14}",
+            target in "(/[a-zA-Z0-9._~-]{0,5}){1,4}(\\?[a-z0-9=&./?'-]{0,8})?|(/[a-zA-Z0-9.%2eE_-]{0,5}){1,3}|/[/a-zA-Z0-9.%?#:@!$&'()*+,;=~_ \\-]{0,24}|[/a-z0-9.%?#]{0,8}",
+        ) {
+            let url = format!("{scheme}{host}{target}");
+            if already_serialized(&url) {
+                let full = full_parse(&url);
+                proptest::prop_assert_eq!(full.as_deref(), Some(url.as_str()));
+                let uri = parse(&url, NONE);
+                proptest::prop_assert_eq!(
+                    uri.map(|u| u.to_string()).ok(),
+                    full_parse(&url).filter(|u| u.parse::<Uri>().is_ok())
+                );
+            }
+        }
+
+        /// IPv4-looking hosts: only canonical dotted quads are taken as they are.
+        #[test]
+        fn numeric_hosts_agree_with_the_full_parse(
+            octets in proptest::collection::vec("(0x)?[0-9a-f]{1,4}", 1..6),
+            port in proptest::option::of(0u32..70_000),
+        ) {
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let url = format!("http://{}{port}/x", octets.join("."));
+            if already_serialized(&url) {
+                let full = full_parse(&url);
+                proptest::prop_assert_eq!(full.as_deref(), Some(url.as_str()));
+            }
+        }
     }
 
     #[test]

@@ -21,7 +21,8 @@ pub const TARGET: &str = "tether::http_client";
 /// failures.
 ///
 /// * Each request runs in an `http_request` span (DEBUG) with the method, the redacted URL and
-///   the service, so the transport's own events nest under it.
+///   the service, so the transport's own events nest under it. Span and events are built
+///   only while a subscriber records DEBUG on this target; otherwise they cost nothing.
 /// * Requests, responses and errors at DEBUG (headers, redacted, at TRACE); each retry from
 ///   the decision trace at DEBUG; breaker transitions at INFO (WARN when a breaker opens);
 ///   health and alert changes at INFO.
@@ -64,8 +65,12 @@ impl TracingHooks {
 }
 
 impl Hooks for TracingHooks {
+    /// Verbose hooks observe requests only while a subscriber records DEBUG on [`TARGET`]:
+    /// building a request's span and events costs about as much as the engine's whole
+    /// decision pass, for nothing when no one listens. (Breaker, health and alert events
+    /// reach [`on_event`](Hooks::on_event) either way.)
     fn observes(&self) -> bool {
-        self.verbose
+        self.verbose && tracing::enabled!(target: TARGET, tracing::Level::DEBUG)
     }
 
     fn on_request(

@@ -139,6 +139,30 @@ api_tests! {
     }
 }
 
+/// The request span and events are built only while someone records them: no subscriber, or
+/// one at INFO, and the verbose hooks stay out of the request path.
+#[test]
+fn verbose_hooks_observe_requests_only_while_debug_is_recorded() {
+    use tether_native::TracingHooks;
+    use tether_native::tether_core::client::Hooks as _;
+
+    let verbose = TracingHooks::default();
+    assert!(!verbose.observes(), "no subscriber");
+    let at = |level| {
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(Capture::default())
+            .finish()
+    };
+    tracing::subscriber::with_default(at(tracing::Level::INFO), || {
+        assert!(!verbose.observes(), "INFO");
+    });
+    tracing::subscriber::with_default(at(tracing::Level::DEBUG), || {
+        assert!(verbose.observes(), "DEBUG");
+        assert!(!TracingHooks::quiet().observes(), "quiet");
+    });
+}
+
 /// Values that must stay visible: redaction is not allowed to hide ordinary traffic.
 const VISIBLE: &[&str] = &[
     "application/x-visible",

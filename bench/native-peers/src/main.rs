@@ -1,707 +1,427 @@
-//! `bench-native`: Tether's native client side by side with its peers, in one run, against
-//! the same loopback upstream (the chaos server, in process, on its own runtime thread).
+//! `bench-native`: Tether's native client side by side with the Rust clients it is judged
+//! against, in one run, against an upstream in other processes (nginx, one worker).
 //!
-//! Clients:
-//! - **ureq** — a bare `ureq::Agent` called on tokio's blocking pool (the baseline);
-//! - **tether** — the core client layer (`tether_core::client::HttpClient`, no hooks) over `UreqTransport` with every policy on (cache,
-//!   breaker, retry with budget, metrics, background driver);
-//! - **reqwest+mw** — reqwest with reqwest-middleware, reqwest-retry and http-cache-reqwest
-//!   (in-memory moka manager).
-//!
-//! Cases:
-//! - **no-store** — `GET /json/small?cache_control=no-store`: every request reaches the
-//!   upstream; the caches look it up and decline to store it;
-//! - **cache-hit** — `GET /json/small` (`max-age=60`): after warm-up every request is a hit.
-//!
-//! Each cell runs `--rounds` interleaved rounds (the clients of a case take turns) adding up
-//! to `--seconds`, so drift on a shared machine hits every client alike. Usage:
+//! Each client runs in **a process of its own** — the bench re-executes itself with `--child`
+//! — so `getrusage(RUSAGE_SELF)` measures that client alone: client CPU per request is the
+//! figure least hurt by noise on a shared machine. Each row gets several rounds, and the rows
+//! of one case take turns within a round (in a rotating order), so load drift hits them alike.
 //!
 //! ```text
-//! bench-native [--seconds 3] [--rounds 3] [--warmup-ms 500] [--pool 64]
-//!              [--only SUBSTR] [--diagnostics] [--out FILE]
+//! bench-native [--rounds 5] [--window-ms 1000] [--warmup-ms 400] [--only SUBSTR]...
+//!              [--nginx PATH] [--prefix DIR] [--no-wrk] [--diagnostics] [--out FILE]
 //! ```
+//!
+//! The rows: Tether's async API (`tether_native::HttpClient`, hyper) and its blocking API
+//! (`tether_native::blocking::HttpClient`, ureq on the caller's thread), each beside its bare
+//! transport (the floor the client layer adds to), then ureq on OS threads, reqwest on a
+//! current-thread runtime, hyper alone, reqwest + middleware + retry + http-cache, and wrk.
+//!
+//! `--diagnostics` adds rows that explain Tether's: the async client layer over the async
+//! `UreqTransport` (ureq on tokio's blocking pool), and over a transport without any I/O (an
+//! in-process response after one yield), with and without the default logging hooks, and
+//! that transport alone — the client layer's own CPU under tokio, free of the network's noise.
+//! It also adds a case, `uncached-url-per-worker`, for Tether's rows and their transports:
+//! each worker asks for a URL of its own, so the cache's single-flight never holds a request
+//! behind an identical one in flight.
+//!
+//! `--only` keeps the rows whose `client case c=N` contains the text (`--only 'c=64'`,
+//! `--only tether`); repeat it to keep several.
 
-// A benchmark harness measures wall time and drives its own tasks and threads, which the
-// workspace's purity rules (clippy.toml) reserve for frontends.
+// A benchmark harness measures wall time, spawns processes and drives its own threads, which
+// the workspace's purity rules (clippy.toml) reserve for frontends.
 #![allow(clippy::disallowed_methods)]
 
-use std::fmt::Write as _;
+mod clients;
+mod meter;
+mod nginx;
+mod report;
+
+use std::io::Read as _;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_cache_reqwest::{Cache, CacheMode, HttpCache, HttpCacheOptions, MokaCache, MokaManager};
-use reqwest_middleware::ClientWithMiddleware;
-use reqwest_retry::RetryTransientMiddleware;
-use reqwest_retry::policies::ExponentialBackoff;
-use tether_chaos::{ChaosHandle, ChaosOptions};
-use tether_core::client::{HttpClient, HttpClientBuilder};
-use tether_core::{EngineConfig, Transport as _};
-use tether_native::{NativeConfig, TokioRuntime, UreqTransport};
+use nix::sys::resource::UsageWho;
 
-const NO_STORE: &str = "/json/small?cache_control=no-store";
-const CACHEABLE: &str = "/json/small";
+use crate::clients::{ALL, Job, Kind};
+use crate::meter::{Sample, cpu_time};
+use crate::nginx::{CACHED, Counters, NO_STORE, Nginx};
+use crate::report::{Case, Cell, Meta};
 
-#[derive(Debug)]
+const USAGE: &str = "bench-native [--rounds 5] [--window-ms 1000] [--warmup-ms 400] \
+                     [--only SUBSTR]... [--nginx PATH] [--prefix DIR] [--no-wrk] [--diagnostics] \
+                     [--out FILE]";
+
 struct Args {
-    seconds: f64,
     rounds: u32,
+    window: Duration,
     warmup: Duration,
-    pool: usize,
-    only: Option<String>,
+    only: Vec<String>,
+    nginx: PathBuf,
+    prefix: PathBuf,
+    wrk: bool,
     diagnostics: bool,
     out: Option<PathBuf>,
 }
 
-fn parse_args() -> Result<Args, String> {
+fn millis(v: Option<String>, flag: &str) -> Result<Duration, String> {
+    let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
+    v.parse()
+        .map(Duration::from_millis)
+        .map_err(|e| format!("{flag}: {e}"))
+}
+
+fn parse_args(argv: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut args = Args {
-        seconds: 3.0,
-        rounds: 3,
-        warmup: Duration::from_millis(500),
-        pool: 64,
-        only: None,
+        rounds: 5,
+        window: Duration::from_millis(1000),
+        warmup: Duration::from_millis(400),
+        only: Vec::new(),
+        nginx: PathBuf::from("/usr/sbin/nginx"),
+        prefix: PathBuf::from("target/bench-native/nginx"),
+        wrk: true,
         diagnostics: false,
         out: None,
     };
-    let mut it = std::env::args().skip(1);
+    let mut it = argv;
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--seconds" => {
-                args.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?;
-            }
             "--rounds" => args.rounds = value()?.parse().map_err(|e| format!("--rounds: {e}"))?,
-            "--warmup-ms" => {
-                args.warmup = Duration::from_millis(
-                    value()?.parse().map_err(|e| format!("--warmup-ms: {e}"))?,
-                );
-            }
-            "--pool" => args.pool = value()?.parse().map_err(|e| format!("--pool: {e}"))?,
-            "--only" => args.only = Some(value()?),
+            "--window-ms" => args.window = millis(Some(value()?), "--window-ms")?,
+            "--warmup-ms" => args.warmup = millis(Some(value()?), "--warmup-ms")?,
+            "--only" => args.only.push(value()?),
+            "--nginx" => args.nginx = PathBuf::from(value()?),
+            "--prefix" => args.prefix = PathBuf::from(value()?),
+            "--no-wrk" => args.wrk = false,
             "--diagnostics" => args.diagnostics = true,
             "--out" => args.out = Some(PathBuf::from(value()?)),
             "-h" | "--help" => {
-                println!(
-                    "bench-native [--seconds 3] [--rounds 3] [--warmup-ms 500] [--pool 64] \
-                     [--only SUBSTR] [--diagnostics] [--out FILE]"
-                );
+                println!("{USAGE}");
                 std::process::exit(0);
             }
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
+            other => return Err(format!("unknown argument {other:?}\nusage: {USAGE}")),
         }
     }
-    if !args.seconds.is_finite() || args.seconds <= 0.0 || args.rounds == 0 || args.pool == 0 {
-        return Err("--seconds, --rounds and --pool must be positive".into());
+    if args.rounds == 0 || args.window.is_zero() {
+        return Err("--rounds and --window-ms must be positive".into());
     }
     Ok(args)
 }
 
-/// One client under test.
-enum Peer {
-    /// A bare ureq agent on tokio's blocking pool.
-    Ureq(ureq::Agent),
-    /// The Tether transport alone, without the engine (diagnostic).
-    TetherTransport(UreqTransport),
-    /// The full Tether client.
-    Tether(HttpClient<UreqTransport, TokioRuntime>),
-    /// reqwest behind reqwest-middleware.
-    Reqwest(ClientWithMiddleware),
-}
-
-impl Peer {
-    /// One GET; the body is read whole. Returns the body length.
-    async fn get(&self, url: &str) -> Result<usize, String> {
-        match self {
-            Peer::Ureq(agent) => {
-                let agent = agent.clone();
-                let url = url.to_owned();
-                tokio::task::spawn_blocking(move || {
-                    let mut resp = agent.get(&url).call().map_err(|e| e.to_string())?;
-                    check_status(resp.status().as_u16())?;
-                    let body = resp.body_mut().read_to_vec().map_err(|e| e.to_string())?;
-                    Ok(body.len())
-                })
-                .await
-                .map_err(|e| e.to_string())?
-            }
-            Peer::TetherTransport(transport) => {
-                let resp = transport
-                    .send(request(url)?, None)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                check_status(resp.status().as_u16())?;
-                Ok(resp.body().len())
-            }
-            Peer::Tether(client) => {
-                let resp = client
-                    .execute(request(url)?, None)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                check_status(resp.status().as_u16())?;
-                Ok(resp.bytes().len())
-            }
-            Peer::Reqwest(client) => {
-                let resp = client.get(url).send().await.map_err(|e| e.to_string())?;
-                check_status(resp.status().as_u16())?;
-                Ok(resp.bytes().await.map_err(|e| e.to_string())?.len())
-            }
-        }
-    }
-}
-
-fn request(url: &str) -> Result<tether_core::Request, String> {
-    http::Request::get(url)
-        .body(Bytes::new())
-        .map_err(|e| e.to_string())
-}
-
-fn check_status(status: u16) -> Result<(), String> {
-    if status == 200 {
-        Ok(())
-    } else {
-        Err(format!("status {status}"))
-    }
-}
-
-fn ureq_agent(pool: usize) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_idle_connections(pool)
-        .max_idle_connections_per_host(pool)
-        .build()
-        .new_agent()
-}
-
-/// Which Tether variant to build.
-#[derive(Clone, Copy)]
-enum TetherVariant {
-    /// `EngineConfig::default()`: every policy on.
-    Full,
-    /// The same with the cache switched off (diagnostic).
-    CacheOff,
-    /// The same with no overall time limit on an attempt (diagnostic): neither the engine's
-    /// attempt timeout nor the transport's global timeout reaches ureq.
-    NoAttemptTimeout,
-}
-
-fn native_config(pool: usize) -> NativeConfig {
-    NativeConfig {
-        pool_size: pool,
-        ..NativeConfig::default()
-    }
-}
-
-fn tether_client(pool: usize, variant: TetherVariant) -> HttpClient<UreqTransport, TokioRuntime> {
-    // `EngineConfig::default()` has every policy on: RFC 9111 cache with single-flight,
-    // per-host breakers, 4 attempts with decorrelated-jitter backoff and a retry budget,
-    // metrics, health and alert rules.
-    let mut config = EngineConfig::default();
-    let mut native = native_config(pool);
-    match variant {
-        TetherVariant::Full => {}
-        TetherVariant::CacheOff => config.cache.enabled = false,
-        TetherVariant::NoAttemptTimeout => {
-            config.attempt_timeout = None;
-            native.timeout = None;
-        }
-    }
-    assert!(config.retry.budget.is_some() && config.retry.max_attempts > 1);
-    // No default headers, no hooks: the engine and its driver, as a peer would be measured.
-    // The background driver (timers, health, refreshes), part of a real deployment, starts on
-    // tokio with the client.
-    HttpClientBuilder::new(UreqTransport::new(native), TokioRuntime::new())
-        .engine_config(config)
-        .default_headers(http::HeaderMap::new())
-        .build()
-        .expect("valid config")
-}
-
-fn reqwest_client(pool: usize) -> ClientWithMiddleware {
-    let inner = reqwest::Client::builder()
-        .pool_max_idle_per_host(pool)
-        .build()
-        .expect("reqwest client");
-    // Cache outermost, retries inside it: the order of Tether's own pipeline.
-    reqwest_middleware::ClientBuilder::new(inner)
-        .with(Cache(HttpCache {
-            mode: CacheMode::Default,
-            manager: MokaManager::new(MokaCache::new(1000)),
-            options: HttpCacheOptions::default(),
-        }))
-        .with(RetryTransientMiddleware::new_with_policy(
-            ExponentialBackoff::builder().build_with_max_retries(3),
-        ))
-        .build()
-}
-
-/// What one (client, case, concurrency) cell measured, summed over its rounds.
-#[derive(Default)]
-struct Cell {
-    requests: u64,
-    errors: u64,
-    first_error: Option<String>,
-    elapsed: Duration,
-    latencies_us: Vec<u32>,
-    upstream_requests: u64,
-    upstream_connections: u64,
-}
-
-struct Burst {
-    latencies_us: Vec<u32>,
-    errors: u64,
-    first_error: Option<String>,
-    elapsed: Duration,
-}
-
-/// One worker per URL (so `urls.len()` is the concurrency) sends GETs back to back for
-/// `duration`.
-async fn burst(peer: &Arc<Peer>, urls: &[String], duration: Duration) -> Burst {
-    let start = Instant::now();
-    let deadline = start + duration;
-    let workers: Vec<_> = urls
-        .iter()
-        .map(|url| {
-            let peer = Arc::clone(peer);
-            let url = url.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(4096);
-                let mut errors = 0_u64;
-                let mut first_error = None;
-                loop {
-                    let t0 = Instant::now();
-                    if t0 >= deadline {
-                        break;
-                    }
-                    match peer.get(&url).await {
-                        Ok(len) if len > 0 => {
-                            latencies
-                                .push(t0.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                        }
-                        Ok(_) => {
-                            errors += 1;
-                            first_error.get_or_insert_with(|| "empty body".to_owned());
-                        }
-                        Err(e) => {
-                            errors += 1;
-                            first_error.get_or_insert(e);
-                        }
-                    }
-                }
-                (latencies, errors, first_error, Instant::now())
-            })
-        })
-        .collect();
-    let mut out = Burst {
-        latencies_us: Vec::new(),
-        errors: 0,
-        first_error: None,
-        elapsed: Duration::ZERO,
+/// `--child KIND CASE CONCURRENCY WARMUP_MS WINDOW_MS BASE_URL`: one client in this
+/// process; prints its [`Sample`] as one JSON line.
+fn child(argv: &[String]) -> Result<(), String> {
+    let [kind, case, concurrency, warmup, window, base_url] = argv else {
+        return Err(format!("--child takes 6 arguments, got {argv:?}"));
     };
-    for w in workers {
-        let (lat, errors, first_error, end) = w.await.expect("worker panicked");
-        out.latencies_us.extend(lat);
-        out.errors += errors;
-        if out.first_error.is_none() {
-            out.first_error = first_error;
-        }
-        out.elapsed = out.elapsed.max(end - start);
-    }
-    out
-}
-
-/// The upstream's `(requests, connections)` totals (this request included).
-fn upstream_counts(agent: &ureq::Agent, chaos: &ChaosHandle) -> (u64, u64) {
-    let body = agent
-        .get(&chaos.url("/count"))
-        .call()
-        .and_then(|mut r| r.body_mut().read_to_string())
-        .expect("GET /count");
-    let v: serde_json::Value = serde_json::from_str(&body).expect("count JSON");
-    (
-        v["requests"].as_u64().unwrap_or(0),
-        v["connections"].as_u64().unwrap_or(0),
-    )
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Case {
-    NoStore,
-    /// No-store with a distinct URL per worker, so single-flight never coalesces (diagnostic).
-    NoStorePerWorker,
-    CacheHit,
-}
-
-impl Case {
-    fn name(self) -> &'static str {
-        match self {
-            Case::NoStore => "no-store",
-            Case::NoStorePerWorker => "no-store, URL per worker",
-            Case::CacheHit => "cache-hit",
-        }
-    }
-    fn baseline(self) -> &'static str {
-        match self {
-            Case::NoStore | Case::NoStorePerWorker => "ureq",
-            Case::CacheHit => "reqwest+mw",
-        }
-    }
-}
-
-struct Group {
-    case: Case,
-    concurrency: usize,
-    clients: Vec<&'static str>,
-}
-
-struct Row {
-    client: &'static str,
-    case: Case,
-    concurrency: usize,
-    cell: Cell,
-}
-
-impl Row {
-    fn rps(&self) -> f64 {
-        self.cell.requests as f64 / self.cell.elapsed.as_secs_f64().max(1e-9)
-    }
-    fn percentile(&self, p: usize) -> u32 {
-        let v = &self.cell.latencies_us;
-        if v.is_empty() {
-            return 0;
-        }
-        v[(v.len() * p / 100).min(v.len() - 1)]
-    }
-}
-
-fn plan(args: &Args) -> Vec<Group> {
-    let mut groups = Vec::new();
-    for concurrency in [1, 64] {
-        let mut clients = vec!["ureq", "tether", "reqwest+mw"];
-        if args.diagnostics {
-            clients.extend([
-                "tether transport",
-                "tether cache off",
-                "tether no attempt timeout",
-            ]);
-        }
-        groups.push(Group {
-            case: Case::NoStore,
-            concurrency,
-            clients,
-        });
-        if args.diagnostics && concurrency > 1 {
-            groups.push(Group {
-                case: Case::NoStorePerWorker,
-                concurrency,
-                clients: vec!["ureq", "tether", "tether no attempt timeout"],
-            });
-        }
-    }
-    for concurrency in [1, 64] {
-        groups.push(Group {
-            case: Case::CacheHit,
-            concurrency,
-            clients: vec!["tether", "reqwest+mw"],
-        });
-    }
-    for g in &mut groups {
-        let (case, concurrency) = (g.case, g.concurrency);
-        g.clients.retain(|c| {
-            args.only
-                .as_deref()
-                .is_none_or(|f| format!("{c} {} c={concurrency}", case.name()).contains(f))
-        });
-    }
-    groups.retain(|g| !g.clients.is_empty());
-    groups
-}
-
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map_or("unknown CPU", |m| m.trim_start_matches([' ', '\t', ':']));
-    let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!(
-        "{model}, {cpus} logical CPUs available, Linux {} ({})",
-        kernel.trim(),
-        std::env::consts::ARCH
-    )
-}
-
-#[expect(
-    clippy::too_many_lines,
-    reason = "one Markdown report, written top to bottom in the order it reads"
-)]
-fn render(args: &Args, rows: &[Row]) -> String {
-    let mut md = String::new();
-    let _ = writeln!(md, "# bench-native\n");
-    let _ = writeln!(md, "- machine: {}", machine());
-    let _ = writeln!(
-        md,
-        "- upstream: tether-chaos in process (one current-thread runtime), 127.0.0.1, HTTP/1.1 keep-alive"
+    let case = Case::from_name(case).ok_or_else(|| format!("unknown case {case}"))?;
+    let job = Job {
+        kind: Kind::from_name(kind).ok_or_else(|| format!("unknown client {kind}"))?,
+        url: format!("{base_url}{}", case.path()),
+        cacheable: case == Case::CacheHit,
+        concurrency: concurrency
+            .parse()
+            .map_err(|e| format!("concurrency: {e}"))?,
+        url_per_worker: case == Case::UncachedPerWorker,
+        warmup: millis(Some(warmup.clone()), "warm-up")?,
+        window: millis(Some(window.clone()), "window")?,
+        base_url: base_url.clone(),
+    };
+    let sample = clients::run(&job)?;
+    println!(
+        "{}",
+        serde_json::to_string(&sample).map_err(|e| e.to_string())?
     );
-    let _ = writeln!(
-        md,
-        "- {} s per cell in {} interleaved rounds, {} ms warm-up per client and case, pools of {}",
-        args.seconds,
-        args.rounds,
-        args.warmup.as_millis(),
-        args.pool
-    );
-    let _ = writeln!(
-        md,
-        "- `upstream/req`: upstream requests per client request (1 = every request went out, 0 = all cache hits)\n"
-    );
-    let header = [
-        "client",
-        "case",
-        "conc",
-        "req/s",
-        "p50 µs",
-        "p99 µs",
-        "upstream/req",
-        "new conns",
-        "errors",
-        "vs baseline",
-    ];
-    let mut table: Vec<Vec<String>> = vec![header.iter().map(|s| (*s).to_owned()).collect()];
-    for r in rows {
-        let base = rows.iter().find(|b| {
-            b.client == r.case.baseline() && b.case == r.case && b.concurrency == r.concurrency
-        });
-        let ratio = base.map_or_else(
-            || "—".to_owned(),
-            |b| {
-                if b.client == r.client {
-                    "1.00× (baseline)".to_owned()
-                } else {
-                    format!("{:.2}×", r.rps() / b.rps().max(1e-9))
-                }
-            },
-        );
-        table.push(vec![
-            r.client.to_owned(),
-            r.case.name().to_owned(),
-            r.concurrency.to_string(),
-            format!("{:.0}", r.rps()),
-            r.percentile(50).to_string(),
-            r.percentile(99).to_string(),
-            format!(
-                "{:.3}",
-                r.cell.upstream_requests as f64 / r.cell.requests.max(1) as f64
-            ),
-            r.cell.upstream_connections.to_string(),
-            r.cell.errors.to_string(),
-            ratio,
-        ]);
-    }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            table
-                .iter()
-                .map(|row| row[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for (n, row) in table.iter().enumerate() {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(i, (c, w))| {
-                if i >= 2 {
-                    format!("{c:>w$}")
-                } else {
-                    format!("{c:<w$}")
-                }
-            })
-            .collect();
-        let _ = writeln!(md, "| {} |", cells.join(" | "));
-        if n == 0 {
-            let rule: Vec<String> = widths
-                .iter()
-                .enumerate()
-                .map(|(i, w)| {
-                    if i >= 2 {
-                        format!("{}:", "-".repeat(w - 1))
-                    } else {
-                        "-".repeat(*w)
-                    }
-                })
-                .collect();
-            let _ = writeln!(md, "| {} |", rule.join(" | "));
-        }
-    }
-    for r in rows.iter().filter(|r| r.cell.first_error.is_some()) {
-        let _ = writeln!(
-            md,
-            "\nfirst error of {} {} c={}: {}",
-            r.client,
-            r.case.name(),
-            r.concurrency,
-            r.cell.first_error.as_deref().unwrap_or_default()
-        );
-    }
-    let _ = writeln!(md, "\n## Targets\n");
-    let targets = [
-        (Case::NoStore, "tether", "ureq", 0.95),
-        (Case::CacheHit, "tether", "reqwest+mw", 3.0),
-    ];
-    for (case, client, baseline, target) in targets {
-        for concurrency in [1, 64] {
-            let find = |name: &str| {
-                rows.iter()
-                    .find(|r| r.client == name && r.case == case && r.concurrency == concurrency)
-            };
-            if let (Some(a), Some(b)) = (find(client), find(baseline)) {
-                let ratio = a.rps() / b.rps().max(1e-9);
-                let _ = writeln!(
-                    md,
-                    "- {} c={concurrency}: {client} / {baseline} = {ratio:.2}× (target ≥ {target}×): {}",
-                    case.name(),
-                    if ratio >= target { "PASS" } else { "MISS" }
-                );
-            }
-        }
-    }
-    md
+    Ok(())
 }
 
-#[expect(
-    clippy::too_many_lines,
-    reason = "the benchmark script: each step runs once, in order, and reads best in sequence"
-)]
-#[tokio::main(flavor = "multi_thread")]
-async fn main() {
-    let args = match parse_args() {
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("--child") {
+        if let Err(e) = child(&argv[1..]) {
+            eprintln!("bench-native child: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let args = match parse_args(argv.into_iter()) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("bench-native: {e}");
             std::process::exit(2);
         }
     };
-    let chaos = tether_chaos::spawn_background(ChaosOptions::default());
-    let counter = ureq_agent(1);
-    // Wait until the upstream answers.
-    for _ in 0..100 {
-        if counter.get(&chaos.url("/health")).call().is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    if let Err(e) = coordinate(&args) {
+        eprintln!("bench-native: {e}");
+        std::process::exit(1);
     }
-    eprintln!("upstream at {}", chaos.base_url());
+}
 
-    let mut peers: Vec<(&'static str, Arc<Peer>)> = vec![
-        ("ureq", Arc::new(Peer::Ureq(ureq_agent(args.pool)))),
-        (
-            "tether",
-            Arc::new(Peer::Tether(tether_client(args.pool, TetherVariant::Full))),
-        ),
-        (
-            "reqwest+mw",
-            Arc::new(Peer::Reqwest(reqwest_client(args.pool))),
-        ),
-    ];
-    if args.diagnostics {
-        peers.push((
-            "tether transport",
-            Arc::new(Peer::TetherTransport(UreqTransport::new(native_config(
-                args.pool,
-            )))),
-        ));
-        peers.push((
-            "tether cache off",
-            Arc::new(Peer::Tether(tether_client(
-                args.pool,
-                TetherVariant::CacheOff,
-            ))),
-        ));
-        peers.push((
-            "tether no attempt timeout",
-            Arc::new(Peer::Tether(tether_client(
-                args.pool,
-                TetherVariant::NoAttemptTimeout,
-            ))),
-        ));
-    }
-    let peer = |name: &str| {
-        Arc::clone(
-            &peers
-                .iter()
-                .find(|(n, _)| *n == name)
-                .expect("known client")
-                .1,
-        )
-    };
-
-    let round = Duration::from_secs_f64(args.seconds / f64::from(args.rounds));
-    let mut rows = Vec::new();
-    for group in plan(&args) {
-        let urls: Vec<String> = (0..group.concurrency)
-            .map(|worker| match group.case {
-                Case::NoStore => chaos.url(NO_STORE),
-                Case::NoStorePerWorker => chaos.url(&format!("{NO_STORE}&worker={worker}")),
-                Case::CacheHit => chaos.url(CACHEABLE),
-            })
-            .collect();
-        let mut cells: Vec<Cell> = group.clients.iter().map(|_| Cell::default()).collect();
-        for client in &group.clients {
-            let p = peer(client);
-            let _ = burst(&p, &urls, args.warmup).await;
-        }
-        for _ in 0..args.rounds {
-            for (client, cell) in group.clients.iter().zip(&mut cells) {
-                let p = peer(client);
-                let (req0, conn0) = upstream_counts(&counter, &chaos);
-                let b = burst(&p, &urls, round).await;
-                let (req1, conn1) = upstream_counts(&counter, &chaos);
-                cell.requests += b.latencies_us.len() as u64;
-                cell.errors += b.errors;
-                if cell.first_error.is_none() {
-                    cell.first_error = b.first_error;
-                }
-                cell.elapsed += b.elapsed;
-                cell.latencies_us.extend(b.latencies_us);
-                cell.upstream_requests += req1.saturating_sub(req0 + 1);
-                cell.upstream_connections += conn1.saturating_sub(conn0);
+/// The rows of this run, grouped by (case, concurrency).
+fn plan(args: &Args) -> Vec<Vec<Cell>> {
+    let mut groups = Vec::new();
+    for case in Case::ALL {
+        for concurrency in [1, 64] {
+            let group: Vec<Cell> = ALL
+                .into_iter()
+                .filter(|k| case.includes(*k, args.diagnostics))
+                .filter(|k| args.wrk || *k != Kind::Wrk)
+                .filter(|k| args.diagnostics || !k.diagnostic())
+                .map(|kind| Cell {
+                    kind,
+                    case,
+                    concurrency,
+                    samples: Vec::new(),
+                })
+                .filter(|c| args.only.is_empty() || args.only.iter().any(|o| c.id().contains(o)))
+                .collect();
+            if !group.is_empty() {
+                groups.push(group);
             }
         }
-        for (client, mut cell) in group.clients.iter().zip(cells) {
-            cell.latencies_us.sort_unstable();
-            let row = Row {
-                client,
-                case: group.case,
-                concurrency: group.concurrency,
-                cell,
-            };
-            eprintln!(
-                "  {client:<18} {:<24} c={:<3} {:>8.0} req/s",
-                group.case.name(),
-                group.concurrency,
-                row.rps()
-            );
-            rows.push(row);
+    }
+    groups
+}
+
+fn coordinate(args: &Args) -> Result<(), String> {
+    let started = Instant::now();
+    let load_before = load_average();
+    let nginx = Nginx::start(&args.nginx, &args.prefix)?;
+    let base = nginx.base_url();
+    eprintln!(
+        "nginx {} (pid {}) at {base}, load average {load_before}",
+        nginx_version(&args.nginx),
+        nginx.pid()
+    );
+    let mut groups = plan(args);
+    for round in 0..args.rounds {
+        for group in &mut groups {
+            let n = group.len();
+            // A rotating order: no client always goes first after another case.
+            for i in 0..n {
+                let cell = &mut group[(i + round as usize) % n];
+                let sample = if cell.kind == Kind::Wrk {
+                    run_wrk(
+                        args,
+                        &format!("{base}{}", cell.case.path()),
+                        cell.concurrency,
+                        &base,
+                    )
+                } else {
+                    run_child(args, cell.kind, cell.case, cell.concurrency, &base)
+                };
+                match sample {
+                    Ok(s) => {
+                        eprintln!(
+                            "round {}/{}: {:<32} {:>8.0} req/s {:>7.1} µs CPU/req",
+                            round + 1,
+                            args.rounds,
+                            cell.id(),
+                            s.rps(),
+                            s.cpu_per_request()
+                        );
+                        cell.samples.push(s);
+                    }
+                    Err(e) => eprintln!("round {}: {} failed: {e}", round + 1, cell.id()),
+                }
+            }
         }
     }
-
-    let md = render(&args, &rows);
+    nginx.status()?;
+    drop(nginx);
+    let meta = Meta {
+        machine: machine(),
+        upstream: format!(
+            "nginx {} from apt, 1 worker process, 127.0.0.1, HTTP/1.1 keep-alive, \
+             `access_log off`, ~200-byte static JSON (`{NO_STORE}`: `no-store`; \
+             `{CACHED}`: `max-age=60`)",
+            nginx_version(&args.nginx)
+        ),
+        load_before,
+        load_after: load_average(),
+        rounds: args.rounds,
+        window_ms: args.window.as_millis() as u64,
+        warmup_ms: args.warmup.as_millis() as u64,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let cells: Vec<Cell> = groups.into_iter().flatten().collect();
+    let md = report::render(&meta, &cells);
     println!("\n{md}");
     if let Some(path) = &args.out {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            let _ = std::fs::create_dir_all(dir);
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        std::fs::write(path, &md).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        std::fs::write(path, &md).map_err(|e| format!("writing {}: {e}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
-    for (_, p) in &peers {
-        if let Peer::Tether(c) = &**p {
-            c.close();
+    Ok(())
+}
+
+/// Runs one client in a fresh process of this binary and reads its sample.
+fn run_child(
+    args: &Args,
+    kind: Kind,
+    case: Case,
+    concurrency: usize,
+    base: &str,
+) -> Result<Sample, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .arg("--child")
+        .arg(kind.name())
+        .arg(case.name())
+        .arg(concurrency.to_string())
+        .arg(args.warmup.as_millis().to_string())
+        .arg(args.window.as_millis().to_string())
+        .arg(base)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let limit = args.warmup + args.window + Duration::from_secs(30);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
         }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("no result within {limit:?}; killed"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        stdout.read_to_string(&mut out).map_err(|e| e.to_string())?;
     }
-    drop(chaos);
+    if !status.success() {
+        return Err(format!("exited with {status}"));
+    }
+    serde_json::from_str(out.trim()).map_err(|e| format!("bad sample {out:?}: {e}"))
+}
+
+/// wrk with one thread for the window; its CPU is this process's `RUSAGE_CHILDREN` delta.
+fn run_wrk(args: &Args, url: &str, concurrency: usize, base: &str) -> Result<Sample, String> {
+    let seconds = args.window.as_secs().max(1);
+    let before = Counters::fetch(base)?;
+    let cpu0 = cpu_time(UsageWho::RUSAGE_CHILDREN);
+    let output = Command::new("wrk")
+        .args(["-t1", &format!("-c{concurrency}"), &format!("-d{seconds}s")])
+        .arg("--latency")
+        .arg(url)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("wrk: {e}"))?;
+    let cpu = cpu_time(UsageWho::RUSAGE_CHILDREN).saturating_sub(cpu0);
+    let after = Counters::fetch(base)?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!("wrk exited with {}: {text}", output.status));
+    }
+    let requests: u64 = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(n, _)| n.trim().parse().ok())
+        .ok_or_else(|| format!("no request count in wrk's output: {text}"))?;
+    let rps: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no Requests/sec in wrk's output: {text}"))?;
+    let percentile = |p: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(p))
+            .and_then(|v| wrk_duration_us(v.trim()))
+            .unwrap_or(0)
+    };
+    let errors = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
+        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .sum();
+    Ok(Sample {
+        requests,
+        errors,
+        first_error: text
+            .lines()
+            .find(|l| l.contains("Socket errors"))
+            .map(str::to_owned),
+        seconds: requests as f64 / rps.max(1e-9),
+        cpu_us: cpu.as_secs_f64() * 1e6,
+        p50_us: percentile("50%"),
+        p99_us: percentile("99%"),
+        upstream_requests: Some(after.requests.saturating_sub(before.requests + 1)),
+        new_connections: Some(after.accepts.saturating_sub(before.accepts + 1)),
+    })
+}
+
+/// `250.00us`, `1.20ms`, `2.00s` → µs.
+fn wrk_duration_us(text: &str) -> Option<u32> {
+    let (number, scale) = if let Some(v) = text.strip_suffix("us") {
+        (v, 1.0)
+    } else if let Some(v) = text.strip_suffix("ms") {
+        (v, 1e3)
+    } else if let Some(v) = text.strip_suffix('s') {
+        (v, 1e6)
+    } else {
+        return None;
+    };
+    number.parse::<f64>().ok().map(|n| (n * scale) as u32)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").ok().map_or_else(
+        || "unknown".to_owned(),
+        |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
+}
+
+/// `lscpu`'s model name, the CPUs this process may use, the kernel.
+fn machine() -> String {
+    let lscpu = Command::new("lscpu")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let field = |name: &str| {
+        lscpu
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+    };
+    let model = field("Model name:").unwrap_or_else(|| "unknown CPU".to_owned());
+    let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or_else(String::new, |kb| {
+            format!(", {:.0} GiB", kb as f64 / 1024.0 / 1024.0)
+        });
+    format!(
+        "{model} (lscpu), {cpus} CPUs available{memory}, Linux {} {}",
+        kernel.trim(),
+        std::env::consts::ARCH
+    )
+}
+
+fn nginx_version(binary: &std::path::Path) -> String {
+    Command::new(binary)
+        .arg("-v")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stderr)
+                .split('/')
+                .nth(1)
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "(version unknown)".to_owned())
 }

@@ -87,14 +87,16 @@ pub struct Background<T: Transport, R: Runtime, H: Hooks> {
     owner: bool,
     rx: Option<mpsc::UnboundedReceiver<Work>>,
     timer: Option<Pin<Box<R::Sleep>>>,
-    jobs: FuturesUnordered<Job<T::Send, R::Sleep>>,
+    /// Made on the first poll: a driver that a runtime refuses (a client without an
+    /// executor builds one per request) allocates nothing.
+    jobs: Option<FuturesUnordered<Job<T::Send, R::Sleep>>>,
 }
 
 impl<T: Transport, R: Runtime, H: Hooks> fmt::Debug for Background<T, R, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Background")
             .field("owner", &self.owner)
-            .field("jobs", &self.jobs.len())
+            .field("jobs", &self.jobs.as_ref().map_or(0, FuturesUnordered::len))
             .finish_non_exhaustive()
     }
 }
@@ -111,7 +113,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Background<T, R, H> {
             owner,
             rx: None,
             timer: None,
-            jobs: FuturesUnordered::new(),
+            jobs: None,
         }
     }
 
@@ -149,12 +151,14 @@ impl<T: Transport, R: Runtime, H: Hooks> Background<T, R, H> {
         };
         let send = Box::pin(shared.transport.send(request, limit));
         let timer = limit.map(|t| Box::pin(shared.runtime.sleep(t)));
-        self.jobs.push(Job {
-            kind: Some(kind),
-            started: shared.runtime.now(),
-            limit,
-            race: Timed::new(send, timer),
-        });
+        self.jobs
+            .get_or_insert_with(FuturesUnordered::new)
+            .push(Job {
+                kind: Some(kind),
+                started: shared.runtime.now(),
+                limit,
+                race: Timed::new(send, timer),
+            });
     }
 
     /// Reports a finished background request to the engine.
@@ -203,11 +207,15 @@ impl<T: Transport, R: Runtime, H: Hooks> Future for Background<T, R, H> {
                 return Poll::Ready(());
             }
             let mut busy = false;
-            while let Poll::Ready(Some((kind, started, outcome))) = this.jobs.poll_next_unpin(cx) {
+            while let Poll::Ready(Some((kind, started, outcome))) = this
+                .jobs
+                .get_or_insert_with(FuturesUnordered::new)
+                .poll_next_unpin(cx)
+            {
                 this.finish(kind, started, outcome);
                 busy = true;
             }
-            while this.jobs.len() < MAX_JOBS {
+            while this.jobs.as_ref().map_or(0, FuturesUnordered::len) < MAX_JOBS {
                 let rx = this.rx.as_mut().expect("taken above");
                 match rx.poll_next_unpin(cx) {
                     Poll::Ready(Some(work)) => {
@@ -251,6 +259,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Drop for Background<T, R, H> {
             let mut ids: Vec<_> = self
                 .jobs
                 .iter_mut()
+                .flat_map(FuturesUnordered::iter_mut)
                 .filter_map(|job| match &job.kind {
                     Some(JobKind::Refresh { permit, .. }) => Some(permit.id()),
                     _ => None,

@@ -339,7 +339,10 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
         }
         self.runtime.check()?;
         // Defaults apply per name, every value of it, unless the request set that name.
-        if !self.default_headers.is_empty() {
+        if request.headers().is_empty() {
+            // Usually the request has no header of its own: the defaults as they are.
+            request.headers_mut().clone_from(&self.default_headers);
+        } else if !self.default_headers.is_empty() {
             let own: Vec<HeaderName> = self
                 .default_headers
                 .keys()
@@ -544,7 +547,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
                 Ok(Response::new(
                     reply.into_response(now),
                     from_cache,
-                    service.to_string(),
+                    service,
                     trace,
                 ))
             }

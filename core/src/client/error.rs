@@ -407,11 +407,12 @@ impl Error {
         now: Timestamp,
         redactor: &Redactor,
     ) -> Result<(Reply, DecisionTrace), Self> {
-        let service = service.to_owned();
-        let trace = Box::new(trace);
+        // A response, the common case, allocates nothing here.
+        let failed = |trace| (service.to_owned(), Box::new(trace));
         Err(match result {
-            FinalResult::Response(reply) => return Ok((reply, *trace)),
+            FinalResult::Response(reply) => return Ok((reply, trace)),
             FinalResult::Transport(error) => {
+                let (service, trace) = failed(trace);
                 let message = shown_message(&error.message, redactor);
                 match error.kind {
                     TransportErrorKind::Timeout => Error::Timeout {
@@ -439,6 +440,7 @@ impl Error {
                 }
             }
             FinalResult::Rejected(RejectReason::BreakerOpen { retry_at, state }) => {
+                let (service, trace) = failed(trace);
                 let retry_at = (retry_at != Timestamp::MAX).then_some(retry_at);
                 Error::CircuitOpen {
                     service,
@@ -448,11 +450,14 @@ impl Error {
                     trace,
                 }
             }
-            FinalResult::Rejected(reason) => Error::Rejected {
-                service,
-                reason,
-                trace,
-            },
+            FinalResult::Rejected(reason) => {
+                let (service, trace) = failed(trace);
+                Error::Rejected {
+                    service,
+                    reason,
+                    trace,
+                }
+            }
         })
     }
 

@@ -1,5 +1,7 @@
 //! [`Response`]: a whole response and how it was obtained.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, StatusCode, Version};
@@ -28,7 +30,8 @@ use crate::DecisionTrace;
 pub struct Response {
     inner: http::Response<Bytes>,
     from_cache: bool,
-    service: String,
+    /// Shared with the engine's interned name: no copy per response.
+    service: Arc<str>,
     trace: DecisionTrace,
 }
 
@@ -47,7 +50,7 @@ impl Response {
     pub(crate) fn new(
         inner: http::Response<Bytes>,
         from_cache: bool,
-        service: String,
+        service: Arc<str>,
         trace: DecisionTrace,
     ) -> Self {
         Response {
@@ -135,7 +138,7 @@ impl Response {
             return Err(Error::status_error(
                 status,
                 self.inner.into_body(),
-                self.service,
+                String::from(&*self.service),
                 self.trace,
             ));
         }
