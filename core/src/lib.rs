@@ -157,7 +157,8 @@ pub use driver::{Runtime, Spawn, Transport};
 pub use engine::{
     AttemptNext, AttemptResult, AttemptTrace, BackgroundFetch, BreakerScope, CacheTrace, Decision,
     DecisionTrace, Engine, EngineConfig, EngineError, EngineEvent, EngineSnapshot, FinalResult,
-    Finished, Next, Output, Permit, RejectReason, Reply, RequestId, RequestPhase, RetryToken,
+    Finished, HumanDuration, Next, Output, Permit, RejectReason, Reply, RequestId, RequestPhase,
+    RetryToken,
 };
 pub use error::{ConfigError, RequestError};
 pub use export::{

@@ -53,7 +53,8 @@ pub use self::decision::{
 pub use self::observe::EngineSnapshot;
 pub use self::request::{EngineError, Permit, RequestId, RequestPhase, RetryToken};
 pub use self::trace::{
-    AttemptNext, AttemptResult, AttemptTrace, CacheTrace, DecisionTrace, RejectReason,
+    AttemptNext, AttemptResult, AttemptTrace, CacheTrace, DecisionTrace, HumanDuration,
+    RejectReason,
 };
 
 use self::call::Call;
