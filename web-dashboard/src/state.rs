@@ -26,7 +26,10 @@ pub struct Failure {
     pub since: UnixMs,
     /// When the latest failed.
     pub last: UnixMs,
-    /// Why the latest failed (the client's error text; shown as text).
+    /// Why the first of them failed (the client's error text; shown as text).
+    pub first_reason: String,
+    /// Why the latest failed: often "circuit breaker is open" once the page's client has
+    /// given up on the server for a while, which is why the first reason is kept too.
     pub reason: String,
     /// How many.
     pub count: u32,
@@ -89,6 +92,7 @@ impl PollState {
                 self.failure = Some(Failure {
                     since: at,
                     last: at,
+                    first_reason: reason.clone(),
                     reason,
                     count: 1,
                 });
@@ -116,10 +120,16 @@ impl PollState {
     /// before any data.
     pub fn banner(&self, source: &str, clock: Clock) -> Option<El> {
         let failure = self.failure.as_ref()?;
+        let latest = if failure.reason == failure.first_reason {
+            String::new()
+        } else {
+            format!("; now: {}", failure.reason)
+        };
         let reason = El::new("span").class("reason").text(format!(
-            "{source} did not answer: {} ({} in a row, last at {}).",
-            failure.reason,
+            "{source} did not answer: {}{latest} ({} in a row since {}, last at {}).",
+            failure.first_reason,
             failure.count,
+            time::local_time(failure.since, clock),
             time::local_time(failure.last, clock)
         ));
         let banner = match &self.received {
@@ -228,7 +238,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("circuit open (2 in a row, last at 00:01:10)"),
+            text.contains(
+                "did not answer: refused; now: circuit open (2 in a row since 00:00:40, last at 00:01:10)"
+            ),
             "{text}"
         );
         assert_eq!(b.get_attr("role"), Some("alert"));

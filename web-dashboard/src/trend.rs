@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 
 use crate::data::{ClientCounters, History};
 use crate::fmt;
-use crate::time::{self, UnixMs};
+use crate::time::{self, Clock, UnixMs};
 use crate::view::El;
 
 /// How much history the chart shows.
@@ -147,7 +147,7 @@ fn interval_mean(before: Option<ClientCounters>, after: Option<ClientCounters>) 
 }
 
 /// Chart geometry, in SVG user units.
-const W: f64 = 640.0;
+const W: f64 = 900.0;
 const H: f64 = 220.0;
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 12.0;
@@ -208,18 +208,35 @@ impl Frame {
                     .attr("x", coord(LEFT - 6.0))
                     .attr("y", coord(self.y(v) + 4.0))
                     .attr("text-anchor", "end")
-                    .text(fmt::millis(v)),
+                    .text(if v == 0.0 {
+                        "0".to_owned()
+                    } else {
+                        fmt::millis(v)
+                    }),
             );
         }
         let middle = i64::midpoint(self.t0, self.t1);
+        // Seconds matter on a span of a few minutes, not on an hour.
+        let seconds = self.t1 - self.t0 < 600_000;
         for (t, anchor) in [(self.t0, "start"), (middle, "middle"), (self.t1, "end")] {
+            let label = if seconds {
+                time::local_time(
+                    t,
+                    Clock {
+                        now: t,
+                        utc_offset_minutes,
+                    },
+                )
+            } else {
+                time::local_hour_minute(t, utc_offset_minutes)
+            };
             out.push(
                 El::svg("text")
                     .class("axis")
                     .attr("x", coord(self.x(t)))
                     .attr("y", coord(H - 6.0))
                     .attr("text-anchor", anchor)
-                    .text(time::local_hour_minute(t, utc_offset_minutes)),
+                    .text(label),
             );
         }
         out
