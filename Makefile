@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check readme-examples demo demo-sim bench bench-native fuzz-smoke clean help
+.PHONY: all setup test test-rust test-wasm wasm lint fmt-check clippy doc refs wasm-check readme-examples demo demo-sim bench bench-native bench-wasm fuzz-smoke clean help
 
 all: test
 
@@ -16,6 +16,9 @@ help:
 	@echo "make doc         - cargo doc of the workspace with warnings denied"
 	@echo "make bench       - criterion benchmarks of the core decisions"
 	@echo "make bench-native - Tether native vs bare ureq vs reqwest+middleware, side by side"
+	@echo "make wasm        - the browser package: pkg/tether-wasm (ES module, .d.ts, package.json)"
+	@echo "make test-wasm   - wasm tests under Node and headless Chromium, vectors, tsc --strict"
+	@echo "make bench-wasm  - client + engine overhead per request: Chromium and Node vs native"
 	@echo "make fuzz-smoke  - run every cargo-fuzz target for a bounded time"
 	@echo "make setup       - install what the tests need (idempotent)"
 
@@ -33,7 +36,7 @@ demo:
 demo-sim:
 	$(CARGO) run --quiet --release -p tether-tests --example simulate
 
-test: setup fmt-check refs clippy test-rust doc wasm-check readme-examples
+test: setup fmt-check refs clippy test-rust doc wasm-check test-wasm readme-examples
 	@echo "make test: all green"
 
 fmt-check:
@@ -57,6 +60,12 @@ refs:
 wasm-check:
 	@bash scripts/wasm-check.sh
 
+wasm:
+	@bash scripts/wasm-package.sh
+
+test-wasm:
+	@bash scripts/wasm-test.sh
+
 readme-examples:
 	@bash scripts/readme-examples.sh
 
@@ -65,6 +74,9 @@ bench:
 
 bench-native:
 	$(CARGO) run --release -p tether-bench-native --bin bench-native -- --out docs/bench-native.md
+
+bench-wasm:
+	@bash scripts/wasm-bench.sh
 
 FUZZ_SECONDS ?= 20
 fuzz-smoke:
