@@ -4,7 +4,8 @@
 #   - the wasm32-unknown-unknown target: rustup first (with a timeout), otherwise Debian's
 #     rustc-web + rust-web-src + lld-22 with -Zbuild-std (see scripts/wasm-env.sh),
 #   - the browser tests' tools: wasm-bindgen-cli at the version Cargo.lock pins (in .tools/bin),
-#     Debian's chromium + chromium-driver, Node and TypeScript (in .tools/node).
+#     Debian's chromium + chromium-driver, Node and TypeScript (in .tools/node),
+#   - playwright-core for the dashboard's end-to-end test (in web-dashboard/e2e/node_modules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
@@ -98,5 +99,14 @@ if [ "$(cat "$TOOLS/node/typescript.version" 2>/dev/null)" != "$TS_VERSION" ]; t
   mkdir -p "$TOOLS/node"
   npm install --silent --no-audit --no-fund --prefix "$TOOLS/node" "typescript@$TS_VERSION" >/dev/null
   echo "$TS_VERSION" > "$TOOLS/node/typescript.version"
+fi
+# 7. playwright-core for the dashboard's end-to-end test, into web-dashboard/e2e/node_modules
+#    from its lock file. It drives Debian's chromium (step 5): no browser is downloaded.
+e2e=web-dashboard/e2e
+want=$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' "$e2e/package.json")
+have=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$e2e/node_modules/playwright-core/package.json" 2>/dev/null || true)
+if [ "$have" != "$want" ]; then
+  log "npm ci playwright-core@$want into $e2e/node_modules"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund --prefix "$e2e" >/dev/null
 fi
 log "done"

@@ -103,10 +103,14 @@ async function main() {
   const cleanup = [];
   const dialogs = [];
   const errors = [];
-  const deadline = setTimeout(() => {
-    log(`FAIL: over the ${opts.deadline} s deadline`);
+  const abort = (why) => {
+    log(`FAIL: ${why}`);
     Promise.allSettled(cleanup.reverse().map((f) => f())).finally(() => process.exit(1));
-  }, opts.deadline * 1000);
+  };
+  const deadline = setTimeout(() => abort(`over the ${opts.deadline} s deadline`), opts.deadline * 1000);
+  // `timeout` (or Ctrl-C) ends this script: stop the demo and the browser first.
+  process.once('SIGTERM', () => abort('terminated'));
+  process.once('SIGINT', () => abort('interrupted'));
   try {
     log(`starting ${opts.tether} demo`);
     const demo = await startDemo(opts, cleanup);
@@ -197,7 +201,7 @@ async function main() {
     const stale = await page.evaluate(() => [...document.querySelectorAll('section.panel')]
       .every((s) => s.dataset.stale === 'true'));
     if (!stale) throw new Error('panels are not marked stale');
-    log(`stale banner: ${bannerText.replace(/\s+/g, ' ').slice(0, 160)}`);
+    log(`stale banner: ${bannerText.replace(/\s+/g, " ").slice(0, 400)}`);
 
     if (dialogs.length) throw new Error(`dialogs opened: ${JSON.stringify(dialogs)}`);
     const unexpected = errors.filter((e) => !/Failed to load resource|ERR_CONNECTION_REFUSED/.test(e));

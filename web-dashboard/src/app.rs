@@ -28,11 +28,13 @@ const SERVICE: &str = "monitoring";
 /// A poll's time limit per attempt.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Retries of a failed poll (GETs: always safe to repeat).
-const RETRIES: u32 = 2;
+/// Retries of a failed request (GETs: always safe to repeat).
+const RETRIES: u32 = 1;
 
-/// Failed polls in a row that open the breaker, and how long it stays open before a probe.
-const BREAKER_FAILURES: u32 = 3;
+/// Failed attempts in a row that open the breaker (a poll is two requests of up to two
+/// attempts each, so the first failed poll still reports the server's own error, and the
+/// second opens it), and how long it stays open before a probe.
+const BREAKER_FAILURES: u32 = 5;
 const BREAKER_OPEN: Duration = Duration::from_secs(15);
 
 /// The running page.

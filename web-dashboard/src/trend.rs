@@ -300,8 +300,8 @@ pub fn chart(trends: &Trends, utc_offset_minutes: i32) -> El {
     let times = series.iter().flat_map(|s| s.points.iter().map(|(t, _)| *t));
     let t1 = times.clone().max().unwrap_or(0);
     let frame = Frame {
-        // At least a minute wide (a single interval would divide by zero).
-        t0: times.min().unwrap_or(0).min(t1 - 60_000),
+        // Fitted to the data, at least ten seconds wide (one point would divide by zero).
+        t0: times.min().unwrap_or(0).min(t1 - 10_000),
         t1,
         y_max: nice_ceiling(peak * 1.05),
     };
