@@ -43,6 +43,9 @@ struct App {
     settings: RefCell<Settings>,
     state: RefCell<PollState>,
     client: RefCell<ServiceClient>,
+    /// The bearer token for a server whose reads are protected: typed into the form, kept in
+    /// memory only (never in the address, the history or storage).
+    token: RefCell<Option<String>>,
     /// Wakes the poll loop early (the refresh button, new settings).
     wake: mpsc::UnboundedSender<()>,
 }
@@ -84,6 +87,7 @@ pub(crate) fn run() -> Result<(), JsValue> {
         settings: RefCell::new(settings),
         state: RefCell::new(PollState::default()),
         client: RefCell::new(client),
+        token: RefCell::new(None),
         wake,
     });
     app.show_settings(&errors);
@@ -96,7 +100,7 @@ pub(crate) fn run() -> Result<(), JsValue> {
 /// Polls, renders, waits for the interval or a wake-up, forever.
 async fn poll_loop(app: Rc<App>, mut woken: mpsc::UnboundedReceiver<()>) {
     loop {
-        app.poll().await;
+        Box::pin(app.poll()).await;
         let interval = app.settings.borrow().interval;
         let sleep = BrowserRuntime::new().sleep(interval).fuse();
         let wake = woken.next().fuse();
@@ -121,9 +125,17 @@ impl App {
         let client = self.client.borrow().clone();
         let source = self.settings.borrow().source.clone();
         let history_path = self.state.borrow().trends.history_query();
+        let token = self.token.borrow().clone();
+        let get = |path: &str| {
+            let request = client.get(path);
+            match &token {
+                Some(t) => request.bearer_auth(t),
+                None => request,
+            }
+        };
         let (dashboard, history) = futures::join!(
-            client.get("/dashboard").send_json::<Dashboard>(),
-            client.get(&history_path).send_json::<History>(),
+            get("/dashboard").send_json::<Dashboard>(),
+            get(&history_path).send_json::<History>(),
         );
         // New settings while this poll ran: its answers belong to the old source.
         if self.settings.borrow().source != source {
@@ -266,13 +278,16 @@ impl App {
             .input("interval")
             .map(|i| i.value())
             .unwrap_or_default();
+        let token = self.input("token").map(|i| i.value()).unwrap_or_default();
         let mut errors = Vec::new();
         let source = settings::resolve_source(&href, &source).map_err(|e| errors.push(e));
         let interval = settings::parse_interval(&interval).map_err(|e| errors.push(e));
-        let (Ok(source), Ok(interval)) = (source, interval) else {
+        let token = settings::parse_token(&token).map_err(|e| errors.push(e));
+        let (Ok(source), Ok(interval), Ok(token)) = (source, interval, token) else {
             self.show_settings(&errors);
             return;
         };
+        *self.token.borrow_mut() = token;
         let changed_source = self.settings.borrow().source != source;
         if changed_source {
             match client_for(&source) {

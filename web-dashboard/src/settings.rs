@@ -145,6 +145,21 @@ pub fn parse_interval(input: &str) -> Result<Duration, SettingError> {
     }
 }
 
+/// A bearer token as typed: `None` when empty; refused with spaces or control characters
+/// inside (the error does not repeat it).
+pub fn parse_token(input: &str) -> Result<Option<String>, SettingError> {
+    let token = input.trim();
+    if token.is_empty() {
+        Ok(None)
+    } else if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err(SettingError(
+            "token: spaces and control characters are not allowed".to_owned(),
+        ))
+    } else {
+        Ok(Some(token.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +205,17 @@ mod tests {
             assert_eq!(s, Settings::from_page(PAGE).0, "{query}");
         }
         assert_eq!(parse_interval("10s"), Ok(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn tokens() {
+        assert_eq!(parse_token("  "), Ok(None));
+        assert_eq!(parse_token(" abc123 "), Ok(Some("abc123".to_owned())));
+        let e = parse_token("secret part2").unwrap_err();
+        assert!(
+            !e.0.contains("secret"),
+            "the error does not repeat the token: {e:?}"
+        );
+        assert!(parse_token("a\u{7}b").is_err());
     }
 }
