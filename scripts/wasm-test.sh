@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test-wasm`: the browser frontend, tested where it runs.
 #
-#   1. starts the chaos upstream (`tether-chaos --cors`) on a free loopback port;
+#   1. starts the chaos upstream (`tether-chaos --cors`) on a free loopback port, and lints
+#      the wasm32-only code with clippy;
 #   2. under Node (wasm-bindgen-test): the scenario vectors and the core's scenario, client
 #      and cache-isolation tests (tether-tests built for wasm32), whose conformance
 #      fingerprint must equal the native one, then tether-wasm's fetch and JS API tests;
@@ -40,6 +41,14 @@ export TETHER_CHAOS_URL="http://$addr"
 closed_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 export TETHER_CLOSED_URL="http://127.0.0.1:$closed_port"
 log "chaos upstream at $TETHER_CHAOS_URL (route: $WASM_ROUTE)"
+
+if [ "$WASM_ROUTE" = rustup ]; then
+  # `make clippy` lints the host build; the code behind cfg(target_arch = "wasm32") — the
+  # wasm tests, the bench's wasm side — is linted here, on its own target.
+  log "clippy for wasm32 (tether-wasm, tether-tests, tether-bench-wasm)"
+  cargo clippy --quiet --target wasm32-unknown-unknown --all-targets --no-deps \
+    -p tether-wasm -p tether-tests -p tether-bench-wasm -- -D warnings
+fi
 
 log "Node: vectors and the core's scenario, client and cache-isolation tests"
 wasm_cargo test -p tether-tests --test conformance --test scenarios --test client \
