@@ -78,7 +78,21 @@ mkdir -p "$tmp/example/node_modules"
 ln -s "$PWD/pkg/tether-wasm" "$tmp/example/node_modules/tether-wasm"
 cp transport-wasm/js/example.ts transport-wasm/js/tsconfig.json transport-wasm/js/run-example.mjs "$tmp/example/"
 echo '{ "type": "module", "private": true }' > "$tmp/example/package.json"
+# The README's TypeScript blocks are compiled too, so that the tour cannot drift from the API.
+python3 - "$tmp/example" <<'PY'
+import json, pathlib, re, sys
+out = pathlib.Path(sys.argv[1])
+blocks = re.findall(r"^```ts\n(.*?)^```", pathlib.Path("README.md").read_text(), re.S | re.M)
+if not blocks:
+    sys.exit("README.md has no ```ts block")
+config = json.loads((out / "tsconfig.json").read_text())
+for n, body in enumerate(blocks, 1):
+    (out / f"readme_{n}.ts").write_text(body + "\nexport {};\n")
+    config["files"].append(f"readme_{n}.ts")
+(out / "tsconfig.json").write_text(json.dumps(config, indent=2))
+print(f"[wasm] {len(blocks)} README TypeScript block(s)")
+PY
 tsc -p "$tmp/example/tsconfig.json" --outDir "$tmp/example/out"
-log "tsc --strict: the typed example compiles against the generated declarations"
+log "tsc --strict: the typed example and the README's TypeScript compile against the declarations"
 (cd "$tmp/example" && node run-example.mjs out "$TETHER_CHAOS_URL")
 log "OK"
