@@ -4,7 +4,7 @@
 //!
 //! The transport ([`Scripted`]) answers every attempt at once with a prepared ~200-byte JSON
 //! response, so each request's future completes in its first poll; the loop polls it once
-//! ([`FutureExt::now_or_never`]) and never yields to an executor. What is timed is everything
+//! ([`futures::FutureExt::now_or_never`]) and never yields to an executor. What is timed is everything
 //! a request does in the client layer and the engine: parsing and checking the URL, the
 //! default headers, the deadline, the cache lookup (key derivation with the credential
 //! partition), the breaker, the permit, the attempt raced against its time limit, the outcome
