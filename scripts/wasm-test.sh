@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test-wasm`: the browser frontend, tested where it runs.
 #
-#   1. starts the chaos upstream (`tether-chaos --cors`) on a free loopback port;
+#   1. starts the chaos upstream (`tether-chaos --cors`) on a free loopback port, and lints
+#      the wasm32-only code with clippy;
 #   2. under Node (wasm-bindgen-test): the scenario vectors and the core's scenario, client
 #      and cache-isolation tests (tether-tests built for wasm32), whose conformance
 #      fingerprint must equal the native one, then tether-wasm's fetch and JS API tests;
@@ -41,6 +42,14 @@ closed_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 export TETHER_CLOSED_URL="http://127.0.0.1:$closed_port"
 log "chaos upstream at $TETHER_CHAOS_URL (route: $WASM_ROUTE)"
 
+if [ "$WASM_ROUTE" = rustup ]; then
+  # `make clippy` lints the host build; the code behind cfg(target_arch = "wasm32") — the
+  # wasm tests, the bench's wasm side — is linted here, on its own target.
+  log "clippy for wasm32 (tether-wasm, tether-tests, tether-bench-wasm)"
+  cargo clippy --quiet --target wasm32-unknown-unknown --all-targets --no-deps \
+    -p tether-wasm -p tether-tests -p tether-bench-wasm -- -D warnings
+fi
+
 log "Node: vectors and the core's scenario, client and cache-isolation tests"
 wasm_cargo test -p tether-tests --test conformance --test scenarios --test client \
   --test cache_isolation -- --nocapture 2>&1 | tee "$tmp/node-core.log" | grep -E '^(test |running|conformance:)' || true
@@ -69,7 +78,21 @@ mkdir -p "$tmp/example/node_modules"
 ln -s "$PWD/pkg/tether-wasm" "$tmp/example/node_modules/tether-wasm"
 cp transport-wasm/js/example.ts transport-wasm/js/tsconfig.json transport-wasm/js/run-example.mjs "$tmp/example/"
 echo '{ "type": "module", "private": true }' > "$tmp/example/package.json"
+# The README's TypeScript blocks are compiled too, so that the tour cannot drift from the API.
+python3 - "$tmp/example" <<'PY'
+import json, pathlib, re, sys
+out = pathlib.Path(sys.argv[1])
+blocks = re.findall(r"^```ts\n(.*?)^```", pathlib.Path("README.md").read_text(), re.S | re.M)
+if not blocks:
+    sys.exit("README.md has no ```ts block")
+config = json.loads((out / "tsconfig.json").read_text())
+for n, body in enumerate(blocks, 1):
+    (out / f"readme_{n}.ts").write_text(body + "\nexport {};\n")
+    config["files"].append(f"readme_{n}.ts")
+(out / "tsconfig.json").write_text(json.dumps(config, indent=2))
+print(f"[wasm] {len(blocks)} README TypeScript block(s)")
+PY
 tsc -p "$tmp/example/tsconfig.json" --outDir "$tmp/example/out"
-log "tsc --strict: the typed example compiles against the generated declarations"
+log "tsc --strict: the typed example and the README's TypeScript compile against the declarations"
 (cd "$tmp/example" && node run-example.mjs out "$TETHER_CHAOS_URL")
 log "OK"

@@ -10,9 +10,10 @@ fn main() {
     println!("cargo::rerun-if-changed={}", dir.display());
     let mut names: Vec<String> = fs::read_dir(&dir)
         .expect("tests/vectors exists")
-        .map(|e| e.expect("a readable directory entry").file_name())
-        .filter_map(|n| n.into_string().ok())
-        .filter(|n| n.ends_with(".json") && n != "schema.json")
+        .map(|e| e.expect("a readable directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+        .filter(|n| n != "schema.json")
         .collect();
     names.sort();
     let mut out = String::from("&[\n");

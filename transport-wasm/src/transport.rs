@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use js_sys::Uint8Array;
 use tether_core::{Outcome, Request, Response, Transport, TransportError, TransportErrorKind};
 use wasm_bindgen::JsCast as _;
@@ -161,11 +161,19 @@ impl Drop for AbortOnDrop {
 async fn send(config: FetchConfig, request: Request, limit: Option<Duration>) -> Outcome {
     let method = request.method().clone();
     let uri = request.uri().clone();
-    let fail = |failure: Failure| Err(failure.into_error(&method, &uri));
+    // The failures below carry their detail only; this adds the method and the URL, redacted.
+    let fail = |failure: TransportError| {
+        Err(TransportError::for_request(
+            failure.kind,
+            &failure.message,
+            &method,
+            &uri,
+        ))
+    };
 
     let controller = match AbortController::new() {
         Ok(c) => c,
-        Err(e) => return fail(Failure::new(TransportErrorKind::Other, describe(&e))),
+        Err(e) => return fail(TransportError::new(TransportErrorKind::Other, describe(&e))),
     };
     let mut guard = AbortOnDrop {
         controller: controller.clone(),
@@ -180,7 +188,7 @@ async fn send(config: FetchConfig, request: Request, limit: Option<Duration>) ->
                 controller.abort();
             });
             if timer.is_none() {
-                return fail(Failure::new(
+                return fail(TransportError::new(
                     TransportErrorKind::Other,
                     "setTimeout is not available",
                 ));
@@ -191,7 +199,7 @@ async fn send(config: FetchConfig, request: Request, limit: Option<Duration>) ->
     };
     let limit_ms = limit.map_or(0, |l| l.as_millis());
     let timeout = || {
-        Failure::new(
+        TransportError::new(
             TransportErrorKind::Timeout,
             format!("aborted after {limit_ms} ms"),
         )
@@ -204,10 +212,10 @@ async fn send(config: FetchConfig, request: Request, limit: Option<Duration>) ->
     let response = match JsFuture::from(fetch_request(&js_request)).await {
         Ok(r) => r,
         Err(_) if timed_out.get() => return fail(timeout()),
-        Err(e) => return fail(Failure::from_fetch_error(&e)),
+        Err(e) => return fail(fetch_error(&e)),
     };
     let Ok(response) = response.dyn_into::<web_sys::Response>() else {
-        return fail(Failure::new(
+        return fail(TransportError::new(
             TransportErrorKind::Other,
             "fetch resolved to something other than a Response",
         ));
@@ -229,8 +237,8 @@ fn build_request(
     config: &FetchConfig,
     request: Request,
     controller: &AbortController,
-) -> Result<web_sys::Request, Failure> {
-    let js_error = |e: JsValue| Failure::new(TransportErrorKind::Other, describe(&e));
+) -> Result<web_sys::Request, TransportError> {
+    let js_error = |e: JsValue| TransportError::new(TransportErrorKind::Other, describe(&e));
     let (parts, body) = request.into_parts();
     let init = RequestInit::new();
     init.set_method(parts.method.as_str());
@@ -248,7 +256,7 @@ fn build_request(
         headers
             .append(name, &latin1(value.as_bytes()))
             .map_err(|_| {
-                Failure::new(
+                TransportError::new(
                     TransportErrorKind::Other,
                     format!("fetch refused the request header {name}"),
                 )
@@ -277,16 +285,16 @@ fn from_latin1(s: &str) -> Option<Vec<u8>> {
 async fn read_response(
     config: &FetchConfig,
     response: &web_sys::Response,
-) -> Result<Response, Failure> {
+) -> Result<Response, TransportError> {
     let status = response.status();
     if status == 0 {
-        return Err(Failure::new(
+        return Err(TransportError::new(
             TransportErrorKind::Protocol,
             "opaque response (no-cors mode or a redirect not followed): no status or body to show",
         ));
     }
     let status = StatusCode::from_u16(status).map_err(|_| {
-        Failure::new(
+        TransportError::new(
             TransportErrorKind::Protocol,
             format!("invalid status {status}"),
         )
@@ -331,7 +339,7 @@ async fn read_body(
     response: &web_sys::Response,
     limit: u64,
     expected: Option<u64>,
-) -> Result<Vec<u8>, Failure> {
+) -> Result<Vec<u8>, TransportError> {
     if expected.is_some_and(|n| n > limit) {
         return Err(body_too_large(limit));
     }
@@ -344,13 +352,13 @@ async fn read_body(
     loop {
         let chunk = JsFuture::from(reader.read())
             .await
-            .map_err(|e| Failure::from_body_error(&e))?;
+            .map_err(|e| body_error(&e))?;
         let chunk: ReadableStreamReadResult = chunk.unchecked_into();
         if chunk.get_done().unwrap_or(false) {
             return Ok(body);
         }
         let Ok(bytes) = chunk.get_value().dyn_into::<Uint8Array>() else {
-            return Err(Failure::new(
+            return Err(TransportError::new(
                 TransportErrorKind::Protocol,
                 "the body stream yielded something other than bytes",
             ));
@@ -366,51 +374,28 @@ async fn read_body(
     }
 }
 
-fn body_too_large(limit: u64) -> Failure {
-    Failure::new(
+fn body_too_large(limit: u64) -> TransportError {
+    TransportError::new(
         TransportErrorKind::BodyTooLarge,
-        format!("response body exceeds the limit of {limit} bytes"),
+        format!("the response body passed the limit of {limit} bytes"),
     )
 }
 
-/// A classified failure before the request context is added.
-#[derive(Debug)]
-struct Failure {
-    kind: TransportErrorKind,
-    detail: String,
+/// A rejected `fetch()`.
+fn fetch_error(error: &JsValue) -> TransportError {
+    let (name, codes, message) = error_facts(error);
+    let kind = classify(&name, &codes, Stage::Fetch);
+    TransportError::new(kind, detail(&message, &codes))
 }
 
-impl Failure {
-    fn new(kind: TransportErrorKind, detail: impl Into<String>) -> Self {
-        Failure {
-            kind,
-            detail: detail.into(),
-        }
-    }
-
-    /// The error the core sees: `detail (METHOD redacted-url)`.
-    fn into_error(self, method: &Method, uri: &Uri) -> TransportError {
-        let detail = tether_core::redact_url(&self.detail);
-        let url = tether_core::redact_url(&uri.to_string());
-        TransportError::new(self.kind, format!("{detail} ({method} {url})"))
-    }
-
-    /// A rejected `fetch()`.
-    fn from_fetch_error(error: &JsValue) -> Self {
-        let (name, codes, message) = error_facts(error);
-        let kind = classify(&name, &codes, Stage::Fetch);
-        Failure::new(kind, detail(&message, &codes))
-    }
-
-    /// A failed read of the body.
-    fn from_body_error(error: &JsValue) -> Self {
-        let (name, codes, message) = error_facts(error);
-        let kind = classify(&name, &codes, Stage::Body);
-        Failure::new(
-            kind,
-            format!("reading the body: {}", detail(&message, &codes)),
-        )
-    }
+/// A failed read of the body.
+fn body_error(error: &JsValue) -> TransportError {
+    let (name, codes, message) = error_facts(error);
+    let kind = classify(&name, &codes, Stage::Body);
+    TransportError::new(
+        kind,
+        format!("reading the body: {}", detail(&message, &codes)),
+    )
 }
 
 fn detail(message: &str, codes: &[String]) -> String {
@@ -508,6 +493,8 @@ fn classify(name: &str, codes: &[String], stage: Stage) -> TransportErrorKind {
 
 #[cfg(test)]
 mod tests {
+    use http::{Method, Uri};
+
     use super::*;
 
     fn codes(list: &[&str]) -> Vec<String> {
@@ -566,8 +553,12 @@ mod tests {
         let uri: Uri = "http://user:pw@example.com/x?api_key=SECRET&q=1"
             .parse()
             .unwrap();
-        let error = Failure::new(TransportErrorKind::Reset, "Failed to fetch")
-            .into_error(&Method::GET, &uri);
+        let error = TransportError::for_request(
+            TransportErrorKind::Reset,
+            "Failed to fetch",
+            &Method::GET,
+            &uri,
+        );
         assert!(!error.message.contains("SECRET"), "{}", error.message);
         assert!(!error.message.contains("pw"), "{}", error.message);
         assert!(error.message.starts_with("Failed to fetch (GET http://"));

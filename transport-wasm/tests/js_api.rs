@@ -36,6 +36,13 @@ fn number(value: &JsValue, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} is not a number"))
 }
 
+/// A property that must hold a whole number.
+fn int(value: &JsValue, name: &str) -> i64 {
+    let n = number(value, name);
+    assert!(n.fract() == 0.0, "{name} = {n} is not a whole number");
+    n as i64
+}
+
 /// `value.method(...args)`, as a script would call it.
 fn call(value: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
     let f: Function = prop(value, method).dyn_into().expect("a method");
@@ -72,7 +79,7 @@ async fn a_request_resolves_to_a_response_javascript_can_read() {
     ))
     .await
     .expect("resolves");
-    assert_eq!(number(&res, "status"), 200.0);
+    assert_eq!(int(&res, "status"), 200);
     assert_eq!(prop(&res, "ok"), JsValue::TRUE);
     assert_eq!(prop(&res, "fromCache"), JsValue::FALSE);
     let headers: web_sys::Headers = prop(&res, "headers").dyn_into().expect("a Headers");
@@ -146,8 +153,8 @@ async fn failures_reject_with_typed_error_objects() {
     assert!(is_tether_error(&e));
     assert_eq!(string(&e, "name"), "TetherError");
     assert_eq!(string(&e, "kind"), "status");
-    assert_eq!(number(&e, "status"), 503.0);
-    assert_eq!(number(&e, "httpStatus"), 503.0);
+    assert_eq!(int(&e, "status"), 503);
+    assert_eq!(int(&e, "httpStatus"), 503);
     assert_eq!(string(&e, "service"), format!("svc-{k}"));
     assert!(string(&e, "message").contains("returned 503"));
     assert_eq!(
@@ -160,19 +167,19 @@ async fn failures_reject_with_typed_error_objects() {
         .await
         .expect_err("the breaker is open");
     assert_eq!(string(&e, "kind"), "circuit_open");
-    assert_eq!(number(&e, "httpStatus"), 503.0);
+    assert_eq!(int(&e, "httpStatus"), 503);
     assert!(number(&e, "retryAfterMs") > 50_000.0);
     assert_eq!(hits(&k).await, 1);
     let state = svc.breaker_state();
     assert_eq!(string(&state, "state"), "OPEN");
-    assert_eq!(number(&state, "failure_count"), 1.0);
+    assert_eq!(int(&state, "failure_count"), 1);
 
     // Endpoints cannot leave the base URL; nothing is sent.
     let e = settle(svc.get("//evil.example/x", &JsValue::UNDEFINED))
         .await
         .expect_err("refused");
     assert_eq!(string(&e, "kind"), "invalid_endpoint");
-    assert_eq!(number(&e, "httpStatus"), 400.0);
+    assert_eq!(int(&e, "httpStatus"), 400);
 
     // The plain client resolves any status, and rejects what is not a URL.
     let res = settle(c.get(
@@ -181,7 +188,7 @@ async fn failures_reject_with_typed_error_objects() {
     ))
     .await
     .expect("a 404 resolves");
-    assert_eq!(number(&res, "status"), 404.0);
+    assert_eq!(int(&res, "status"), 404);
     assert_eq!(prop(&res, "ok"), JsValue::FALSE);
     let e = settle(c.get("not a url", &JsValue::UNDEFINED))
         .await
@@ -299,9 +306,9 @@ async fn metrics_exports_breakers_and_the_cache_are_one_call_away() {
     }
     assert_eq!(hits(&k).await, 1);
     let m = c.metrics();
-    assert_eq!(number(&m, "total_requests"), 3.0);
-    assert_eq!(number(&m, "successful_requests"), 3.0);
-    assert_eq!(number(&prop(&m, "cache_stats"), "hits"), 2.0);
+    assert_eq!(int(&m, "total_requests"), 3);
+    assert_eq!(int(&m, "successful_requests"), 3);
+    assert_eq!(int(&prop(&m, "cache_stats"), "hits"), 2);
     let prom = c.export_metrics("prometheus").expect("text");
     assert!(prom.contains("# TYPE"), "{prom}");
     let json = c.export_metrics("json").expect("text");

@@ -264,18 +264,9 @@ export interface ClientMetrics {
   last_request_time: string | null;
 }
 
-/** One service's numbers, then its client's totals. */
-export interface ServiceMetrics {
+/** One service's numbers (the same counters, without the cache), then its client's totals. */
+export interface ServiceMetrics extends Omit<ClientMetrics, "cache_stats"> {
   service: string;
-  total_requests: number;
-  successful_requests: number;
-  failed_requests: number;
-  success_rate: number;
-  average_response_time: number;
-  min_response_time: number;
-  max_response_time: number;
-  error_counts: Record<string, number>;
-  last_request_time: string | null;
   http_client_metrics: ClientMetrics;
 }
 

@@ -18,15 +18,17 @@ use tether_wasm::{BrowserRuntime, FetchTransport};
 
 /// The chaos upstream's base URL, e.g. `http://127.0.0.1:41234`.
 pub fn chaos() -> &'static str {
-    option_env!("TETHER_CHAOS_URL").expect(
-        "TETHER_CHAOS_URL was not set when this test was built: run it with `make test-wasm`",
+    env!(
+        "TETHER_CHAOS_URL",
+        "the chaos upstream's URL is compiled in: build these tests with `make test-wasm`"
     )
 }
 
 /// A loopback URL on which nothing listens (`TETHER_CLOSED_URL`, found free by the script).
 pub fn closed() -> &'static str {
-    option_env!("TETHER_CLOSED_URL").expect(
-        "TETHER_CLOSED_URL was not set when this test was built: run it with `make test-wasm`",
+    env!(
+        "TETHER_CLOSED_URL",
+        "a closed port is compiled in: build these tests with `make test-wasm`"
     )
 }
 
