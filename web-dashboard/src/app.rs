@@ -139,6 +139,7 @@ impl App {
         );
         // New settings while this poll ran: its answers belong to the old source.
         if self.settings.borrow().source != source {
+            self.set_busy(false);
             return;
         }
         let clock = clock();
