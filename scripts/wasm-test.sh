@@ -6,7 +6,8 @@
 #   2. under Node (wasm-bindgen-test): the scenario vectors and the core's scenario, client
 #      and cache-isolation tests (tether-tests built for wasm32), whose conformance
 #      fingerprint must equal the native one, then tether-wasm's fetch and JS API tests;
-#   3. in headless Chromium (Debian's chromium + chromedriver): tether-wasm's tests again;
+#   3. in headless Chromium (Debian's chromium + chromedriver): tether-wasm's tests again, in a
+#      window and in a dedicated Web Worker;
 #   4. packages the module (`make wasm`), compiles the typed example with `tsc --strict`
 #      against its declarations, and runs it under Node against the chaos upstream.
 set -euo pipefail
@@ -67,9 +68,9 @@ fi
 log "conformance: wasm32 under Node and native agree ($wasm_fp)"
 
 log "Node: tether-wasm (fetch transport, runtime, client, JS API)"
-wasm_cargo test -p tether-wasm --tests
+wasm_cargo test -p tether-wasm --test fetch --test js_api
 
-log "headless Chromium: tether-wasm (fetch transport, runtime, client, JS API)"
+log "headless Chromium: tether-wasm (fetch transport, runtime, client, JS API; in a window and in a dedicated worker)"
 WASM_BINDGEN_USE_BROWSER=1 wasm_cargo test -p tether-wasm --tests
 
 log "package + tsc --strict on the typed example"
