@@ -3,12 +3,14 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup test test-rust test-wasm wasm lint fmt-check clippy doc refs wasm-check readme-examples demo bench bench-native bench-wasm fuzz-smoke clean help
+.PHONY: all setup test test-rust test-wasm wasm lint fmt-check clippy doc refs wasm-check readme-examples demo demo-sim bench bench-native bench-wasm fuzz-smoke clean help
 
 all: test
 
 help:
-	@echo "make demo        - run the engine through a simulated flaky upstream (virtual time)"
+	@echo "make demo        - the live demo: chaos upstream, services failing and recovering, the monitoring"
+	@echo "                   server and a status line per service, for DEMO_SECONDS (default 60)"
+	@echo "make demo-sim    - the engine through a simulated flaky upstream on virtual time (instant)"
 	@echo "make test        - setup, fmt check, clippy -D warnings, all tests, docs (warnings denied), wasm build"
 	@echo "                   of tether-core, README examples compiled in a fresh crate"
 	@echo "make doc         - cargo doc of the workspace with warnings denied"
@@ -23,7 +25,15 @@ help:
 setup:
 	@bash scripts/setup.sh
 
+# The live demo: `tether demo` (release build) for DEMO_SECONDS, then it stops by itself.
+DEMO_SECONDS ?= 60
 demo:
+	@echo "Building the tether program (release; the first build takes a few minutes)..."
+	$(CARGO) build --quiet --release -p tether-native --features cli --bin tether
+	./target/release/tether demo --duration $(DEMO_SECONDS)s
+
+# The engine alone, through a scripted flaky upstream on virtual time.
+demo-sim:
 	$(CARGO) run --quiet --release -p tether-tests --example simulate
 
 test: setup fmt-check refs clippy test-rust doc wasm-check test-wasm readme-examples
@@ -34,12 +44,15 @@ fmt-check:
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p tether-native --all-features --all-targets -- -D warnings
 
 test-rust:
 	$(CARGO) test --workspace
+	$(CARGO) test -p tether-native --all-features
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p tether-native --all-features --no-deps
 
 refs:
 	@bash scripts/check-refs.sh

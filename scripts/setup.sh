@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent setup: installs only what is missing. Safe to run on every `make test`.
-#   - Debian packages the tests need (promtool from `prometheus`),
+#   - Debian packages the tests need (`prometheus`: promtool and the server; `influxdb` 1.x),
 #   - the wasm32-unknown-unknown target: rustup first (with a timeout), otherwise Debian's
 #     rustc-web + rust-web-src + lld-22 with -Zbuild-std (see scripts/wasm-env.sh),
 #   - the browser tests' tools: wasm-bindgen-cli at the version Cargo.lock pins (in .tools/bin),
@@ -29,8 +29,18 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# 1. Build basics and real consumers used by the tests.
-apt_install ca-certificates curl pkg-config build-essential prometheus
+# 1. Build basics and real consumers used by the tests (promtool and a Prometheus server from
+#    `prometheus`, an InfluxDB 1.x server from `influxdb`; nothing is started by the install).
+#    The tests start their own instances on free loopback ports with temporary data folders, so
+#    a system service the package may have started elsewhere does not get in their way.
+apt_install ca-certificates curl pkg-config build-essential prometheus influxdb
+for tool in promtool:prometheus prometheus:prometheus influxd:influxdb; do
+  bin=${tool%%:*}
+  if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "/usr/bin/$bin" ] && [ ! -x "/usr/sbin/$bin" ]; then
+    echo "[setup] error: \`$bin\` (Debian package ${tool#*:}) is still missing after the install" >&2
+    exit 1
+  fi
+done
 
 # 2. Rust components (rustup toolchain from rust-toolchain.toml or the default).
 if command -v rustup >/dev/null 2>&1; then

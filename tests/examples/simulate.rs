@@ -1,4 +1,4 @@
-//! `make demo`: the Tether engine driven through a simulated flaky upstream on virtual time.
+//! `make demo-sim`: the Tether engine driven through a simulated flaky upstream on virtual time.
 //!
 //! Nothing here touches a socket or a clock: a scripted upstream answers, the harness jumps
 //! from event to event, and the engine decides everything — cache hits, retries and their

@@ -195,13 +195,13 @@ impl DecisionTrace {
                         let _ = write!(s, "#{} {error}", a.attempt);
                     }
                 }
-                let _ = write!(s, " in {}", Human(a.latency));
+                let _ = write!(s, " in {}", HumanDuration(a.latency));
                 match a.next {
                     AttemptNext::Accept => {}
                     AttemptNext::Retry {
                         delay, retry_after, ..
                     } => {
-                        let _ = write!(s, " -> retry in {}", Human(delay));
+                        let _ = write!(s, " -> retry in {}", HumanDuration(delay));
                         if retry_after.is_some() {
                             s.push_str(" (Retry-After)");
                         }
@@ -219,15 +219,18 @@ impl DecisionTrace {
         if let Some(b) = self.budget_left {
             let _ = write!(s, " budget_left={b}");
         }
-        let _ = write!(s, " total={}", Human(self.total));
+        let _ = write!(s, " total={}", HumanDuration(self.total));
         s
     }
 }
 
-/// A duration for people: `0s`, `850µs`, `12.5ms`, `2.0s`, `3m05s`.
-struct Human(Duration);
+/// A duration for people, as the decision trace prints it: `0s`, `850µs`, `12.5ms`, `2.0s`,
+/// `3m05s` (microseconds below a millisecond, one decimal up to a minute, then minutes and
+/// seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
 
-impl std::fmt::Display for Human {
+impl std::fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let d = self.0;
         let us = d.as_micros();
@@ -281,7 +284,7 @@ mod tests {
 
     #[test]
     fn human_durations() {
-        let h = |d| Human(d).to_string();
+        let h = |d| HumanDuration(d).to_string();
         assert_eq!(h(Duration::ZERO), "0s");
         assert_eq!(h(Duration::from_micros(850)), "850µs");
         assert_eq!(h(Duration::from_micros(12_500)), "12.5ms");

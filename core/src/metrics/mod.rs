@@ -361,7 +361,7 @@ impl CacheCounts {
 /// A bounded name → count map that keeps insertion order (serialized as a JSON object).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct CountMap(#[serde(with = "ordered_map")] Vec<(String, u64)>);
+pub struct CountMap(#[serde(with = "crate::serde_util::ordered_map")] Vec<(String, u64)>);
 
 impl CountMap {
     /// An empty map.
@@ -465,6 +465,13 @@ impl ServiceStats {
 
     fn start(&mut self) {
         self.started = self.started.saturating_add(1);
+    }
+
+    /// Takes back a start that will never end (see [`Metrics::on_request_withdrawn`]).
+    fn withdraw(&mut self) {
+        if self.started > self.completed() {
+            self.started -= 1;
+        }
     }
 
     fn attempt(&mut self, record: &AttemptRecord, error_name: Option<&str>, cap: usize) {
@@ -630,7 +637,7 @@ pub struct MetricsSnapshot {
     /// Totals over every service.
     pub global: ServiceSnapshot,
     /// Per service, in registration order (serialized as a JSON object in that order).
-    #[serde(with = "ordered_map")]
+    #[serde(with = "crate::serde_util::ordered_map")]
     pub services: Vec<(String, ServiceSnapshot)>,
 }
 
@@ -726,6 +733,17 @@ impl Metrics {
         let i = self.slot(service);
         self.services[i].1.start();
         self.global.start();
+    }
+
+    /// A logical request to `service` that had started was withdrawn: the transport refused
+    /// it as the caller's mistake
+    /// ([`TransportErrorKind::InvalidRequest`](crate::TransportErrorKind::InvalidRequest)), so
+    /// it no longer counts as started, and it never ends — neither a success nor a failure,
+    /// like a request refused at [`Engine::begin`](crate::Engine::begin).
+    pub fn on_request_withdrawn(&mut self, service: &str) {
+        let i = self.slot(service);
+        self.services[i].1.withdraw();
+        self.global.withdraw();
     }
 
     /// One attempt of a logical request to `service` ended.
@@ -858,47 +876,6 @@ pub(crate) fn short_str_eq(a: &str, b: &str) -> bool {
         4..=7 => half(&a[..4]) == half(&b[..4]) && half(&a[n - 4..]) == half(&b[n - 4..]),
         8..=16 => word(&a[..8]) == word(&b[..8]) && word(&a[n - 8..]) == word(&b[n - 8..]),
         _ => a == b,
-    }
-}
-
-/// Serde helpers: a `Vec<(String, T)>` as a JSON object, keeping its order both ways.
-mod ordered_map {
-    use std::fmt;
-    use std::marker::PhantomData;
-
-    use serde::de::{MapAccess, Visitor};
-    use serde::ser::SerializeMap;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub(super) fn serialize<S: Serializer, T: Serialize>(
-        entries: &[(String, T)],
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(entries.len()))?;
-        for (k, v) in entries {
-            map.serialize_entry(k, v)?;
-        }
-        map.end()
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-        d: D,
-    ) -> Result<Vec<(String, T)>, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Vec<(String, T)>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(0).min(4096));
-                while let Some((k, v)) = m.next_entry::<String, T>()? {
-                    out.push((k, v));
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_map(V(PhantomData))
     }
 }
 

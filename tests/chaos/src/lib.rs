@@ -68,7 +68,10 @@
 //!
 //! While a key is down (`/admin/down/{key}`), every counted request carrying it answers the
 //! down status (default 503) with `{"down":true,...}`; while the server is globally down
-//! (`/admin/down`), every counted route does.
+//! (`/admin/down`), every counted route does. While a key is slow (`/admin/slow/{key}?ms=N`),
+//! every counted request carrying it waits `N` ms before it is answered (down or not); while the
+//! server is globally slow (`/admin/slow?ms=N`), every counted route does (the longest delay
+//! that applies wins).
 //!
 //! Not counted:
 //! - `GET /count/{key}` → `{"key","hits","connections","requests"}`; `GET /count` →
@@ -76,6 +79,8 @@
 //!   every HTTP request received (including these).
 //! - `ANY /admin/down/{key}?on=1|0[&status=S]` and `ANY /admin/down?on=1|0[&status=S]` → the
 //!   per-key and global down switches.
+//! - `ANY /admin/slow/{key}?ms=N` and `ANY /admin/slow?ms=N` → the per-key and global slow
+//!   switches (`N` at most 60 000; `ms=0` switches off).
 //! - `ANY /admin/bump/{key}` → moves `/etag/{key}` to its next version.
 //! - `POST /reset-state` → clears every counter, attempt, switch and version, and the totals.
 //!

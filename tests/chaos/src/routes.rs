@@ -67,6 +67,8 @@ pub(crate) fn router(state: Shared, cors: bool) -> Router {
         .route("/count/{key}", get(count_key))
         .route("/admin/down", any(admin_down_global))
         .route("/admin/down/{key}", any(admin_down_key))
+        .route("/admin/slow", any(admin_slow_global))
+        .route("/admin/slow/{key}", any(admin_slow_key))
         .route("/admin/bump/{key}", any(admin_bump))
         .route("/reset-state", post(reset_state));
     let app = counted
@@ -273,8 +275,9 @@ fn system_time_from_secs(offset: i64) -> SystemTime {
 // ---------------------------------------------------------------------------------------------
 // Middleware
 
-/// Counts the request against its keys (path `{key}` and `?key=`) before anything else, then
-/// answers for a down key (or a globally down server) instead of the route.
+/// Counts the request against its keys (path `{key}` and `?key=`) before anything else, waits
+/// for a slow key (or a globally slow server), then answers for a down key (or a globally down
+/// server) instead of the route.
 async fn count_and_down(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
     let mut keys: Vec<String> = Vec::with_capacity(2);
@@ -290,6 +293,9 @@ async fn count_and_down(State(state): State<Shared>, req: Request, next: Next) -
         keys.push(key.to_owned());
     }
     state.hit(keys.iter().map(String::as_str));
+    if let Some(ms) = state.slow_ms(keys.iter().map(String::as_str)) {
+        tokio::time::sleep(Duration::from_millis(ms.min(MAX_DELAY_MS))).await;
+    }
     if let Some(code) = state.down_status(keys.iter().map(String::as_str)) {
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return json_response(
@@ -850,6 +856,24 @@ async fn admin_down_global(State(state): State<Shared>, uri: Uri) -> Reply {
 
 async fn admin_down_key(State(state): State<Shared>, Path(key): Path<String>, uri: Uri) -> Reply {
     down_switch(&state, Some(&key), &uri)
+}
+
+fn slow_switch(state: &Chaos, key: Option<&str>, uri: &Uri) -> Reply {
+    let ms: u64 = Params::of(uri).num("ms", 0)?;
+    let ms = ms.min(MAX_DELAY_MS);
+    state.set_slow(key, (ms > 0).then_some(ms));
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "key": key, "slow": ms > 0, "ms": ms }),
+    ))
+}
+
+async fn admin_slow_global(State(state): State<Shared>, uri: Uri) -> Reply {
+    slow_switch(&state, None, &uri)
+}
+
+async fn admin_slow_key(State(state): State<Shared>, Path(key): Path<String>, uri: Uri) -> Reply {
+    slow_switch(&state, Some(&key), &uri)
 }
 
 async fn admin_bump(State(state): State<Shared>, Path(key): Path<String>) -> Response {

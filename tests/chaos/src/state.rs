@@ -29,6 +29,10 @@ struct Inner {
     down: HashMap<String, u16>,
     /// Global down switch: every counted route answers this status.
     global_down: Option<u16>,
+    /// Keys slowed down, with the delay (ms) added before they are answered.
+    slow: HashMap<String, u64>,
+    /// Global slow switch: every counted route waits this long (ms) first.
+    global_slow: Option<u64>,
     /// ETag versions per key (absent = 1).
     etag_versions: HashMap<String, u64>,
 }
@@ -109,6 +113,29 @@ impl Chaos {
             }
             (Some(key), None) => {
                 inner.down.remove(key);
+            }
+        }
+    }
+
+    /// The delay (ms) a request carrying `keys` waits before it is answered: the largest of
+    /// the global switch and the switches of its keys.
+    pub(crate) fn slow_ms<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> Option<u64> {
+        let inner = self.lock();
+        keys.into_iter()
+            .filter_map(|key| inner.slow.get(key).copied())
+            .chain(inner.global_slow)
+            .max()
+    }
+
+    pub(crate) fn set_slow(&self, key: Option<&str>, ms: Option<u64>) {
+        let mut inner = self.lock();
+        match (key, ms) {
+            (None, ms) => inner.global_slow = ms,
+            (Some(key), Some(ms)) => {
+                inner.slow.insert(key.to_owned(), ms);
+            }
+            (Some(key), None) => {
+                inner.slow.remove(key);
             }
         }
     }

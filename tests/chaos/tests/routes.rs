@@ -420,6 +420,52 @@ fn down_switches() {
 }
 
 #[test]
+fn slow_switches() {
+    let server = server();
+    let a = agent();
+    let timed = |url: &str| {
+        let started = Instant::now();
+        let r = get(&a, url);
+        (r, started.elapsed())
+    };
+    let url = server.url("/get?key=s1");
+    let r = get(&a, &server.url("/admin/slow/s1?ms=300"));
+    assert_eq!(r.json(), json!({ "key": "s1", "slow": true, "ms": 300 }));
+    let (r, took) = timed(&url);
+    assert_eq!(r.status, 200);
+    assert!(took >= Duration::from_millis(300), "took {took:?}");
+    // A path key counts too, and a down key is still slow before it answers.
+    get(&a, &server.url("/admin/down/s1?on=1"));
+    let (r, took) = timed(&server.url("/flaky/s1?fail=0"));
+    assert_eq!(r.status, 503);
+    assert!(took >= Duration::from_millis(300), "took {took:?}");
+    get(&a, &server.url("/admin/down/s1?on=0"));
+    // Off again: other keys were never slowed (a generous bound: no 300 ms sleep).
+    get(&a, &server.url("/admin/slow/s1?ms=0"));
+    let (_, took) = timed(&url);
+    assert!(took < Duration::from_millis(300), "took {took:?}");
+    // Global switch; the longest delay that applies wins; admin routes are never slowed.
+    get(&a, &server.url("/admin/slow?ms=200"));
+    get(&a, &server.url("/admin/slow/s2?ms=400"));
+    let (_, took) = timed(&server.url("/health"));
+    assert!(took >= Duration::from_millis(200), "took {took:?}");
+    let (_, took) = timed(&server.url("/get?key=s2"));
+    assert!(took >= Duration::from_millis(400), "took {took:?}");
+    let (r, took) = timed(&server.url("/count"));
+    assert_eq!(r.status, 200);
+    assert!(took < Duration::from_millis(200), "took {took:?}");
+    get(&a, &server.url("/admin/slow?ms=0"));
+    // reset-state clears the switches.
+    assert_eq!(
+        read(a.post(&server.url("/reset-state")).send_empty()).status,
+        200
+    );
+    let (_, took) = timed(&server.url("/get?key=s2"));
+    assert!(took < Duration::from_millis(400), "took {took:?}");
+    assert_eq!(get(&a, &server.url("/admin/slow/s1?ms=x")).status, 400);
+}
+
+#[test]
 fn vary_echoes_the_varied_header() {
     let server = server();
     let a = agent();
