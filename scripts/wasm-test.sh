@@ -6,7 +6,8 @@
 #   2. under Node (wasm-bindgen-test): the scenario vectors and the core's scenario, client
 #      and cache-isolation tests (tether-tests built for wasm32), whose conformance
 #      fingerprint must equal the native one, then tether-wasm's fetch and JS API tests;
-#   3. in headless Chromium (Debian's chromium + chromedriver): tether-wasm's tests again;
+#   3. in headless Chromium (Debian's chromium + chromedriver): tether-wasm's tests again, in a
+#      window and in a dedicated Web Worker;
 #   4. packages the module (`make wasm`), compiles the typed example with `tsc --strict`
 #      against its declarations, and runs it under Node against the chaos upstream.
 set -euo pipefail
@@ -47,12 +48,16 @@ if [ "$WASM_ROUTE" = rustup ]; then
   # wasm tests, the bench's wasm side — is linted here, on its own target.
   log "clippy for wasm32 (tether-wasm, tether-tests, tether-bench-wasm)"
   cargo clippy --quiet --target wasm32-unknown-unknown --all-targets --no-deps \
-    -p tether-wasm -p tether-tests -p tether-bench-wasm -- -D warnings
+    -p tether-wasm -p tether-bench-wasm -- -D warnings
+  cargo clippy --quiet --target wasm32-unknown-unknown --all-targets --no-deps \
+    -p tether-tests --no-default-features -- -D warnings
 fi
 
 log "Node: vectors and the core's scenario, client and cache-isolation tests"
-wasm_cargo test -p tether-tests --test conformance --test scenarios --test client \
-  --test cache_isolation -- --nocapture 2>&1 | tee "$tmp/node-core.log" | grep -E '^(test |running|conformance:)' || true
+# Without its default `blocking` feature (the native blocking API's driver), tether-tests
+# builds for wasm32.
+wasm_cargo test -p tether-tests --no-default-features --test conformance --test scenarios \
+  --test client --test cache_isolation -- --nocapture 2>&1 | tee "$tmp/node-core.log" | grep -E '^(test |running|conformance:)' || true
 if grep -qE 'test result: FAILED|^error' "$tmp/node-core.log" || ! grep -q 'test result: ok' "$tmp/node-core.log"; then
   tail -n 60 "$tmp/node-core.log" >&2
   echo "[wasm] FAIL: tether-tests under Node" >&2
@@ -67,9 +72,9 @@ fi
 log "conformance: wasm32 under Node and native agree ($wasm_fp)"
 
 log "Node: tether-wasm (fetch transport, runtime, client, JS API)"
-wasm_cargo test -p tether-wasm --tests
+wasm_cargo test -p tether-wasm --test fetch --test js_api
 
-log "headless Chromium: tether-wasm (fetch transport, runtime, client, JS API)"
+log "headless Chromium: tether-wasm (fetch transport, runtime, client, JS API; in a window and in a dedicated worker)"
 WASM_BINDGEN_USE_BROWSER=1 wasm_cargo test -p tether-wasm --tests
 
 log "package + tsc --strict on the typed example"

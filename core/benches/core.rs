@@ -11,6 +11,8 @@
 //!   services (≈50 recorded requests each: latencies over five decades, retries, failures of
 //!   several kinds, every cache outcome), plus their breakers, cache and health.
 //! * `retry_decide` — `RetryPolicy::decide` on a 503 with the default retry budget.
+//! * `redact_request_event` — what the client redacts for each request's hook event: the URL
+//!   (three query parameters, one secret) and six headers (two secret).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -25,7 +27,7 @@ use tether_core::{
     BreakerInfo, CacheInfo, ExportSnapshot, Format, HealthInfo, NetworkIo, SystemSample, export,
 };
 use tether_core::{Cache, CacheConfig, Lookup, StoreResult};
-use tether_core::{Outcome, Request, Rng, Timestamp, WallClock};
+use tether_core::{Outcome, Redactor, Request, Rng, Timestamp, WallClock};
 use tether_core::{RetryConfig, RetryDecision, RetryPolicy};
 
 const NOW: Timestamp = Timestamp::from_secs(10);
@@ -278,12 +280,36 @@ fn retry_decide(c: &mut Criterion) {
     });
 }
 
+fn redact_request_event(c: &mut Criterion) {
+    let req =
+        http::Request::get("https://api.example.com/v1/items?page=2&api_key=s3cr3t&sort=name")
+            .header("accept", "application/json")
+            .header("authorization", "Bearer 0123456789abcdef")
+            .header("user-agent", "tether/0.1.0")
+            .header("x-request-id", "3f2a9c1e")
+            .header("cookie", "sid=abc")
+            .header("content-type", "application/json")
+            .body(Bytes::new())
+            .expect("valid request");
+    let redactor = Redactor::new();
+    c.bench_function("redact_request_event", |b| {
+        b.iter(|| {
+            let r = black_box(&req);
+            (
+                redactor.redact_url(&r.uri().to_string()),
+                redactor.redact_headers(r.headers()),
+            )
+        });
+    });
+}
+
 criterion_group!(
     benches,
     cache_benches,
     breaker_check,
     metrics_record,
     prometheus_export,
-    retry_decide
+    retry_decide,
+    redact_request_event
 );
 criterion_main!(benches);

@@ -8,7 +8,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::{Outcome, Request, Timestamp, WallClock};
+use crate::{
+    ConfigError, Outcome, Request, RequestError, RuntimeUnavailable, Timestamp, WallClock,
+};
 
 /// Sends one HTTP request and returns its response, or a typed transport error.
 ///
@@ -39,6 +41,23 @@ pub trait Transport {
 
     /// Starts one attempt.
     fn send(&self, request: Request, timeout: Option<Duration>) -> Self::Send;
+
+    /// Refuses, before the client hands it to the engine, a request this transport would
+    /// never send (the native transports: caller-set framing, connection-management headers,
+    /// a `Host` naming another authority). A refusal is the caller's mistake: the client
+    /// returns it as a request error, and neither the breaker nor the service's metrics see
+    /// the request. The default accepts every request; `send` must still refuse on its own
+    /// what it cannot send, since a transport may be used without a client.
+    fn check(&self, request: &Request) -> Result<(), RequestError> {
+        let _ = request;
+        Ok(())
+    }
+
+    /// Whether the transport's own configuration is usable; a client refuses to build over
+    /// one that is not (its `build` returns the error). The default: always usable.
+    fn validate(&self) -> Result<(), ConfigError> {
+        Ok(())
+    }
 }
 
 /// Time, timers and a seed: everything the core refuses to own.
@@ -74,6 +93,13 @@ pub trait Runtime {
 
     /// A seed for the engine's PRNG (OS entropy in production, fixed in tests).
     fn seed(&self) -> u64;
+
+    /// Whether this runtime can run a request where it is called now: a runtime whose
+    /// timers need an executor's context (tokio's panic outside one) says so here, and the
+    /// client returns the error before it starts anything. The default: always.
+    fn check(&self) -> Result<(), RuntimeUnavailable> {
+        Ok(())
+    }
 }
 
 /// Starts background work on the frontend's executor.
@@ -101,10 +127,20 @@ pub trait Runtime {
 ///     fn spawn(&self, _task: F) -> bool {
 ///         false
 ///     }
+///     fn can_spawn(&self) -> bool {
+///         false
+///     }
 /// }
 /// ```
 pub trait Spawn<F> {
     /// Starts `task` and lets it run to completion; `false` when there is no executor to run
     /// it on now (the task is dropped).
     fn spawn(&self, task: F) -> bool;
+
+    /// Whether [`spawn`](Self::spawn) can ever start a task. A runtime that never runs
+    /// background work returns `false`, and the client stops preparing work for it on every
+    /// request. The default: `true`.
+    fn can_spawn(&self) -> bool {
+        true
+    }
 }

@@ -1,7 +1,10 @@
 //! Error facade: one enum per concern, grouped by who is at fault.
 //!
 //! * [`ConfigError`] — the caller's configuration is invalid (nothing was sent).
-//! * [`RequestError`] — the caller's request cannot be processed (bad URL, oversized body).
+//! * [`RequestError`] — the caller's request cannot be processed (bad URL, method, header or
+//!   body, a header the transport refuses to send). Refused before anything is sent, counted
+//!   nowhere: a caller's mistake is never an upstream failure.
+//! * [`RuntimeUnavailable`] — the runtime cannot run a request where it was called.
 //! * [`crate::TransportError`] — the transport failed below HTTP.
 //!
 //! Policy outcomes (breaker open, budget exhausted) are *decisions*, never errors.
@@ -27,7 +30,9 @@ impl ConfigError {
     }
 }
 
-/// The request cannot be processed as given.
+/// The request cannot be processed as given: the caller's mistake, found before anything was
+/// sent. [`Engine::begin`](crate::Engine::begin) records nothing for it (no metrics, no
+/// breaker call, no cache entry).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RequestError {
@@ -36,6 +41,29 @@ pub enum RequestError {
     InvalidUrl {
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// The method cannot be sent as a request to a URL (`CONNECT` opens a tunnel).
+    #[error("invalid method {method}: {reason}")]
+    InvalidMethod {
+        /// The method.
+        method: http::Method,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A header the caller set is malformed, or is the transport's to set (message framing
+    /// and connection management). The value is never quoted: it may be a secret.
+    #[error("invalid header {name}: {reason}")]
+    InvalidHeader {
+        /// The header's name.
+        name: http::HeaderName,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The method does not allow a body (`HEAD`, `TRACE`) and the request has one.
+    #[error("a {method} request must not carry a body")]
+    BodyNotAllowed {
+        /// The method.
+        method: http::Method,
     },
     /// A `Host` header names another authority than the URL (or appears more than once).
     /// The request would reach one origin while being cached under another, so it is refused
@@ -50,4 +78,32 @@ pub enum RequestError {
         /// Configured limit.
         limit: usize,
     },
+    /// The transport refuses to send the request as given: it sets something that is the
+    /// transport's to write (message framing, connection management), or a `Host` naming
+    /// another authority than its URL. Reported by [`Transport::check`](crate::Transport::check)
+    /// before the engine sees the request, so it is never counted as an upstream failure.
+    #[error("request refused by the transport: {reason}")]
+    Refused {
+        /// Why (never quotes a header value).
+        reason: String,
+    },
+}
+
+/// The runtime cannot run a request where it was called — for a runtime over an async
+/// executor, outside that executor or in one built without its timers. Returned by
+/// [`Runtime::check`](crate::Runtime::check).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct RuntimeUnavailable {
+    /// What is missing and how to provide it.
+    pub reason: String,
+}
+
+impl RuntimeUnavailable {
+    /// An error saying `reason`.
+    pub fn new(reason: impl Into<String>) -> Self {
+        RuntimeUnavailable {
+            reason: reason.into(),
+        }
+    }
 }

@@ -107,8 +107,10 @@
 //!   input.
 //! * **Secrets stay secret** — every request header that may identify the caller partitions
 //!   the cache by a keyed hash (unknown headers included: the rule fails closed), and no
-//!   secret is stored; [`redact_url`] and [`redact_headers`] mask them in everything meant
-//!   for humans.
+//!   secret is stored; one rule ([`redact`]: names matched by pattern in headers, query and
+//!   path parameters, userinfo and fragments never echoed, even from strings that do not
+//!   parse) masks them in everything meant for humans: hook events, errors, `Debug` output,
+//!   logs.
 
 #![forbid(unsafe_code)]
 
@@ -128,7 +130,7 @@ mod driver;
 mod error;
 mod message;
 pub mod monitoring;
-mod redact;
+pub mod redact;
 mod rng;
 mod serde_util;
 mod time;
@@ -151,7 +153,7 @@ pub use breaker::{
 pub use cache::{
     Cache, CacheConfig, CacheKey, CachePeek, CacheStats, CachedResponse, Fill, FlightEvent,
     FlightId, Freshness, FreshnessMode, LifetimeSource, Lookup, NON_IDENTIFYING_HEADERS,
-    NotStoredReason, StoreResult, Usability, storability,
+    NotStoredReason, StoreResult, Usability, host_matches, storability,
 };
 pub use driver::{Runtime, Spawn, Transport};
 pub use engine::{
@@ -160,7 +162,7 @@ pub use engine::{
     Finished, HumanDuration, Next, Output, Permit, RejectReason, Reply, RequestId, RequestPhase,
     RetryToken,
 };
-pub use error::{ConfigError, RequestError};
+pub use error::{ConfigError, RequestError, RuntimeUnavailable};
 pub use export::{
     BreakerInfo, CacheInfo, ExportError, ExportSnapshot, Exporter, Format, HealthInfo,
     InfluxExporter, JsonExporter, NetworkIo, PrometheusExporter, SystemSample, export,
@@ -176,8 +178,8 @@ pub use metrics::{
     ServiceSnapshot,
 };
 pub use redact::{
-    REDACTED, SECRET_HEADERS, SECRET_QUERY_PARAMS, is_secret_header, is_secret_param,
-    redact_headers, redact_url,
+    REDACTED, Redactor, SECRET_HEADERS, SECRET_QUERY_PARAMS, excerpt, is_secret_header,
+    is_secret_param, redact_headers, redact_text, redact_url,
 };
 pub use retry::{
     Backoff, BackoffState, BudgetConfig, GiveUpReason, LongRetryAfter, RetryBudget, RetryConfig,

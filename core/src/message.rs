@@ -31,13 +31,18 @@ pub type Response = http::Response<Bytes>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Deadline(pub crate::Timestamp);
 
-/// A copy of `request` (the body is shared, not copied; extensions are not copied).
+/// A copy of `request` (the body is shared, not copied). Of the extensions only a
+/// [`RedirectScope`](crate::uri::RedirectScope) is copied: it is meant for the transport,
+/// which sees copies only.
 pub(crate) fn clone_request(request: &Request) -> Request {
     let mut copy = Request::new(request.body().clone());
     *copy.method_mut() = request.method().clone();
     *copy.uri_mut() = request.uri().clone();
     *copy.version_mut() = request.version();
     *copy.headers_mut() = request.headers().clone();
+    if let Some(scope) = request.extensions().get::<crate::uri::RedirectScope>() {
+        copy.extensions_mut().insert(scope.clone());
+    }
     copy
 }
 
@@ -110,6 +115,11 @@ pub enum TransportErrorKind {
     Protocol,
     /// The request was cancelled by the caller.
     Cancelled,
+    /// The transport refused to send the request as built (a header, method or URL it cannot
+    /// put on the wire): the caller's mistake, found before anything was sent. The engine
+    /// never retries it, never counts it against the breaker, and withdraws the request from
+    /// the metrics, as it does for a [`RequestError`](crate::RequestError) at `begin`.
+    InvalidRequest,
     /// Anything else.
     Other,
 }
@@ -124,6 +134,7 @@ impl TransportErrorKind {
             TransportErrorKind::BodyTooLarge => "body_too_large",
             TransportErrorKind::Protocol => "protocol",
             TransportErrorKind::Cancelled => "cancelled",
+            TransportErrorKind::InvalidRequest => "invalid_request",
             TransportErrorKind::Other => "other",
         }
     }

@@ -14,6 +14,8 @@
 //!   given to a service client can never change the scheme, host or port, nor climb out of the
 //!   base path (`@evil/x`, `//evil/x`, `/../admin`, `/%2e%2e/admin`, `/..;/admin`, encoded
 //!   slashes, double encoding, backslashes, control characters, fragments).
+//! * [`RedirectScope`] — the same confinement for redirects a transport follows on a
+//!   service's behalf.
 //!
 //! Errors never quote a URL's secrets: [`redact_url`](crate::redact::redact_url) and
 //! [`shown_endpoint`] are what callers put in messages.
@@ -212,6 +214,28 @@ impl ServiceBase {
         let Ok(url) = url::Url::parse(&joined) else {
             return refuse("does not form a valid URL");
         };
+        self.confines(&url).map(|()| joined)
+    }
+
+    /// Whether `uri` lies within the base: same scheme, host and port, no credentials, a
+    /// path equal to or under the base's path. What a redirect of a service's request must
+    /// satisfy to be followed ([`RedirectScope`]).
+    ///
+    /// ```
+    /// use tether_core::uri::ServiceBase;
+    ///
+    /// let base = ServiceBase::parse("http://api.test/v1").unwrap();
+    /// assert!(base.contains(&"http://api.test/v1/users?page=2".parse().unwrap()));
+    /// assert!(!base.contains(&"http://api.test/admin".parse().unwrap()));
+    /// assert!(!base.contains(&"http://evil.test/v1/users".parse().unwrap()));
+    /// ```
+    pub fn contains(&self, uri: &Uri) -> bool {
+        url::Url::parse(&uri.to_string()).is_ok_and(|url| self.confines(&url).is_ok())
+    }
+
+    /// `Ok` when `url` stays on the base's origin, without credentials, under its path.
+    fn confines(&self, url: &url::Url) -> Result<(), EndpointRefused> {
+        let refuse = |reason| Err(EndpointRefused { reason });
         let base = &self.url;
         let same_origin = url.scheme() == base.scheme()
             && url.host() == base.host()
@@ -232,7 +256,40 @@ impl ServiceBase {
         if !under_base {
             return refuse("must stay under the base URL's path");
         }
-        Ok(joined)
+        Ok(())
+    }
+}
+
+/// Where a request's redirects may lead: put in a request's extensions, it tells a transport
+/// that follows redirects to follow only those that stay within a [`ServiceBase`] (and to
+/// return any other 3xx as it is). A [`ServiceClient`](crate::client::ServiceClient) puts
+/// its base on every request; the extension travels with each attempt and background
+/// refresh.
+///
+/// ```
+/// use tether_core::uri::{RedirectScope, ServiceBase};
+///
+/// let scope = RedirectScope::new(ServiceBase::parse("https://api.test/v1").unwrap());
+/// assert!(scope.allows(&"https://api.test/v1/next".parse().unwrap()));
+/// assert!(!scope.allows(&"https://login.test/v1/next".parse().unwrap()));
+/// ```
+#[derive(Clone, Debug)]
+pub struct RedirectScope(std::sync::Arc<ServiceBase>);
+
+impl RedirectScope {
+    /// The scope of `base`.
+    pub fn new(base: ServiceBase) -> Self {
+        RedirectScope(std::sync::Arc::new(base))
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &ServiceBase {
+        &self.0
+    }
+
+    /// Whether a redirect to `uri` may be followed ([`ServiceBase::contains`]).
+    pub fn allows(&self, uri: &Uri) -> bool {
+        self.0.contains(uri)
     }
 }
 
@@ -246,15 +303,13 @@ impl ServiceBase {
 /// assert_eq!(shown_endpoint("//user:pw@evil/x"), "//[REDACTED]/x");
 /// ```
 pub fn shown_endpoint(endpoint: &str) -> String {
-    let no_fragment = endpoint.split('#').next().unwrap_or("");
-    let shown = match no_fragment.strip_prefix("//") {
+    match endpoint.strip_prefix("//") {
         Some(rest) => {
             let path = rest.find('/').map_or("", |i| &rest[i..]);
-            format!("//{}{path}", crate::redact::REDACTED)
+            crate::redact::redact_url(&format!("//{}{path}", crate::redact::REDACTED))
         }
-        None => no_fragment.to_owned(),
-    };
-    crate::redact::redact_url(&shown)
+        None => crate::redact::redact_url(endpoint),
+    }
 }
 
 #[cfg(test)]
@@ -405,6 +460,11 @@ mod tests {
     fn shown_endpoints_carry_no_secrets() {
         assert_eq!(shown_endpoint("/cb#access_token=SECRET"), "/cb");
         assert_eq!(shown_endpoint("//user:pw@evil/x"), "//[REDACTED]/x");
+        assert_eq!(
+            shown_endpoint("@user:pa#SECRET@evil/x"),
+            "[REDACTED]@evil/x"
+        );
+        assert_eq!(shown_endpoint("@evil.example/x"), "@evil.example/x");
         assert_eq!(
             shown_endpoint("/x?api_key=SECRET&a=1"),
             "/x?api_key=[REDACTED]&a=1"

@@ -22,9 +22,12 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::time::Duration;
 
+pub mod leaks;
 pub mod lifecycle;
 pub mod vectors;
 pub mod virtual_rt;
+#[cfg(feature = "blocking")]
+pub mod virtual_threads;
 
 use bytes::Bytes;
 use tether_core::{

@@ -14,14 +14,17 @@
 //!   `Output::Resolved` or a `cancel` — and only a request the model knows as live can end;
 //! * the engine's `in_flight()` always equals the live requests of the model; at the end,
 //!   after every handle has been used up, it is zero, nobody waits for a cache flight, the
-//!   metrics count every begun request as completed, and no breaker holds a probe slot;
+//!   metrics count every begun request as completed — except those whose attempt the
+//!   transport refused as the caller's mistake (`InvalidRequest`), which are withdrawn and
+//!   counted nowhere — and no breaker holds a probe slot;
 //! * half-open breakers never have more probes out than configured; the cache never holds more
 //!   entries or bytes than configured;
 //! * after `handle_timeout(now)`, `poll_timeout()` is later than `now` or `None`;
 //! * misuse is a typed error: `proceed` on a request not told to proceed is `WrongPhase`
 //!   naming the phase the model expects, a handle of a request that ended is
 //!   `UnknownRequest`, and neither changes anything;
-//! * a request is refused (`RequestError`) exactly when its URL is invalid.
+//! * a request is refused (`RequestError`) exactly when its URL is invalid or its
+//!   `Authorization` is not visible ASCII.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -126,6 +129,7 @@ pub const TRANSPORT_ERRORS: &[TransportErrorKind] = &[
     TransportErrorKind::BodyTooLarge,
     TransportErrorKind::Protocol,
     TransportErrorKind::Other,
+    TransportErrorKind::InvalidRequest,
 ];
 /// Breaker names a command can pick.
 const BREAKERS: &[&str] = &["svc-a", "svc-b", "a.test", "b.test:8080", "c.test"];
@@ -366,6 +370,8 @@ pub struct Stats {
     pub typed_errors: u64,
     /// Breaker rejections.
     pub breaker_rejections: u64,
+    /// Requests withdrawn because the transport refused their attempt (`InvalidRequest`).
+    pub withdrawn: u64,
 }
 
 /// The engine under test, the model, and the handles the driver holds.
@@ -491,16 +497,19 @@ impl World {
         };
         let service = SERVICES[usize::from(service) % SERVICES.len()];
         let in_flight = self.engine.in_flight();
+        let invalid = origin_idx >= VALID_ORIGINS
+            || request
+                .headers()
+                .get_all(http::header::AUTHORIZATION)
+                .iter()
+                .any(|v| v.to_str().is_err());
         match self.engine.begin(self.now, self.wall(), &request, service) {
             Err(e) => {
-                assert!(
-                    origin_idx >= VALID_ORIGINS,
-                    "a valid request was refused: {e}"
-                );
+                assert!(invalid, "a valid request was refused: {e}");
                 self.stats.refused += 1;
             }
             Ok(decision) => {
-                assert!(origin_idx < VALID_ORIGINS, "an invalid URL was accepted");
+                assert!(!invalid, "an invalid request was accepted");
                 self.stats.begun += 1;
                 let logical = self.ended.len();
                 self.ended.push(0);
@@ -606,7 +615,14 @@ impl World {
             )
             .unwrap_or_else(|e| panic!("a live permit was refused: {e}"));
         match next {
-            Next::Done(f) => self.end_live(id, &f),
+            Next::Done(f) => {
+                if !background
+                    && matches!(&f.result, FinalResult::Transport(e) if e.kind == TransportErrorKind::InvalidRequest)
+                {
+                    self.stats.withdrawn += 1;
+                }
+                self.end_live(id, &f);
+            }
             Next::RetryAt { at, token } => {
                 assert!(!background, "a background refresh is never retried");
                 assert!(at >= self.now, "a retry scheduled in the past");
@@ -935,12 +951,10 @@ impl World {
             assert_eq!(*n, 1, "request {logical} ended {n} times");
         }
         let m = self.engine.metrics().snapshot(self.wall()).global;
-        assert_eq!(
-            m.total_requests, self.stats.begun,
-            "metrics missed a request"
-        );
+        let counted = self.stats.begun - self.stats.withdrawn;
+        assert_eq!(m.total_requests, counted, "metrics missed a request");
         assert_eq!(m.in_flight, 0, "metrics still count a request in flight");
-        assert_eq!(m.completed_requests(), self.stats.begun);
+        assert_eq!(m.completed_requests(), counted);
         for (name, b) in self.engine.breakers().iter() {
             let s = b.snapshot(self.now);
             assert_eq!(

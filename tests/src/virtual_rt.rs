@@ -2,8 +2,9 @@
 //! when every task is blocked, jumping straight to the next timer, and a scripted transport
 //! whose latency is a virtual sleep. A test of minutes of retries runs in microseconds.
 //!
-//! Everything here is single-threaded (`Rc`), so a client over it uses
-//! [`LocalHooks`](tether_core::client::LocalHooks): the client layer asks for `Send` nowhere.
+//! The clock and the transport may be shared between threads (the vector runner's blocking
+//! driver runs each request on a thread of its own), but the transport's futures are not
+//! `Send`: the client layer asks for `Send` nowhere.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -11,6 +12,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -30,18 +32,22 @@ struct ClockState {
 
 /// The shared virtual clock.
 #[derive(Clone, Default)]
-pub struct VirtualClock(Rc<RefCell<ClockState>>);
+pub struct VirtualClock(Arc<Mutex<ClockState>>);
 
 impl VirtualClock {
+    fn state(&self) -> MutexGuard<'_, ClockState> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Virtual now.
     pub fn now(&self) -> Timestamp {
-        self.0.borrow().now
+        self.state().now
     }
 
     /// Jumps to the earliest timer and wakes every timer due by then. Returns `false` when
     /// no timer is pending.
     pub(crate) fn advance(&self) -> bool {
-        let mut st = self.0.borrow_mut();
+        let mut st = self.state();
         let Some(Reverse((at, _))) = st.timers.peek().copied() else {
             return false;
         };
@@ -81,7 +87,8 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut st = self.clock.0.borrow_mut();
+        let clock = self.clock.clone();
+        let mut st = clock.state();
         if st.now >= self.deadline {
             return Poll::Ready(());
         }
@@ -90,11 +97,8 @@ impl Future for Sleep {
         } else {
             st.next_id += 1;
             let id = st.next_id;
-            let deadline = self.deadline;
-            st.timers.push(Reverse((deadline, id)));
-            drop(st);
+            st.timers.push(Reverse((self.deadline, id)));
             self.id = Some(id);
-            st = self.clock.0.borrow_mut();
             id
         };
         st.wakers.insert(id, cx.waker().clone());
@@ -156,47 +160,57 @@ impl<F> Spawn<F> for VirtualRuntime {
 }
 
 /// The upstream script of a [`ScriptedTransport`].
-pub type Script = Rc<RefCell<dyn FnMut(&Request, Timestamp) -> (Duration, Outcome)>>;
+pub type Script = Arc<Mutex<dyn FnMut(&Request, Timestamp) -> (Duration, Outcome) + Send>>;
 
 /// A transport whose answers come from a script, after a virtual latency. Records every send.
 #[derive(Clone)]
 pub struct ScriptedTransport {
     clock: VirtualClock,
     script: Script,
-    /// Every request sent, with its virtual send time.
-    pub sent: Rc<RefCell<Vec<(Timestamp, Request)>>>,
-    /// The time limit each send was given, in order.
-    pub limits: Rc<RefCell<Vec<Option<Duration>>>>,
+    sent: Arc<Mutex<Vec<(Timestamp, Request)>>>,
+    limits: Arc<Mutex<Vec<Option<Duration>>>>,
 }
 
 impl ScriptedTransport {
     /// A transport on `clock` answering with `script`.
     pub fn new(
         clock: &VirtualClock,
-        script: impl FnMut(&Request, Timestamp) -> (Duration, Outcome) + 'static,
+        script: impl FnMut(&Request, Timestamp) -> (Duration, Outcome) + Send + 'static,
     ) -> Self {
         ScriptedTransport {
             clock: clock.clone(),
-            script: Rc::new(RefCell::new(script)),
-            sent: Rc::default(),
-            limits: Rc::default(),
+            script: Arc::new(Mutex::new(script)),
+            sent: Arc::default(),
+            limits: Arc::default(),
         }
+    }
+
+    /// Every request sent, with its virtual send time.
+    pub fn sent(&self) -> MutexGuard<'_, Vec<(Timestamp, Request)>> {
+        self.sent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The time limit each send was given, in order.
+    pub fn limits(&self) -> MutexGuard<'_, Vec<Option<Duration>>> {
+        self.limits.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Number of sends so far.
     pub fn sends(&self) -> usize {
-        self.sent.borrow().len()
+        self.sent().len()
     }
 }
 
 impl Transport for ScriptedTransport {
+    /// Not `Send`: the client layer never asks for it.
     type Send = Pin<Box<dyn Future<Output = Outcome>>>;
 
     fn send(&self, request: Request, timeout: Option<Duration>) -> Self::Send {
         let now = self.clock.now();
-        let (latency, outcome) = (self.script.borrow_mut())(&request, now);
-        self.sent.borrow_mut().push((now, request));
-        self.limits.borrow_mut().push(timeout);
+        let (latency, outcome) =
+            (self.script.lock().unwrap_or_else(PoisonError::into_inner))(&request, now);
+        self.sent().push((now, request));
+        self.limits().push(timeout);
         let sleep = self.clock.sleep(latency);
         Box::pin(async move {
             sleep.await;

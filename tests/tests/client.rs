@@ -1,5 +1,6 @@
 //! The client layer on a virtual runtime: real futures, real waits, virtual time, and
-//! single-threaded (`Rc`) transport, runtime and hooks — the client asks for `Send` nowhere.
+//! single-threaded (`Rc`) hooks and transport futures that are not `Send` — the client asks for
+//! `Send` nowhere.
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -27,12 +28,15 @@ const MS: Duration = Duration::from_millis(1);
 type Task<T> = Pin<Box<dyn Future<Output = T>>>;
 type Client<H = LocalHooks> = HttpClient<ScriptedTransport, VirtualRuntime, H>;
 type Builder<H = LocalHooks> = HttpClientBuilder<ScriptedTransport, VirtualRuntime, H>;
-type Script = Box<dyn FnMut(&tether_core::Request, Timestamp) -> (Duration, tether_core::Outcome)>;
+type Script =
+    Box<dyn FnMut(&tether_core::Request, Timestamp) -> (Duration, tether_core::Outcome) + Send>;
 
 /// A client over a scripted upstream with 250 ms constant backoff, adjusted by `configure`.
 fn client_with<H: Hooks + Default>(
     configure: impl FnOnce(Builder<H>) -> Builder<H>,
-    script: impl FnMut(&tether_core::Request, Timestamp) -> (Duration, tether_core::Outcome) + 'static,
+    script: impl FnMut(&tether_core::Request, Timestamp) -> (Duration, tether_core::Outcome)
+    + Send
+    + 'static,
 ) -> (Client<H>, ScriptedTransport, VirtualClock) {
     let rt = VirtualRuntime::default();
     let clock = rt.clock.clone();
@@ -44,7 +48,9 @@ fn client_with<H: Hooks + Default>(
 }
 
 fn client(
-    script: impl FnMut(&tether_core::Request, Timestamp) -> (Duration, tether_core::Outcome) + 'static,
+    script: impl FnMut(&tether_core::Request, Timestamp) -> (Duration, tether_core::Outcome)
+    + Send
+    + 'static,
 ) -> (Client, ScriptedTransport, VirtualClock) {
     client_with(|b| b, script)
 }
@@ -86,7 +92,7 @@ fn retries_sleep_on_the_runtime_and_honour_retry_after() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.text(), "done");
     assert_eq!(t.sends(), 3);
-    let sent = t.sent.borrow();
+    let sent = t.sent();
     let gap1 = sent[1].0.saturating_duration_since(sent[0].0);
     let gap2 = sent[2].0.saturating_duration_since(sent[1].0);
     assert!(
@@ -116,7 +122,7 @@ fn the_attempt_timeout_races_the_transport() {
         "a timeout is retried"
     );
     assert_eq!(t.sends(), 2);
-    assert_eq!(*t.limits.borrow(), [Some(Duration::from_secs(2)); 2]);
+    assert_eq!(*t.limits(), [Some(Duration::from_secs(2)); 2]);
     assert!(
         clock.now() < Timestamp::from_secs(10),
         "did not wait for the 60 s answer"
@@ -145,10 +151,7 @@ fn a_request_deadline_cuts_the_attempt_and_keeps_the_trace() {
         }
     );
     assert_eq!(trace.total, Duration::from_secs(1));
-    assert_eq!(
-        *t.limits.borrow(),
-        [Some(Duration::from_secs(1)), Some(350 * MS)]
-    );
+    assert_eq!(*t.limits(), [Some(Duration::from_secs(1)), Some(350 * MS)]);
     assert_eq!(
         clock.now(),
         Timestamp::from_secs(1),
@@ -358,7 +361,7 @@ fn local_hooks_may_be_async_see_redacted_events_and_never_break_requests() {
         Err("connect"),
         "a panicking error hook does not change the error"
     );
-    let sent = transport.sent.borrow();
+    let sent = transport.sent();
     assert_eq!(
         sent[0].1.headers()["x-trace"],
         "abc",
@@ -453,7 +456,7 @@ fn requests_are_built_with_any_method_auth_query_and_bodies() {
             .await
             .unwrap();
     });
-    let sent = t.sent.borrow();
+    let sent = t.sent();
     assert_eq!(sent[0].1.method().as_str(), "PURGE");
     let get = &sent[1].1;
     assert_eq!(get.uri().to_string(), "http://svc.test/s?fixed=1&q=a+b%26c");
@@ -552,7 +555,7 @@ fn posts_are_retried_only_with_an_idempotency_key() {
         (plain.trace().attempts.len(), keyed.trace().attempts.len())
     });
     assert_eq!(statuses, (1, 4));
-    assert_eq!(t.sent.borrow()[1].1.headers()["idempotency-key"], "k-1");
+    assert_eq!(t.sent()[1].1.headers()["idempotency-key"], "k-1");
 }
 
 #[test]

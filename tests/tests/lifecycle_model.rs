@@ -230,6 +230,12 @@ fn the_model_reaches_every_path() {
             pick: 0,
             outcome: Outcome::Transport(0),
         },
+        // The transport refuses a request as the caller's mistake: withdrawn, not counted.
+        get(5, vec![]),
+        Op::Respond {
+            pick: 0,
+            outcome: Outcome::Transport(6),
+        },
     ];
     let stats = run(setup, &ops);
     assert!(stats.cached >= 2, "{stats:?}");
@@ -240,4 +246,5 @@ fn the_model_reaches_every_path() {
     assert!(stats.typed_errors >= 3, "{stats:?}");
     assert!(stats.breaker_rejections >= 1, "{stats:?}");
     assert_eq!(stats.refused, 1, "{stats:?}");
+    assert_eq!(stats.withdrawn, 1, "{stats:?}");
 }

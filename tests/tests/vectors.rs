@@ -15,7 +15,7 @@ use tether_tests::vectors::model::{
     BREAKER_STATES, CACHE_OUTCOMES, ERROR_KINDS, GIVE_UP_REASONS, NEXT, NOT_STORED_REASONS, TAGS,
     TRANSPORT_KINDS,
 };
-use tether_tests::vectors::{self, Location, Mismatch};
+use tether_tests::vectors::{self, Driver, Location, Mismatch};
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("vectors")
@@ -48,21 +48,43 @@ fn stem(path: &Path) -> String {
         .to_owned()
 }
 
-#[test]
-fn every_vector_passes() {
+/// Every vector file through `driver`: the mismatches, as text.
+fn run_all(driver: Driver) -> Vec<String> {
     let mut report = Vec::new();
     for f in vector_files() {
         let v =
             vectors::from_value(read_json(&f)).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         assert_eq!(v.name, stem(&f), "a vector's name is its file name");
-        report.extend(vectors::run(&v).iter().map(Mismatch::to_string));
+        report.extend(
+            vectors::run_with(&v, driver)
+                .iter()
+                .map(Mismatch::to_string),
+        );
     }
+    report
+}
+
+/// Every vector file through `driver`, without a mismatch.
+fn all_pass(driver: Driver) {
+    let report = run_all(driver);
     assert!(
         report.is_empty(),
         "{} mismatches:\n{}",
         report.len(),
         report.join("\n")
     );
+}
+
+#[test]
+fn every_vector_passes() {
+    all_pass(Driver::Async);
+}
+
+/// The same files through the blocking API's model: each request on an OS thread of its own,
+/// run by `tether_native::blocking`'s executor, on the same virtual clock.
+#[test]
+fn every_vector_passes_with_the_blocking_driver() {
+    all_pass(Driver::Threads);
 }
 
 #[test]
@@ -469,6 +491,16 @@ fn covers(field: &str, path: &str) -> bool {
 
 #[test]
 fn every_stated_expectation_is_checked() {
+    every_stated_expectation_is_checked_by(Driver::Async);
+}
+
+/// The blocking driver reports the same perturbations: it checks what the async one checks.
+#[test]
+fn every_stated_expectation_is_checked_by_the_blocking_driver() {
+    every_stated_expectation_is_checked_by(Driver::Threads);
+}
+
+fn every_stated_expectation_is_checked_by(driver: Driver) {
     let mut undetected = Vec::new();
     let mut total = 0;
     for f in vector_files() {
@@ -491,7 +523,7 @@ fn every_stated_expectation_is_checked() {
                 m.path,
                 m.what
             );
-            let found = vectors::run(&parsed);
+            let found = vectors::run_with(&parsed, driver);
             if !found
                 .iter()
                 .any(|r| r.location == m.location && covers(&r.field, &m.path))
@@ -514,5 +546,5 @@ fn every_stated_expectation_is_checked() {
         undetected.len(),
         undetected.join("\n")
     );
-    eprintln!("{total} perturbed expectations, each reported by the runner");
+    eprintln!("{total} perturbed expectations, each reported by the runner ({driver:?})");
 }

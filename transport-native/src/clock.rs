@@ -23,3 +23,8 @@ pub(crate) fn monotonic() -> Instant {
 pub(crate) fn wall() -> SystemTime {
     SystemTime::now()
 }
+
+/// The monotonic clock as tokio's `Instant`, for re-arming tokio timers.
+pub(crate) fn tokio_now() -> tokio::time::Instant {
+    tokio::time::Instant::from_std(monotonic())
+}

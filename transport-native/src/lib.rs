@@ -5,8 +5,13 @@
 //! often, count, alert — is made by the sans-IO [`tether_core`] engine, and the client API is
 //! [`tether_core::client`], written once for every runtime. This crate adds what is native:
 //!
-//! * [`UreqTransport`] — one attempt over a pooled ureq agent on tokio's blocking pool;
+//! * two transports sharing one [`NativeConfig`] and the same framing, limit, decoding,
+//!   redirect, proxy and per-host isolation rules: [`HyperTransport`] (hyper 1 and
+//!   hyper-util's pooled client, async) and [`UreqTransport`] (a pooled ureq agent on tokio's
+//!   blocking pool);
 //! * [`TokioRuntime`] — the clock, timers, seed and executor;
+//! * [`blocking`] — the same client on the caller's thread, over ureq, with no async runtime
+//!   and no thread hand-off (`tether_native::blocking::HttpClient`, …);
 //! * [`TracingHooks`] — a `tracing` span per request and a log line per response, retry,
 //!   error and breaker transition, secrets redacted;
 //! * type aliases that name the client over them — [`HttpClient`], [`ServiceClient`],
@@ -40,21 +45,28 @@
 //! }
 //! ```
 //!
-//! Everything runs inside a tokio runtime with the time driver enabled (`#[tokio::main]` or
-//! `Builder::enable_time`). Request futures are `Send` and `'static`, so they can be spawned.
+//! The async API runs inside a tokio runtime with the time and I/O drivers enabled
+//! (`#[tokio::main]` or `Builder::enable_all`); outside one, a request fails with
+//! [`Error::Runtime`] instead of panicking. Request futures are `Send` and `'static`, so they
+//! can be spawned. The [`blocking`] API needs no runtime at all.
 //!
 //! ## The transport alone
 //!
+//! [`HyperTransport`] and [`UreqTransport`] take the same [`NativeConfig`]; invalid settings
+//! (a `User-Agent` with a line break, a zero timeout, an unparsable proxy) are a
+//! [`ConfigError`](tether_core::ConfigError) from `try_new`, never a panic.
+//!
 //! ```no_run
-//! # async fn demo() {
+//! # async fn demo() -> Result<(), tether_native::tether_core::ConfigError> {
 //! use std::time::Duration;
 //! use tether_native::tether_core::{Runtime, Transport};
-//! use tether_native::{NativeConfig, TokioRuntime, UreqTransport};
+//! use tether_native::{HyperTransport, NativeConfig, TokioRuntime};
 //!
-//! let transport = UreqTransport::new(NativeConfig {
+//! let transport = HyperTransport::try_new(NativeConfig {
 //!     pool_size: 16,
+//!     max_attempts_per_host: 32,
 //!     ..NativeConfig::default()
-//! });
+//! })?;
 //! let runtime = TokioRuntime::new();
 //!
 //! let request = http::Request::get("http://127.0.0.1:8080/get")
@@ -65,16 +77,26 @@
 //!     Ok(response) => println!("{} in {:?}", response.status(), runtime.now().saturating_duration_since(started)),
 //!     Err(error) => println!("{} failure: {}", error.kind, error.message),
 //! }
-//! # }
+//! # Ok(()) }
 //! ```
 
 #![forbid(unsafe_code)]
 
 mod agent;
+pub mod blocking;
+mod bulkhead;
 mod clock;
+mod config;
+mod decode;
+mod failure;
+mod framing;
+mod hyper_transport;
 #[cfg(feature = "monitor")]
 pub mod monitor;
+mod proxy;
+mod redirect;
 mod registry;
+mod rt;
 mod runtime;
 #[cfg(feature = "server")]
 pub mod server;
@@ -83,10 +105,13 @@ mod transport;
 
 use tether_core::client;
 
+pub use config::{NativeConfig, Proxy};
+pub use framing::{FramingError, check_framing};
+pub use hyper_transport::HyperTransport;
 pub use registry::{close_all_service_clients, default_registry, get_service_client};
 pub use runtime::TokioRuntime;
 pub use tracing_hooks::{TARGET as LOG_TARGET, TracingHooks};
-pub use transport::{NativeConfig, SendFuture, UreqTransport};
+pub use transport::{SendFuture, UreqTransport};
 
 /// The `http` crate's vocabulary (`Method`, `HeaderMap`, `StatusCode`, …).
 pub use http;
@@ -102,16 +127,19 @@ pub use tether_core::client::{
 pub use tether_core::{
     AttemptNext, AttemptResult, AttemptTrace, Backoff, BatchConfig, BreakDuration, BreakerConfig,
     BreakerState, BudgetConfig, CacheConfig, CacheTrace, Deadline, DecisionTrace, EngineConfig,
-    EngineEvent, ExportError, Format, GiveUpReason, LongRetryAfter, RegistryConfig, RejectReason,
-    RetryConfig, SystemSample, Timestamp, TransportError, TransportErrorKind, WallClock,
+    EngineEvent, ExportError, Format, GiveUpReason, LongRetryAfter, Redactor, RegistryConfig,
+    RejectReason, RetryConfig, SystemSample, Timestamp, TransportError, TransportErrorKind,
+    WallClock,
 };
 
 /// The native client's hooks: a [`SharedHooks`](tether_core::client::SharedHooks) list
 /// (`Send + Sync` closures, plain or `async`) behind the [`TracingHooks`] logger.
 pub type NativeHooks = client::SharedHooks<TracingHooks>;
 
-/// The resilient client ([`tether_core::client::HttpClient`]) over [`UreqTransport`] and
-/// [`TokioRuntime`], with [`NativeHooks`].
+/// The resilient client ([`tether_core::client::HttpClient`]) over [`HyperTransport`] and
+/// [`TokioRuntime`], with [`NativeHooks`]. (For a blocking client, see [`blocking`]; to keep
+/// the ureq transport on tokio's blocking pool, name
+/// `tether_core::client::HttpClient<UreqTransport, TokioRuntime, NativeHooks>`.)
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), tether_native::Error> {
@@ -137,15 +165,15 @@ pub type NativeHooks = client::SharedHooks<TracingHooks>;
 /// let _ = task.await;
 /// # Ok(()) }
 /// ```
-pub type HttpClient = client::HttpClient<UreqTransport, TokioRuntime, NativeHooks>;
+pub type HttpClient = client::HttpClient<HyperTransport, TokioRuntime, NativeHooks>;
 
 /// Configures an [`HttpClient`]; start from [`HttpClient::builder`]. The transport's own
 /// settings (pool size, connect and read limits, redirects, body limit) are a
-/// [`NativeConfig`]: `.transport(UreqTransport::new(NativeConfig { .. }))`.
-pub type HttpClientBuilder = client::HttpClientBuilder<UreqTransport, TokioRuntime, NativeHooks>;
+/// [`NativeConfig`]: `.transport(HyperTransport::try_new(NativeConfig { .. })?)`.
+pub type HttpClientBuilder = client::HttpClientBuilder<HyperTransport, TokioRuntime, NativeHooks>;
 
 /// A request being built by an [`HttpClient`] or a [`ServiceClient`].
-pub type RequestBuilder = client::RequestBuilder<UreqTransport, TokioRuntime, NativeHooks>;
+pub type RequestBuilder = client::RequestBuilder<HyperTransport, TokioRuntime, NativeHooks>;
 
 /// A client for one upstream service ([`tether_core::client::ServiceClient`]).
 ///
@@ -158,14 +186,14 @@ pub type RequestBuilder = client::RequestBuilder<UreqTransport, TokioRuntime, Na
 /// assert!(users.get("@evil.example/x").send().await.is_err());
 /// # Ok(()) }
 /// ```
-pub type ServiceClient = client::ServiceClient<UreqTransport, TokioRuntime, NativeHooks>;
+pub type ServiceClient = client::ServiceClient<HyperTransport, TokioRuntime, NativeHooks>;
 
 /// Configures a [`ServiceClient`]; start from [`ServiceClient::builder`].
 pub type ServiceClientBuilder =
-    client::ServiceClientBuilder<UreqTransport, TokioRuntime, NativeHooks>;
+    client::ServiceClientBuilder<HyperTransport, TokioRuntime, NativeHooks>;
 
 /// Named, bounded service clients ([`tether_core::client::Registry`]).
-pub type Registry = client::Registry<UreqTransport, TokioRuntime, NativeHooks>;
+pub type Registry = client::Registry<HyperTransport, TokioRuntime, NativeHooks>;
 
 /// Runs jobs in size- and time-bounded batches on tokio
 /// ([`tether_core::client::RequestBatcher`]).
@@ -188,7 +216,7 @@ pub type RequestBatcher = client::RequestBatcher<TokioRuntime, SendJob>;
 
 /// The native client's background driver (refreshes, health checks, timers); started on
 /// tokio by the client itself.
-pub type Background = client::Background<UreqTransport, TokioRuntime, NativeHooks>;
+pub type Background = client::Background<HyperTransport, TokioRuntime, NativeHooks>;
 
 /// The README's Rust examples, compiled as doctests (`scripts/readme-examples.sh` also
 /// compiles them in a fresh crate, as a user would).

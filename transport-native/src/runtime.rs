@@ -1,12 +1,13 @@
 //! [`TokioRuntime`]: the core's clock, timer, seed and executor on tokio.
 
+use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use tether_core::{Runtime, Spawn, Timestamp, WallClock};
+use tether_core::{Runtime, RuntimeUnavailable, Spawn, Timestamp, WallClock};
 
 use crate::clock;
 
@@ -34,6 +35,32 @@ impl TokioRuntime {
     }
 }
 
+impl TokioRuntime {
+    /// Whether the calling context can use this runtime: inside a tokio runtime with its time
+    /// driver. [`Runtime::sleep`] panics otherwise (tokio's rule); the client calls this
+    /// first ([`Runtime::check`]) and returns the error instead. (A missing I/O driver cannot
+    /// be detected without opening a socket; `HyperTransport` reports it when it connects.)
+    pub fn check_context() -> Result<(), RuntimeUnavailable> {
+        thread_local! {
+            /// The last runtime this thread found its time driver in (runtime ids are never
+            /// reused), so that the costly part of the check runs once per runtime and thread.
+            static TIMED: Cell<Option<tokio::runtime::Id>> = const { Cell::new(None) };
+        }
+        let handle = crate::rt::handle("TokioRuntime")
+            .map_err(|failure| RuntimeUnavailable::new(failure.detail))?;
+        let id = handle.id();
+        if TIMED.get() == Some(id) {
+            return Ok(());
+        }
+        // Creating a timer is what panics without the time driver; it is never polled.
+        let timer = crate::rt::sleep(Duration::ZERO)
+            .map_err(|failure| RuntimeUnavailable::new(failure.detail))?;
+        drop(timer);
+        TIMED.set(Some(id));
+        Ok(())
+    }
+}
+
 impl Default for TokioRuntime {
     fn default() -> Self {
         Self::new()
@@ -57,7 +84,12 @@ impl Runtime for TokioRuntime {
     }
 
     fn seed(&self) -> u64 {
-        getrandom::u64().unwrap_or_else(|_| fallback_seed())
+        seed()
+    }
+
+    /// Inside a tokio runtime with its time driver ([`TokioRuntime::check_context`]).
+    fn check(&self) -> Result<(), RuntimeUnavailable> {
+        Self::check_context()
     }
 }
 
@@ -80,6 +112,11 @@ impl<F: Future<Output = ()> + Send + 'static> Spawn<F> for TokioRuntime {
     }
 }
 
+/// A seed from OS entropy (both native runtimes).
+pub(crate) fn seed() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| fallback_seed())
+}
+
 /// A seed when the OS refuses entropy (practically never on a native target): std's
 /// per-process random SipHash keys mixed with the clocks and a per-call address.
 fn fallback_seed() -> u64 {
@@ -100,6 +137,24 @@ mod tests {
     #[test]
     fn fallback_seeds_differ() {
         assert_ne!(fallback_seed(), fallback_seed());
+    }
+
+    #[test]
+    fn the_context_is_checked_not_assumed() {
+        assert!(TokioRuntime::check_context().is_err(), "outside a runtime");
+        let no_time = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let error = no_time
+            .block_on(async { TokioRuntime::check_context() })
+            .unwrap_err();
+        assert!(error.reason.contains("enable_time"), "{error}");
+        let full = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        full.block_on(async { TokioRuntime::check_context() })
+            .unwrap();
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! [`TracingHooks`]: the client's `tracing` glue — a span per request and a log line per
 //! request, response, retry, error, breaker transition and failed hook, secrets redacted.
+//!
+//! Everything logged comes from the client's event records, which the client has already
+//! passed through its [`Redactor`](tether_core::Redactor) (URLs, headers, error messages); a
+//! failed hook's own message goes through the default rule here. No request or response
+//! value is ever logged otherwise.
 
 use std::future::Future;
 
@@ -143,11 +148,12 @@ impl Hooks for TracingHooks {
             HookStage::Error => "Error",
             _ => "Event",
         };
+        // A hook's own message may quote a URL it was given: the redaction rule applies.
         tracing::warn!(
             target: TARGET,
             hook = failure.stage.as_str(),
             "{stage} hook failed: {}",
-            failure.message
+            tether_core::redact_text(&failure.message)
         );
     }
 

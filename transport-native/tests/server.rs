@@ -12,7 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{chaos, hits};
+use common::async_api::hits;
+use common::chaos;
 use serde::Deserialize;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use tether_chaos::ChaosHandle;

@@ -92,7 +92,8 @@ impl Default for FetchConfig {
 /// | `Reset` | Node: the connection dropped mid-exchange. **Browsers:** every network failure — refused, DNS, reset, blocked by CORS — because a browser reports them all as one `TypeError` that does not say whether the request reached the server (so a `POST` is never retried on a guess) |
 /// | `BodyTooLarge` | the body passed [`FetchConfig::max_body_bytes`] |
 /// | `Protocol` | an opaque response (`no-cors` mode, or `redirect: manual`): no status to show |
-/// | `Other` | a request `fetch` refuses (a forbidden method, a body on `GET`), no `fetch` |
+/// | `InvalidRequest` | a request `fetch` refuses (a forbidden method, a body on `GET`, a header value it will not carry): the caller's mistake, nothing sent |
+/// | `Other` | no `fetch` or `setTimeout` in this host |
 ///
 /// Request headers that `fetch` manages itself (`Host`, `Content-Length`, `Connection`,
 /// `Transfer-Encoding`, …) are not passed on, nor `User-Agent` unless
@@ -233,12 +234,16 @@ async fn send(config: FetchConfig, request: Request, limit: Option<Duration>) ->
     }
 }
 
+/// The `fetch` request; a refusal (a header value `fetch` will not carry, a body on `GET`, a
+/// forbidden method) is the caller's mistake: [`TransportErrorKind::InvalidRequest`], sent
+/// nowhere and never counted against the upstream.
 fn build_request(
     config: &FetchConfig,
     request: Request,
     controller: &AbortController,
 ) -> Result<web_sys::Request, TransportError> {
-    let js_error = |e: JsValue| TransportError::new(TransportErrorKind::Other, describe(&e));
+    let js_error =
+        |e: JsValue| TransportError::new(TransportErrorKind::InvalidRequest, describe(&e));
     let (parts, body) = request.into_parts();
     let init = RequestInit::new();
     init.set_method(parts.method.as_str());
@@ -257,7 +262,7 @@ fn build_request(
             .append(name, &latin1(value.as_bytes()))
             .map_err(|_| {
                 TransportError::new(
-                    TransportErrorKind::Other,
+                    TransportErrorKind::InvalidRequest,
                     format!("fetch refused the request header {name}"),
                 )
             })?;
@@ -473,7 +478,9 @@ fn classify(name: &str, codes: &[String], stage: Stage) -> TransportErrorKind {
             | "HPE_UNEXPECTED_CONTENT_LENGTH"
             | "UND_ERR_RES_CONTENT_LENGTH_MISMATCH" => K::Protocol,
             "UND_ERR_RES_EXCEEDED_MAX_SIZE" => K::BodyTooLarge,
-            "UND_ERR_INVALID_ARG" | "UND_ERR_NOT_SUPPORTED" | "ERR_INVALID_URL" => K::Other,
+            "UND_ERR_INVALID_ARG" | "UND_ERR_NOT_SUPPORTED" | "ERR_INVALID_URL" => {
+                K::InvalidRequest
+            }
             _ => continue,
         };
         return kind;

@@ -38,7 +38,9 @@ impl StatusRange {
 /// Maps an [`Outcome`] to [`CallKind`]: what the breaker counts.
 ///
 /// Rules, in order:
-/// 1. Transport error: `Failure` if its kind is in `transport_failures`, else `Ignored`
+/// 1. Transport error: `Ignored` for [`TransportErrorKind::InvalidRequest`] whatever the
+///    configuration (the transport refused the caller's request: nothing reached the
+///    upstream); otherwise `Failure` if its kind is in `transport_failures`, else `Ignored`
 ///    (a caller's cancellation or our own body limit says nothing about the upstream's health).
 /// 2. Status in any of `failure_statuses` (default `500..=599`): `Failure`.
 /// 3. 429: `Failure` if `rate_limited_is_failure`, else `Ignored` (default; being throttled is
@@ -57,6 +59,7 @@ pub struct Classifier {
     pub client_errors_are_failures: bool,
     /// Transport error kinds that count as failures; the others are `Ignored`. Default:
     /// connect, timeout, reset, protocol, other (not cancelled, not body_too_large).
+    /// `invalid_request` is ignored even when listed.
     pub transport_failures: Vec<TransportErrorKind>,
 }
 
@@ -119,7 +122,7 @@ impl Classifier {
 
     /// What the breaker should count for a transport error of this kind.
     pub fn classify_transport(&self, kind: TransportErrorKind) -> CallKind {
-        if self.transport_failures.contains(&kind) {
+        if kind != TransportErrorKind::InvalidRequest && self.transport_failures.contains(&kind) {
             CallKind::Failure
         } else {
             CallKind::Ignored
@@ -184,6 +187,22 @@ mod tests {
         );
         assert_eq!(
             c.classify(&err(TransportErrorKind::BodyTooLarge)),
+            CallKind::Ignored
+        );
+        assert_eq!(
+            c.classify(&err(TransportErrorKind::InvalidRequest)),
+            CallKind::Ignored
+        );
+    }
+
+    #[test]
+    fn a_refused_request_is_never_a_failure() {
+        let c = Classifier {
+            transport_failures: vec![TransportErrorKind::InvalidRequest],
+            ..Classifier::default()
+        };
+        assert_eq!(
+            c.classify(&err(TransportErrorKind::InvalidRequest)),
             CallKind::Ignored
         );
     }

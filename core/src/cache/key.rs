@@ -1159,7 +1159,9 @@ impl KeyDeriver {
         if let Some(q) = uri.query() {
             let mut first = true;
             for seg in q.split('&').filter(|x| !x.is_empty()) {
-                if self.is_credential_param(split_param(seg).0.as_bytes()) {
+                let name = split_param(seg).0;
+                if self.is_credential_param(name.as_bytes()) || crate::redact::is_secret_param(name)
+                {
                     continue;
                 }
                 s.push(if first { '?' } else { '&' });

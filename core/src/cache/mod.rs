@@ -34,8 +34,8 @@ pub use flight::{FlightEvent, FlightId};
 pub use freshness::{Freshness, FreshnessMode, LifetimeSource, Usability};
 pub(crate) use key::{AuthorityShape, scan_authority, split_authority};
 pub use key::{CacheKey, STACK_PARAMS};
-pub use partition::NON_IDENTIFYING_HEADERS;
 pub(crate) use partition::check_host;
+pub use partition::{NON_IDENTIFYING_HEADERS, host_matches};
 
 use directives::header_delta;
 use flight::{Flight, Flights};
@@ -282,8 +282,8 @@ impl CacheConfig {
 
 // ===== cached response =====
 
-/// A stored response, shared by `Arc` between the cache and everyone it is served to.
-#[derive(Debug)]
+/// A stored response, shared by `Arc` between the cache and everyone it is served to. Its
+/// `Debug` output redacts secret headers and shows the body's length only.
 pub struct CachedResponse {
     status: StatusCode,
     version: Version,

@@ -217,8 +217,10 @@ pub(crate) fn valid_pattern(entry: &str) -> bool {
 
 /// Whether a `Host` value names the authority of `uri`: the same host (case-insensitive) and
 /// the same port, a missing port meaning the scheme's default. Userinfo, an empty or invalid
-/// port, or anything unparsable never matches.
-pub(crate) fn host_matches(value: &HeaderValue, uri: &Uri) -> bool {
+/// port, or anything unparsable never matches. The engine refuses a request whose `Host` does
+/// not match ([`RequestError::HostMismatch`]); a frontend that writes `Host` itself uses the
+/// same rule.
+pub fn host_matches(value: &HeaderValue, uri: &Uri) -> bool {
     let Some(authority) = uri.authority() else {
         return false;
     };

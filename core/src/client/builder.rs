@@ -8,13 +8,13 @@ use http::header::{ACCEPT, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::background::Background;
-use super::drive::Shared;
+use super::drive::{Shared, SpawnFn};
 use super::hooks::Hooks;
 use super::{Error, HttpClient};
 use crate::breaker::{BreakerConfig, RegistryConfig};
 use crate::cache::CacheConfig;
 use crate::retry::{Backoff, BudgetConfig, RetryConfig};
-use crate::{ConfigError, Engine, EngineConfig, Runtime, Spawn, Transport};
+use crate::{ConfigError, Engine, EngineConfig, Redactor, Runtime, Spawn, Transport};
 
 /// The default `User-Agent`: `tether/<version>`.
 pub const DEFAULT_USER_AGENT: &str = concat!("tether/", env!("CARGO_PKG_VERSION"));
@@ -52,6 +52,7 @@ pub struct HttpClientBuilder<T: Transport, R: Runtime, H: Hooks> {
     runtime: R,
     hooks: H,
     default_headers: HeaderMap,
+    redactor: Redactor,
     /// The first invalid default header, reported by `build`.
     error: Option<String>,
 }
@@ -69,6 +70,7 @@ where
             runtime: self.runtime.clone(),
             hooks: self.hooks.clone(),
             default_headers: self.default_headers.clone(),
+            redactor: self.redactor.clone(),
             error: self.error.clone(),
         }
     }
@@ -82,6 +84,7 @@ impl<T: Transport, R: Runtime, H: Hooks> fmt::Debug for HttpClientBuilder<T, R, 
                 "default_headers",
                 &self.default_headers.keys().collect::<Vec<_>>(),
             )
+            .field("redactor", &self.redactor)
             .finish_non_exhaustive()
     }
 }
@@ -98,6 +101,7 @@ impl<T: Transport, R: Runtime, H: Hooks + Default> HttpClientBuilder<T, R, H> {
             runtime,
             hooks: H::default(),
             default_headers,
+            redactor: Redactor::new(),
             error: None,
         }
     }
@@ -113,6 +117,13 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClientBuilder<T, R, H> {
     /// The runtime (clock, timers, seed, executor).
     pub fn runtime(mut self, runtime: R) -> Self {
         self.runtime = runtime;
+        self
+    }
+
+    /// Adjusts the runtime in place (a setting of the runtime's own, such as whether it runs
+    /// background work).
+    pub fn configure_runtime(mut self, f: impl FnOnce(&mut R)) -> Self {
+        f(&mut self.runtime);
         self
     }
 
@@ -223,6 +234,29 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClientBuilder<T, R, H> {
         self
     }
 
+    /// The redaction rule for everything this client shows people: hook events (and so the
+    /// logs made from them), errors — including the messages its transport reports — and
+    /// `Debug` output. Default: [`Redactor::new`], the rule documented in
+    /// [`redact`](crate::redact); extend it with names your services use for secrets.
+    ///
+    /// ```no_run
+    /// # fn demo<T, R>(builder: tether_core::client::HttpClientBuilder<T, R, tether_core::client::SharedHooks>)
+    /// # where T: tether_core::Transport, R: tether_core::Runtime {
+    /// use tether_core::Redactor;
+    ///
+    /// let builder = builder.redactor(Redactor::new().secret_name("code").secret_pattern("tenant"));
+    /// # }
+    /// ```
+    pub fn redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
+        self
+    }
+
+    /// The redaction rule set with [`redactor`](Self::redactor).
+    pub(crate) fn redactor_ref(&self) -> &Redactor {
+        &self.redactor
+    }
+
     /// The `User-Agent` default header.
     pub fn user_agent(self, user_agent: &str) -> Self {
         self.default_header(USER_AGENT, user_agent)
@@ -257,20 +291,24 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClientBuilder<T, R, H> {
         if let Some(reason) = self.error {
             return Err(Error::InvalidHeader { reason });
         }
+        self.transport.validate()?;
         let idempotency_header =
             HeaderName::try_from(self.engine.retry.idempotency_header.as_str()).map_err(|_| {
                 ConfigError::invalid("retry.idempotency_header", "must be a valid header name")
             })?;
         let engine = Engine::new(self.engine, self.runtime.seed())?;
-        let shared = Shared::new(
+        let spawn = <R as Spawn<Background<T, R, H>>>::can_spawn(&self.runtime)
+            .then_some(<R as Spawn<Background<T, R, H>>>::spawn as SpawnFn<T, R, H>);
+        let mut shared = Shared::new(
             engine,
             self.transport,
             self.runtime,
             self.hooks,
             self.default_headers,
             idempotency_header,
-            <R as Spawn<Background<T, R, H>>>::spawn,
+            spawn,
         );
+        shared.redactor = self.redactor;
         let client = HttpClient::from_shared(Arc::new(shared));
         client.ensure_background();
         Ok(client)

@@ -39,8 +39,8 @@ use super::hooks::{
 use super::{Error, Response};
 use crate::{
     CheckResult, Deadline, Decision, Engine, EngineError, EngineEvent, Finished, Next, Outcome,
-    Output, Permit, Request, RequestId, Runtime, Timestamp, Transport, TransportError,
-    TransportErrorKind, WallClock, redact_headers, redact_url,
+    Output, Permit, Redactor, Request, RequestId, Runtime, Timestamp, Transport, TransportError,
+    TransportErrorKind, WallClock,
 };
 
 /// A single-flight follower's wake-up.
@@ -62,6 +62,8 @@ pub(crate) struct Shared<T: Transport, R: Runtime, H: Hooks> {
     pub(crate) runtime: R,
     pub(crate) hooks: H,
     pub(crate) default_headers: HeaderMap,
+    /// The redaction rule for events, errors and `Debug` output.
+    pub(crate) redactor: Redactor,
     pub(crate) idempotency_header: HeaderName,
     pub(crate) closed: AtomicBool,
     /// Background work the engine asked for; taken by the one running [`Background`].
@@ -73,9 +75,13 @@ pub(crate) struct Shared<T: Transport, R: Runtime, H: Hooks> {
     pub(crate) background_waker: AtomicWaker,
     /// Health-check URL per service.
     pub(crate) health_urls: Mutex<HashMap<String, String>>,
-    /// Starts a background driver on the runtime (its `Spawn` implementation).
-    pub(crate) spawn: fn(&R, Background<T, R, H>) -> bool,
+    /// Starts a background driver on the runtime (its `Spawn` implementation); `None` when
+    /// the runtime never runs one (`Spawn::can_spawn`).
+    pub(crate) spawn: Option<SpawnFn<T, R, H>>,
 }
+
+/// How a client starts its background driver on its runtime.
+pub(crate) type SpawnFn<T, R, H> = fn(&R, Background<T, R, H>) -> bool;
 
 /// How a follower's wait ended.
 enum Waited {
@@ -168,7 +174,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
         hooks: H,
         default_headers: HeaderMap,
         idempotency_header: HeaderName,
-        spawn: fn(&R, Background<T, R, H>) -> bool,
+        spawn: Option<SpawnFn<T, R, H>>,
     ) -> Self {
         let (work_tx, work_rx) = mpsc::unbounded();
         Shared {
@@ -180,6 +186,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
             runtime,
             hooks,
             default_headers,
+            redactor: Redactor::new(),
             idempotency_header,
             closed: AtomicBool::new(false),
             work_tx,
@@ -330,6 +337,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
+        self.runtime.check()?;
         // Defaults apply per name, every value of it, unless the request set that name.
         if !self.default_headers.is_empty() {
             let own: Vec<HeaderName> = self
@@ -351,8 +359,8 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
         let event = self.hooks.observes().then(|| RequestEvent {
             service: service.map(str::to_owned),
             method: request.method().as_str().to_owned(),
-            url: redact_url(&request.uri().to_string()),
-            headers: redact_headers(request.headers()),
+            url: self.redactor.redact_url(&request.uri().to_string()),
+            headers: self.redactor.redact_headers(request.headers()),
             timestamp: self.runtime.wall(),
         });
         match &event {
@@ -378,6 +386,11 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
             )
             .await;
         }
+        // After the hooks, which may have added headers: a request the transport would refuse
+        // is the caller's mistake, and never reaches the breaker or the metrics.
+        self.transport
+            .check(&request)
+            .map_err(|e| Error::from_request(e, &request.uri().to_string(), &self.redactor))?;
         let deadline = request.extensions().get::<Deadline>().map(|d| d.0);
         let decision = {
             let mut events = Vec::new();
@@ -387,7 +400,9 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
                 let d = st
                     .engine
                     .begin(now, self.runtime.wall(), &request, service)
-                    .map_err(|e| Error::from_request(e, &request.uri().to_string()))?;
+                    .map_err(|e| {
+                        Error::from_request(e, &request.uri().to_string(), &self.redactor)
+                    })?;
                 self.drain(&mut st, &mut events);
                 Self::register_wait(&mut st, d)
             };
@@ -507,7 +522,7 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
             trace,
         } = f;
         let attempts = trace.attempts.len() as u32;
-        match Error::from_result(result, &service, trace, now) {
+        match Error::from_result(result, &service, trace, now, &self.redactor) {
             Ok((reply, trace)) => {
                 let from_cache = reply.is_cached();
                 if let Some(e) = event {

@@ -1,29 +1,43 @@
 //! [`Error`]: why a request returned no usable response.
 //!
 //! One error type for the whole client layer, grouped by who is at fault — the caller
-//! (`InvalidUrl`, `InvalidEndpoint`, `InvalidHeader`, `Request`, `Config`), the upstream
-//! (`Status`, `Json`), the network or the clock (`Timeout`, `Connect`, `Transport`) or policy
-//! (`CircuitOpen`, `Rejected`, `Closed`) — with predicates in the style of reqwest
-//! ([`is_timeout`](Error::is_timeout), [`is_connect`](Error::is_connect),
-//! [`is_status`](Error::is_status), [`status`](Error::status)), a stable
+//! (`InvalidUrl`, `InvalidEndpoint`, `InvalidHeader`, `InvalidBody`, `InvalidRequest`,
+//! `Request`, `Config`, `Runtime`), the upstream (`Status`, `Json`), the network or the clock
+//! (`Timeout`, `Connect`, `Transport`) or policy (`CircuitOpen`, `Rejected`, `Closed`) — with
+//! predicates in the style of reqwest ([`is_timeout`](Error::is_timeout),
+//! [`is_connect`](Error::is_connect), [`is_status`](Error::is_status),
+//! [`is_request`](Error::is_request), [`status`](Error::status)), a stable
 //! [`kind`](Error::kind) string, the [`trace`](Error::trace) of every request the engine saw,
-//! and the status a gateway should answer with ([`http_status`](Error::http_status): 502 for an
-//! upstream that failed, 503 for one we will not call, 504 for one too slow).
+//! and the status a gateway should answer with ([`http_status`](Error::http_status): 4xx for
+//! the caller's mistakes, 502 for an upstream that failed, 503 for one we will not call, 504
+//! for one too slow).
 //!
-//! No variant carries a secret: URLs are redacted, header values are never quoted, and a
-//! `Status` error keeps at most [`BODY_EXCERPT_CHARS`] characters of the upstream's body in its
-//! message.
+//! **A caller's mistake is never an upstream failure.** Every caller error is found before
+//! anything reaches the upstream — by the request builder, by the engine's checks at
+//! [`Engine::begin`](crate::Engine::begin), or by the transport refusing to put the request on
+//! the wire ([`TransportErrorKind::InvalidRequest`]) — and none of them is counted by the
+//! circuit breaker or the service's error metrics.
+//!
+//! No variant carries a secret: URLs are redacted by the client's
+//! [`Redactor`](crate::Redactor) and cut to [`URL_EXCERPT_CHARS`](crate::redact::URL_EXCERPT_CHARS)
+//! characters, header values are never quoted, transport messages are redacted again by the
+//! client, and a `Status` error keeps at most [`BODY_EXCERPT_CHARS`] characters of the
+//! upstream's body in its message.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
 
-use crate::BreakerState;
+use crate::redact::{URL_EXCERPT_CHARS, excerpt};
+use crate::{BreakerState, Redactor};
 use crate::{
     ConfigError, DecisionTrace, EngineError, FinalResult, RejectReason, Reply, RequestError,
-    Timestamp, TransportErrorKind,
+    RuntimeUnavailable, Timestamp, TransportErrorKind,
 };
+
+/// The most characters of a transport's message an error keeps (after redaction).
+const MESSAGE_EXCERPT_CHARS: usize = 400;
 
 /// The most characters of an upstream body an [`Error::Status`] message keeps.
 pub const BODY_EXCERPT_CHARS: usize = 200;
@@ -51,7 +65,9 @@ pub enum Error {
     /// parsed. Nothing was sent.
     #[error("invalid URL {url}: {reason}")]
     InvalidUrl {
-        /// The URL as given, with secrets redacted.
+        /// The URL as given, with secrets redacted (userinfo, secret parameters and the
+        /// fragment removed, even when it does not parse) and cut to
+        /// [`URL_EXCERPT_CHARS`](crate::redact::URL_EXCERPT_CHARS) characters.
         url: String,
         /// What is wrong with it.
         reason: &'static str,
@@ -62,7 +78,8 @@ pub enum Error {
     InvalidEndpoint {
         /// The service.
         service: String,
-        /// The endpoint as given, with secrets redacted.
+        /// The endpoint as given, with secrets redacted and cut to
+        /// [`URL_EXCERPT_CHARS`](crate::redact::URL_EXCERPT_CHARS) characters.
         endpoint: String,
         /// Why it was refused.
         reason: &'static str,
@@ -74,10 +91,28 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// The request cannot be processed (for example its body exceeds the configured limit).
-    /// Nothing was sent.
+    /// The request cannot be processed: a method that cannot be sent (`CONNECT`), a body the
+    /// method forbids, a malformed or transport-owned header (`Content-Length: abc`,
+    /// `Transfer-Encoding`, `Connection`, …), a body over the configured limit. Found by the
+    /// engine before anything was sent; nothing was counted.
     #[error(transparent)]
     Request(RequestError),
+    /// The request body could not be serialized (JSON of a map with non-string keys, a
+    /// `Serialize` implementation that failed). Nothing was sent.
+    #[error("the request body could not be serialized: {0}")]
+    InvalidBody(serde_json::Error),
+    /// The transport refused to put the request on the wire
+    /// ([`TransportErrorKind::InvalidRequest`]: a header, method or URL it cannot send).
+    /// Nothing reached the upstream; neither the breaker nor the metrics counted it.
+    #[error("request to service {service} refused by the transport: {message}")]
+    InvalidRequest {
+        /// The service it would have been accounted under.
+        service: String,
+        /// The transport's detail (redacted).
+        message: String,
+        /// Why it went the way it did.
+        trace: Box<DecisionTrace>,
+    },
     /// The upstream answered 4xx or 5xx (after any retries). Returned by
     /// [`ServiceClient`](crate::client::ServiceClient) calls and
     /// [`Response::error_for_status`](crate::client::Response::error_for_status).
@@ -162,7 +197,8 @@ pub enum Error {
     /// The client was closed ([`HttpClient::close`](crate::client::HttpClient::close)).
     #[error("the client is closed")]
     Closed,
-    /// A body could not be serialized to or parsed from JSON.
+    /// The upstream's body could not be parsed as JSON (a request body that cannot be
+    /// serialized is [`Error::InvalidBody`]).
     #[error("JSON error: {0}")]
     Json(#[from] serde_json::Error),
     /// The client's configuration is invalid.
@@ -178,6 +214,10 @@ pub enum Error {
     /// frontend: create it inside a tokio runtime).
     #[error("no executor to run background work on")]
     NoExecutor,
+    /// The runtime cannot run a request where it was called (for the native async client:
+    /// outside a tokio runtime, or in one built without its time driver). Nothing was sent.
+    #[error("the runtime cannot run requests here: {0}")]
+    Runtime(#[from] RuntimeUnavailable),
     /// The engine refused a step of the request: a bug in the client layer, never a policy
     /// outcome. Nothing more was sent.
     #[error("internal error: {0}")]
@@ -209,14 +249,17 @@ impl Error {
         )
     }
 
-    /// Whether the caller's input was at fault (URL, endpoint, header, request): nothing was
-    /// sent.
+    /// Whether the caller's input was at fault (URL, endpoint, method, header, body, or a
+    /// request the transport refused): nothing reached the upstream, and neither the breaker
+    /// nor the service's metrics counted it.
     pub fn is_request(&self) -> bool {
         matches!(
             self,
             Error::InvalidUrl { .. }
                 | Error::InvalidEndpoint { .. }
                 | Error::InvalidHeader { .. }
+                | Error::InvalidBody(_)
+                | Error::InvalidRequest { .. }
                 | Error::Request(_)
         )
     }
@@ -237,7 +280,8 @@ impl Error {
             | Error::Connect { trace, .. }
             | Error::Transport { trace, .. }
             | Error::CircuitOpen { trace, .. }
-            | Error::Rejected { trace, .. } => Some(trace),
+            | Error::Rejected { trace, .. }
+            | Error::InvalidRequest { trace, .. } => Some(trace),
             _ => None,
         }
     }
@@ -251,15 +295,24 @@ impl Error {
             | Error::Connect { service, .. }
             | Error::Transport { service, .. }
             | Error::CircuitOpen { service, .. }
-            | Error::Rejected { service, .. } => Some(service),
+            | Error::Rejected { service, .. }
+            | Error::InvalidRequest { service, .. } => Some(service),
             _ => None,
         }
     }
 
-    /// The status a gateway should answer with: the upstream's own for `Status`, 504 for a
-    /// timeout (and `only-if-cached` misses), 502 for connect and other transport failures
-    /// and unparsable upstream JSON, 503 for an open breaker, overload or a closed client,
-    /// 400 for the caller's invalid URL, endpoint, header or request, 500 for configuration.
+    /// The status a gateway should answer with:
+    ///
+    /// | status | errors |
+    /// |---|---|
+    /// | the upstream's | `Status` |
+    /// | 400 | the caller's malformed request: `InvalidUrl`, `InvalidEndpoint`, `InvalidHeader`, `InvalidRequest`, `Request` (method, header, body not allowed, `Host` mismatch) |
+    /// | 413 | `Request(BodyTooLarge)`: the body exceeds the configured limit |
+    /// | 422 | `InvalidBody`: well-formed, but the body could not be serialized |
+    /// | 500 | `Config`, `NoExecutor`, `Runtime`, `Engine` (our own configuration, an unusable runtime, or a bug) |
+    /// | 502 | `Connect`, `Transport`, `Json` (the upstream failed or sent unparsable JSON) |
+    /// | 503 | `CircuitOpen`, `Rejected` (overload, cancelled), `Closed`, `RegistryFull` |
+    /// | 504 | `Timeout`, `Rejected(OnlyIfCached)` |
     pub fn http_status(&self) -> u16 {
         match self {
             Error::Status { status, .. } => status.as_u16(),
@@ -273,11 +326,14 @@ impl Error {
             | Error::Rejected { .. }
             | Error::Closed
             | Error::RegistryFull { .. } => 503,
+            Error::Request(RequestError::BodyTooLarge { .. }) => 413,
+            Error::InvalidBody(_) => 422,
             Error::InvalidUrl { .. }
             | Error::InvalidEndpoint { .. }
             | Error::InvalidHeader { .. }
+            | Error::InvalidRequest { .. }
             | Error::Request(_) => 400,
-            Error::Config(_) | Error::NoExecutor | Error::Engine(_) => 500,
+            Error::Config(_) | Error::NoExecutor | Error::Runtime(_) | Error::Engine(_) => 500,
         }
     }
 
@@ -289,16 +345,24 @@ impl Error {
         }
     }
 
-    /// A stable snake_case kind: `invalid_url`, `invalid_endpoint`, `invalid_header`,
-    /// `invalid_request`, `status`, a transport kind (`timeout`, `connect`, `reset`,
-    /// `protocol`, …), `circuit_open`, the other refusals (`only_if_cached`, `overloaded`,
-    /// `cancelled`), `closed`, `json`, `config`, `registry_full`, `no_executor`, `internal`.
+    /// A stable snake_case kind: `invalid_url`, `invalid_endpoint`, `invalid_method`,
+    /// `invalid_header`, `invalid_body`, `invalid_request` (other caller mistakes, and
+    /// requests the transport refused), `status`, a transport kind (`timeout`, `connect`,
+    /// `reset`, `protocol`, …), `circuit_open`, the other refusals (`only_if_cached`,
+    /// `overloaded`, `cancelled`), `closed`, `json`, `config`, `registry_full`,
+    /// `no_executor`, `runtime_unavailable`, `internal`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::InvalidUrl { .. } => "invalid_url",
+            Error::InvalidUrl { .. } | Error::Request(RequestError::InvalidUrl { .. }) => {
+                "invalid_url"
+            }
             Error::InvalidEndpoint { .. } => "invalid_endpoint",
-            Error::InvalidHeader { .. } => "invalid_header",
-            Error::Request(_) => "invalid_request",
+            Error::InvalidHeader { .. } | Error::Request(RequestError::InvalidHeader { .. }) => {
+                "invalid_header"
+            }
+            Error::Request(RequestError::InvalidMethod { .. }) => "invalid_method",
+            Error::InvalidBody(_) => "invalid_body",
+            Error::Request(_) | Error::InvalidRequest { .. } => "invalid_request",
             Error::Status { .. } => "status",
             Error::Timeout { .. } => "timeout",
             Error::Connect { .. } => "connect",
@@ -315,15 +379,17 @@ impl Error {
             Error::Config(_) => "config",
             Error::RegistryFull { .. } => "registry_full",
             Error::NoExecutor => "no_executor",
+            Error::Runtime(_) => "runtime_unavailable",
             Error::Engine(_) => "internal",
         }
     }
 
-    /// The error for a request the engine refused to take (`url` is shown redacted).
-    pub(crate) fn from_request(error: RequestError, url: &str) -> Self {
+    /// The error for a request the engine refused to take (`url` is shown redacted and cut
+    /// to an excerpt).
+    pub(crate) fn from_request(error: RequestError, url: &str, redactor: &Redactor) -> Self {
         match error {
             RequestError::InvalidUrl { reason } => Error::InvalidUrl {
-                url: crate::redact::redact_url(url),
+                url: shown_url(url, redactor),
                 reason,
             },
             other => Error::Request(other),
@@ -331,36 +397,47 @@ impl Error {
     }
 
     /// Splits a finished request's result: its reply (with the trace back), or the error it
-    /// ended with. `now` measures a breaker's `retry_after`.
+    /// ended with. `now` measures a breaker's `retry_after`. Transport messages are redacted
+    /// again with the client's rule (a transport knows only the default one) and cut to an
+    /// excerpt.
     pub(crate) fn from_result(
         result: FinalResult,
         service: &str,
         trace: DecisionTrace,
         now: Timestamp,
+        redactor: &Redactor,
     ) -> Result<(Reply, DecisionTrace), Self> {
         let service = service.to_owned();
         let trace = Box::new(trace);
         Err(match result {
             FinalResult::Response(reply) => return Ok((reply, *trace)),
-            FinalResult::Transport(error) => match error.kind {
-                TransportErrorKind::Timeout => Error::Timeout {
-                    service,
-                    elapsed: trace.total,
-                    message: error.message,
-                    trace,
-                },
-                TransportErrorKind::Connect => Error::Connect {
-                    service,
-                    message: error.message,
-                    trace,
-                },
-                kind => Error::Transport {
-                    kind,
-                    service,
-                    message: error.message,
-                    trace,
-                },
-            },
+            FinalResult::Transport(error) => {
+                let message = shown_message(&error.message, redactor);
+                match error.kind {
+                    TransportErrorKind::Timeout => Error::Timeout {
+                        service,
+                        elapsed: trace.total,
+                        message,
+                        trace,
+                    },
+                    TransportErrorKind::Connect => Error::Connect {
+                        service,
+                        message,
+                        trace,
+                    },
+                    TransportErrorKind::InvalidRequest => Error::InvalidRequest {
+                        service,
+                        message,
+                        trace,
+                    },
+                    kind => Error::Transport {
+                        kind,
+                        service,
+                        message,
+                        trace,
+                    },
+                }
+            }
             FinalResult::Rejected(RejectReason::BreakerOpen { retry_at, state }) => {
                 let retry_at = (retry_at != Timestamp::MAX).then_some(retry_at);
                 Error::CircuitOpen {
@@ -402,6 +479,16 @@ impl Error {
             trace: Box::new(trace),
         }
     }
+}
+
+/// A URL (or endpoint) as an error shows it: redacted, then cut to an excerpt.
+pub(crate) fn shown_url(url: &str, redactor: &Redactor) -> String {
+    excerpt(&redactor.redact_url(url), URL_EXCERPT_CHARS).into_owned()
+}
+
+/// A transport's message as an error shows it: redacted, then cut to an excerpt.
+pub(crate) fn shown_message(message: &str, redactor: &Redactor) -> String {
+    excerpt(&redactor.redact_text(message), MESSAGE_EXCERPT_CHARS).into_owned()
 }
 
 /// What of an error body a `Status` message shows (the original service client's rule): a
@@ -481,7 +568,7 @@ mod tests {
             total: Duration::from_millis(1500),
             ..DecisionTrace::default()
         };
-        Error::from_result(result, "svc", trace, now).expect_err("not a response")
+        Error::from_result(result, "svc", trace, now, &Redactor::new()).expect_err("not a response")
     }
 
     #[test]
@@ -545,13 +632,99 @@ mod tests {
     }
 
     #[test]
-    fn invalid_urls_are_redacted() {
-        let e = Error::from_request(
-            RequestError::InvalidUrl { reason: "x" },
+    fn invalid_urls_are_redacted_and_bounded() {
+        let r = Redactor::new();
+        for raw in [
             "http://h/?api_key=SECRET",
+            "http://user:pa#SECRET@host/",
+            "http://user:SECRET@host/",
+            "http://h/x#SECRET",
+        ] {
+            let e = Error::from_request(RequestError::InvalidUrl { reason: "x" }, raw, &r);
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("SECRET"), "{shown}");
+            assert_eq!(e.http_status(), 400);
+            assert!(e.is_request());
+        }
+        let long = format!("http://h/{}", "a".repeat(10_000));
+        let e = Error::from_request(RequestError::InvalidUrl { reason: "x" }, &long, &r);
+        let Error::InvalidUrl { url, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert!(url.chars().count() < URL_EXCERPT_CHARS + 20, "{url}");
+        assert!(url.ends_with("chars]"), "{url}");
+    }
+
+    #[test]
+    fn caller_mistakes_are_400_class_and_typed() {
+        let header = Error::Request(RequestError::InvalidHeader {
+            name: http::header::CONTENT_LENGTH,
+            reason: "bad",
+        });
+        assert_eq!(
+            (header.kind(), header.http_status()),
+            ("invalid_header", 400)
         );
-        assert!(!e.to_string().contains("SECRET"), "{e}");
-        assert_eq!(e.http_status(), 400);
-        assert!(e.is_request());
+        let method = Error::Request(RequestError::InvalidMethod {
+            method: http::Method::CONNECT,
+            reason: "tunnel",
+        });
+        assert_eq!(
+            (method.kind(), method.http_status()),
+            ("invalid_method", 400)
+        );
+        let large = Error::Request(RequestError::BodyTooLarge { size: 2, limit: 1 });
+        assert_eq!(
+            (large.kind(), large.http_status()),
+            ("invalid_request", 413)
+        );
+        let ser = serde_json::to_vec(&std::collections::HashMap::from([((1, 2), 3)]))
+            .expect_err("non-string keys");
+        let body = Error::InvalidBody(ser);
+        assert_eq!((body.kind(), body.http_status()), ("invalid_body", 422));
+        let refused = fail(
+            FinalResult::Transport(TransportError::new(
+                TransportErrorKind::InvalidRequest,
+                "bad header (GET http://h/?token=SECRET)",
+            )),
+            Timestamp::ZERO,
+        );
+        assert_eq!(
+            (refused.kind(), refused.http_status()),
+            ("invalid_request", 400)
+        );
+        assert!(refused.is_request() && !refused.is_transport());
+        assert!(refused.trace().is_some() && refused.service() == Some("svc"));
+        assert!(!refused.to_string().contains("SECRET"), "{refused}");
+        for e in [&header, &method, &large, &body, &refused] {
+            assert!(e.is_request(), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn transport_messages_are_redacted_with_the_clients_rule() {
+        let r = Redactor::new().secret_name("tenant");
+        let e = Error::from_result(
+            FinalResult::Transport(TransportError::new(
+                TransportErrorKind::Reset,
+                format!(
+                    "reset (GET http://h/x?tenant=ACME&q=1) {}",
+                    "x".repeat(1000)
+                ),
+            )),
+            "svc",
+            DecisionTrace::default(),
+            Timestamp::ZERO,
+            &r,
+        )
+        .expect_err("an error");
+        let Error::Transport { message, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert!(
+            !message.contains("ACME") && message.contains("q=1"),
+            "{message}"
+        );
+        assert!(message.chars().count() < MESSAGE_EXCERPT_CHARS + 20);
     }
 }

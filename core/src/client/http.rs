@@ -18,7 +18,9 @@ use crate::export::{
     ExportError, ExportSnapshot, Exporter, Format, PrometheusExporter, SystemSample,
 };
 use crate::metrics::ServiceSnapshot;
-use crate::{Engine, EngineSnapshot, Request, Runtime, Spawn, Timestamp, Transport, WallClock};
+use crate::{
+    Engine, EngineSnapshot, Redactor, Request, Runtime, Spawn, Timestamp, Transport, WallClock,
+};
 
 /// A resilient HTTP client: every request goes through the response cache, the circuit
 /// breaker of its service (or host), retries with backoff and `Retry-After`, and metrics —
@@ -264,6 +266,12 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClient<T, R, H> {
         &self.shared().runtime
     }
 
+    /// The redaction rule of this client's events, errors and `Debug` output (set with
+    /// [`HttpClientBuilder::redactor`]); use it to show requests in your own logs the same way.
+    pub fn redactor(&self) -> &Redactor {
+        &self.shared().redactor
+    }
+
     /// The header that marks a non-idempotent request as safe to retry.
     pub fn idempotency_header(&self) -> &HeaderName {
         &self.shared().idempotency_header
@@ -286,6 +294,17 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClient<T, R, H> {
     /// tracker under `service`. 2xx is healthy.
     pub(crate) async fn probe(&self, service: &str, url: &str) -> HealthCheck {
         let shared = self.shared();
+        if let Err(e) = shared.runtime.check() {
+            // Nothing was probed: the service's health is left as it is.
+            return HealthCheck {
+                service: service.to_owned(),
+                healthy: false,
+                status_code: None,
+                check_time: 0.0,
+                last_check: shared.runtime.wall().to_rfc3339(),
+                error: Some(e.reason),
+            };
+        }
         let limit = self.with_engine(|e, _, _| e.config().health.check_timeout);
         let started = shared.runtime.now();
         let outcome = match probe_request(url) {
@@ -300,7 +319,11 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClient<T, R, H> {
             )),
         };
         let latency = shared.runtime.now().saturating_duration_since(started);
-        let (result, status_code) = probe_result(&outcome, latency);
+        let (mut result, status_code) = probe_result(&outcome, latency);
+        // The detail reaches health events, exports and logs: the client's rule applies.
+        result.detail = result
+            .detail
+            .map(|d| super::error::shown_message(&d, &shared.redactor));
         let check = HealthCheck {
             service: service.to_owned(),
             healthy: result.ok,
@@ -345,12 +368,15 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClient<T, R, H> {
     /// Starts a background driver if none runs and the runtime can spawn one.
     pub(crate) fn ensure_background(&self) {
         let shared = self.shared();
+        let Some(spawn) = shared.spawn else {
+            return;
+        };
         if shared.is_closed() || shared.background.load(Ordering::Acquire) {
             return;
         }
         let driver = Background::new(Arc::clone(shared));
         // A driver that lost the race for the slot, or that the runtime refused, is dropped
         // here or inside `spawn` (it gives the slot back).
-        let _ = (shared.spawn)(&shared.runtime, driver);
+        let _ = spawn(&shared.runtime, driver);
     }
 }

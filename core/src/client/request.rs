@@ -14,8 +14,9 @@ use serde::de::DeserializeOwned;
 
 use super::hooks::Hooks;
 use super::{Error, HttpClient, Response};
-use crate::redact::redact_url;
-use crate::{Request, Runtime, Transport, uri};
+use crate::redact::REDACTED;
+use crate::uri::{self, RedirectScope};
+use crate::{Request, Runtime, Transport};
 
 /// A request being built. Finish it with [`send`](Self::send).
 ///
@@ -57,14 +58,34 @@ pub struct RequestBuilder<T: Transport, R: Runtime, H: Hooks> {
     timeout: Option<Duration>,
     service: Option<String>,
     status_errors: bool,
+    /// Where the request's redirects may lead (a service's base URL).
+    scope: Option<RedirectScope>,
     error: Option<Error>,
 }
 
 impl<T: Transport, R: Runtime, H: Hooks> fmt::Debug for RequestBuilder<T, R, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redactor = self.client.redactor();
         f.debug_struct("RequestBuilder")
             .field("method", &self.method)
-            .field("url", &redact_url(&self.url))
+            .field("url", &redactor.redact_url(&self.url))
+            .field(
+                "query",
+                &self
+                    .query
+                    .iter()
+                    .map(|(k, v)| {
+                        let shown = if redactor.is_secret_name(k) {
+                            REDACTED
+                        } else {
+                            v.as_str()
+                        };
+                        (k.as_str(), shown)
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .field("headers", &redactor.redact_headers(&self.headers))
+            .field("body", &format_args!("{} bytes", self.body.len()))
             .field("service", &self.service)
             .finish_non_exhaustive()
     }
@@ -82,8 +103,15 @@ impl<T: Transport, R: Runtime, H: Hooks> RequestBuilder<T, R, H> {
             timeout: None,
             service: None,
             status_errors: false,
+            scope: None,
             error: None,
         }
+    }
+
+    /// Confines the request's redirects to `scope`.
+    pub(crate) fn scope(mut self, scope: RedirectScope) -> Self {
+        self.scope = Some(scope);
+        self
     }
 
     /// Keeps the first error; `send` returns it.
@@ -180,7 +208,9 @@ impl<T: Transport, R: Runtime, H: Hooks> RequestBuilder<T, R, H> {
         self
     }
 
-    /// A JSON body (`Content-Type: application/json` unless set).
+    /// A JSON body (`Content-Type: application/json` unless set). A value that cannot be
+    /// serialized (a map with non-string keys, a failing `Serialize` implementation) makes
+    /// `send` return [`Error::InvalidBody`] without sending anything.
     pub fn json<B: Serialize + ?Sized>(mut self, value: &B) -> Self {
         match serde_json::to_vec(value) {
             Ok(body) => {
@@ -190,7 +220,7 @@ impl<T: Transport, R: Runtime, H: Hooks> RequestBuilder<T, R, H> {
                     .or_insert(HeaderValue::from_static("application/json"));
                 self
             }
-            Err(e) => self.fail(Error::Json(e)),
+            Err(e) => self.fail(Error::InvalidBody(e)),
         }
     }
 
@@ -263,12 +293,15 @@ impl<T: Transport, R: Runtime, H: Hooks> RequestBuilder<T, R, H> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let uri =
-            uri::parse(&self.url, &self.query).map_err(|e| Error::from_request(e, &self.url))?;
+        let uri = uri::parse(&self.url, &self.query)
+            .map_err(|e| Error::from_request(e, &self.url, self.client.redactor()))?;
         let mut request = Request::new(self.body);
         *request.method_mut() = self.method;
         *request.uri_mut() = uri;
         *request.headers_mut() = self.headers;
+        if let Some(scope) = self.scope {
+            request.extensions_mut().insert(scope);
+        }
         let sent = Sent {
             service: self.service,
             timeout: self.timeout,

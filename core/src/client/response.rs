@@ -22,12 +22,25 @@ use crate::DecisionTrace;
 /// let body: serde_json::Value = response.json()?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
+///
+/// Its `Debug` output redacts secret headers (`Set-Cookie`, …) and shows the body's length,
+/// never its bytes.
 pub struct Response {
     inner: http::Response<Bytes>,
     from_cache: bool,
     service: String,
     trace: DecisionTrace,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("response", &crate::redact::debug_response(&self.inner))
+            .field("from_cache", &self.from_cache)
+            .field("service", &self.service)
+            .field("trace", &self.trace)
+            .finish()
+    }
 }
 
 impl Response {

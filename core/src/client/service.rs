@@ -10,13 +10,14 @@ use http::Method;
 
 use super::background::Background;
 use super::builder::HttpClientBuilder;
+use super::error::shown_url;
 use super::hooks::{Hooks, SharedHooks};
 use super::metrics::{CircuitBreakerState, HealthCheck, ServiceMetrics};
 use super::{Error, HttpClient, RequestBuilder};
 use crate::breaker::BreakerConfig;
 use crate::cache::CacheConfig;
 use crate::redact::redact_url;
-use crate::uri::{ServiceBase, shown_endpoint};
+use crate::uri::{RedirectScope, ServiceBase, shown_endpoint};
 use crate::{Runtime, Spawn, Transport};
 
 /// Configures a [`ServiceClient`]. Start from [`ServiceClient::builder`].
@@ -117,14 +118,18 @@ impl<T: Transport, R: Runtime, H: Hooks> ServiceClientBuilder<T, R, H> {
     where
         R: Spawn<Background<T, R, H>>,
     {
+        let redactor = match &self.client {
+            ClientSource::Own(b) => b.redactor_ref().clone(),
+            ClientSource::Shared(c) => c.redactor().clone(),
+        };
         let base = ServiceBase::parse(&self.base_url)
-            .map_err(|e| Error::from_request(e, &self.base_url))?;
+            .map_err(|e| Error::from_request(e, &self.base_url, &redactor))?;
         // The health probe obeys the same confinement as every endpoint.
         let health_url = base
             .join(&self.health_path)
             .map_err(|e| Error::InvalidEndpoint {
                 service: self.service_name.clone(),
-                endpoint: shown_endpoint(&self.health_path),
+                endpoint: shown_url(&shown_endpoint(&self.health_path), &redactor),
                 reason: e.reason,
             })?;
         let (http, owns_client) = match self.client {
@@ -135,7 +140,7 @@ impl<T: Transport, R: Runtime, H: Hooks> ServiceClientBuilder<T, R, H> {
         Ok(ServiceClient {
             inner: Arc::new(ServiceInner {
                 service_name: self.service_name,
-                base,
+                scope: RedirectScope::new(base),
                 http,
                 owns_client,
                 health_url,
@@ -146,7 +151,8 @@ impl<T: Transport, R: Runtime, H: Hooks> ServiceClientBuilder<T, R, H> {
 
 struct ServiceInner<T: Transport, R: Runtime, H: Hooks> {
     service_name: String,
-    base: ServiceBase,
+    /// The base URL, which also bounds where redirects may lead.
+    scope: RedirectScope,
     http: HttpClient<T, R, H>,
     owns_client: bool,
     /// `base_url + health_path`, confined like every endpoint.
@@ -162,6 +168,9 @@ struct ServiceInner<T: Transport, R: Runtime, H: Hooks> {
 ///   nor leave the base path: `@evil/x`, `//evil/x`, absolute URLs, `..` segments (also
 ///   encoded), backslashes and control characters are refused with
 ///   [`Error::InvalidEndpoint`] before anything is sent (see [`ServiceBase::join`]).
+/// * Redirects, when the transport follows them, never leave the base URL either: every
+///   request carries the base as a [`RedirectScope`], and a 3xx pointing elsewhere is
+///   returned as it is.
 /// * 4xx and 5xx become [`Error::Status`] (`Service <name> returned <status>: <detail>`);
 ///   transport failures and an open breaker become errors whose [`Error::http_status`] is
 ///   502, 504 or 503.
@@ -195,7 +204,10 @@ impl<T: Transport, R: Runtime, H: Hooks> fmt::Debug for ServiceClient<T, R, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServiceClient")
             .field("service_name", &self.inner.service_name)
-            .field("base_url", &redact_url(self.base_url()))
+            .field(
+                "base_url",
+                &self.inner.http.redactor().redact_url(self.base_url()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -249,7 +261,7 @@ where
 impl<T: Transport, R: Runtime, H: Hooks> ServiceClient<T, R, H> {
     /// The base URL, without a trailing `/`.
     pub fn base_url(&self) -> &str {
-        self.inner.base.as_str()
+        self.inner.scope.base().as_str()
     }
 
     /// The service name.
@@ -268,18 +280,19 @@ impl<T: Transport, R: Runtime, H: Hooks> ServiceClient<T, R, H> {
     /// anything.
     pub fn call_service(&self, method: Method, endpoint: &str) -> RequestBuilder<T, R, H> {
         let inner = &self.inner;
-        match inner.base.join(endpoint) {
+        match inner.scope.base().join(endpoint) {
             Ok(url) => inner
                 .http
                 .request(method, url)
                 .service(inner.service_name.clone())
+                .scope(inner.scope.clone())
                 .error_for_status(),
             Err(e) => inner
                 .http
                 .request(method, self.base_url())
                 .fail(Error::InvalidEndpoint {
                     service: inner.service_name.clone(),
-                    endpoint: shown_endpoint(endpoint),
+                    endpoint: shown_url(&shown_endpoint(endpoint), inner.http.redactor()),
                     reason: e.reason,
                 }),
         }
@@ -361,8 +374,8 @@ impl<T: Transport, R: Runtime, H: Hooks> ServiceClient<T, R, H> {
         }
         // Stored URLs are normalised (lower-case scheme and host, default port elided), as the
         // URL parser writes them; the base parsed when the client was built.
-        let prefix = url::Url::parse(inner.base.as_str()).map_or_else(
-            |_| inner.base.as_str().to_owned(),
+        let prefix = url::Url::parse(inner.scope.base().as_str()).map_or_else(
+            |_| inner.scope.base().as_str().to_owned(),
             |u| u.as_str().trim_end_matches('/').to_owned(),
         );
         inner

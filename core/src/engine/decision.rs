@@ -20,13 +20,26 @@ use crate::{Request, Response, Timestamp, TransportError};
 use super::Engine;
 
 /// A response served to the caller: either the one the upstream just sent, or a stored one
-/// shared with the cache (cloning it clones a reference count).
-#[derive(Clone, Debug)]
+/// shared with the cache (cloning it clones a reference count). Its `Debug` output redacts
+/// secret headers (`Set-Cookie`, …) and shows the body's length only.
+#[derive(Clone)]
 pub enum Reply {
     /// Fresh from the upstream.
     Upstream(Response),
     /// From the cache (fresh, stale, revalidated or shared by a single-flight leader).
     Cached(Arc<CachedResponse>),
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Upstream(r) => f
+                .debug_tuple("Upstream")
+                .field(&crate::redact::debug_response(r))
+                .finish(),
+            Reply::Cached(c) => f.debug_tuple("Cached").field(c).finish(),
+        }
+    }
 }
 
 impl Reply {
@@ -136,13 +149,22 @@ pub enum Next {
 /// A background refresh the engine wants (stale-while-revalidate): send `request` with
 /// `permit` and report it with [`Engine::on_response`] like any attempt (or give it up with
 /// [`Engine::cancel`]). The result only updates the cache: the [`Finished`] it ends with
-/// answers nobody and is not counted as a request in metrics.
-#[derive(Debug)]
+/// answers nobody and is not counted as a request in metrics. Its `Debug` output redacts the
+/// request's secrets.
 pub struct BackgroundFetch {
     /// The request to send (a copy of the one that found the stale entry).
     pub request: Request,
     /// The permit for it.
     pub permit: Permit,
+}
+
+impl std::fmt::Debug for BackgroundFetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackgroundFetch")
+            .field("request", &crate::redact::debug_request(&self.request))
+            .field("permit", &self.permit)
+            .finish()
+    }
 }
 
 /// Events for observers (dashboards, logs, hooks).

@@ -19,17 +19,22 @@ use super::trace::{
 use crate::breaker::CallResult;
 use crate::cache::{CachedResponse, Fill, Lookup, StoreResult};
 use crate::metrics::{AttemptRecord, CacheOutcome, FailureCategory, RequestRecord};
-use crate::retry::{RetryDecision, RetryReason};
-use crate::{Outcome, Request, RequestError, Timestamp, WallClock};
+use crate::retry::{GiveUpReason, RetryDecision, RetryReason};
+use crate::{
+    Outcome, Request, RequestError, Timestamp, TransportError, TransportErrorKind, WallClock,
+};
 
 /// (B) Inputs of one request's lifecycle. After each, drain [`Engine::poll_output`].
 impl Engine {
     /// Starts a logical request. `service` names the upstream service for metrics and the
     /// breaker (the URL's host when `None`).
     ///
-    /// Errors only for a request that cannot be processed at all (not an absolute http(s) URL,
-    /// credentials in the URL, body too large): nothing is recorded then. Policy refusals are
-    /// answers, not errors: [`Decision::Done`] with [`FinalResult::Rejected`].
+    /// Errors only for a request that cannot be processed at all — the caller's mistake: not
+    /// an absolute http(s) URL, credentials in the URL, a method that cannot be sent, a body
+    /// the method forbids, a malformed `Content-Length`, a header only the transport may set
+    /// (`Transfer-Encoding`, `Connection`, …), a body too large. Nothing is recorded then (no
+    /// metrics, no breaker call, no cache entry). Policy refusals are answers, not errors:
+    /// [`Decision::Done`] with [`FinalResult::Rejected`].
     pub fn begin(
         &mut self,
         now: Timestamp,
@@ -123,7 +128,10 @@ impl Engine {
     /// Reports the outcome of the attempt `permit` allowed. `request` is the caller's request
     /// as given to `begin` (without the permit's extra headers).
     ///
-    /// The answer is the end of the request, or the time to [`resume`](Self::resume) it.
+    /// The answer is the end of the request, or the time to [`resume`](Self::resume) it. An
+    /// outcome of kind [`TransportErrorKind::InvalidRequest`] (the transport refused the
+    /// caller's request) ends it at once: not retried, not counted by the breaker, withdrawn
+    /// from the metrics.
     /// Fails with [`EngineError::UnknownRequest`] if the request was cancelled meanwhile, and
     /// with [`EngineError::WrongPhase`] for a permit that is not the request's current one
     /// (only possible with a permit from another engine); the outcome is then not counted.
@@ -140,6 +148,14 @@ impl Engine {
         outcome: Outcome,
     ) -> Result<Next, EngineError> {
         let id = permit.id;
+        let outcome = match outcome {
+            Err(e) if e.kind == TransportErrorKind::InvalidRequest => {
+                let f = self.withdraw(now, wall, &permit, e)?;
+                self.pump_events(now);
+                return Ok(Next::Done(f));
+            }
+            outcome => outcome,
+        };
         let mut attempt = self.end_attempt(now, wall, &permit, &outcome)?;
         let call = self.calls.get_mut(id.0).expect("end_attempt checked it");
 
@@ -422,6 +438,58 @@ impl Engine {
         })
     }
 
+    /// Ends a request whose attempt the transport refused as the caller's mistake
+    /// ([`TransportErrorKind::InvalidRequest`]): the breaker slot is released without a
+    /// verdict, the attempt is not counted, nothing is retried or served stale, and the
+    /// request is withdrawn from the metrics — as if `begin` had refused it. The trace keeps
+    /// the attempt, so the caller sees why.
+    fn withdraw(
+        &mut self,
+        now: Timestamp,
+        wall: WallClock,
+        permit: &Permit,
+        error: TransportError,
+    ) -> Result<Finished, EngineError> {
+        let id = permit.id;
+        self.expect_phase(id, RequestPhase::Sending)?;
+        self.last_wall = wall;
+        let call = self.calls.remove(id.0).expect("expect_phase checked it");
+        let Phase::Sending { breaker, started } = call.phase else {
+            unreachable!("expect_phase checked it is Sending");
+        };
+        if let Some(bp) = breaker
+            && let Some(b) = self.breakers.get_mut(now, &call.breaker_key)
+        {
+            b.on_result(now, bp, CallResult::ignored());
+        }
+        if let Some(fill) = call.fill {
+            self.cache.abandon(now, fill);
+        }
+        let mut trace = call.trace;
+        trace.attempts.push(AttemptTrace {
+            attempt: permit.attempt,
+            started_at: started,
+            latency: now.saturating_duration_since(started),
+            result: AttemptResult::Transport { error: error.kind },
+            next: AttemptNext::GiveUp {
+                reason: GiveUpReason::NotRetryable,
+            },
+        });
+        trace.total = now.saturating_duration_since(call.started);
+        trace.budget_left = self.budget.as_ref().map(|b| b.balance(now));
+        let service = call.service.unwrap_or_else(|| self.names.empty());
+        if !call.background {
+            self.metrics.on_request_withdrawn(&service);
+        }
+        self.drain_flights(now);
+        Ok(Finished {
+            id,
+            service,
+            result: FinalResult::Transport(error),
+            trace,
+        })
+    }
+
     /// A 304 to a revalidation the engine made: merge it into the stored response — or, if the
     /// entry is gone or no longer matches the validator, send again without validators. The
     /// caller never asked for a conditional request and must not receive a bodiless 304.
@@ -536,10 +604,12 @@ struct Hit<'a> {
     outcome: CacheOutcome,
 }
 
-/// Checks the URL ([`crate::uri::check`]), that a `Host` header (if any) names the same
-/// authority, and the body size; returns `host[:port]`.
+/// Checks the URL ([`crate::uri::check`]), the method and headers
+/// ([`check_message`](super::validate::check_message)), that a `Host` header (if any) names the
+/// same authority, and the body size; returns `host[:port]`.
 fn validate_request(request: &Request, max_body: usize) -> Result<&str, RequestError> {
     let authority = crate::uri::check(request.uri())?;
+    super::validate::check_message(request)?;
     // A `Host` naming another authority would reach one origin while cached under another.
     crate::cache::check_host(request.headers(), request.uri())?;
     let size = request.body().len();

@@ -26,7 +26,8 @@
 //! ```
 //!
 //! One file per job: `request.rs` and `decision.rs` (the types a caller holds and receives),
-//! `config.rs`, `lifecycle.rs` (the request inputs), `route.rs` (cache → breaker → permit),
+//! `config.rs`, `lifecycle.rs` (the request inputs), `validate.rs` (the caller's mistakes,
+//! refused before anything is counted), `route.rs` (cache → breaker → permit),
 //! `finish.rs` (ending a request), `background.rs` (timers, health, alerts, events),
 //! `commands.rs`, `observe.rs` (getters) and `trace.rs` (the decision trace).
 
@@ -43,6 +44,7 @@ mod request;
 mod route;
 mod slab;
 mod trace;
+mod validate;
 
 use std::collections::VecDeque;
 

@@ -428,3 +428,134 @@ fn a_background_refresh_ends_in_its_own_finished_and_is_not_a_request() {
     assert_eq!(m.total_requests, 2, "the refresh is not a request");
     assert_eq!(m.attempts, 2, "but its attempt is counted");
 }
+
+/// An engine whose breakers open after two consecutive failures.
+fn touchy() -> Engine {
+    let mut config = EngineConfig {
+        alert_interval: None,
+        ..EngineConfig::default()
+    };
+    config.breakers.default.consecutive_failures = Some(2);
+    Engine::new(config, 7).unwrap()
+}
+
+#[test]
+fn caller_mistakes_are_refused_at_begin_and_recorded_nowhere() {
+    let mut e = touchy();
+    let now = Timestamp::from_secs(1);
+    let post = |headers: &[(&str, &str)], body: &'static str| {
+        let mut b = http::Request::post("http://svc.test/x");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Bytes::from_static(body.as_bytes())).unwrap()
+    };
+    let head_with_body = http::Request::head("http://svc.test/x")
+        .body(Bytes::from_static(b"x"))
+        .unwrap();
+    let connect = http::Request::connect("http://svc.test/x")
+        .body(Bytes::new())
+        .unwrap();
+    let mistakes = [
+        post(&[("content-length", "abc")], "hello"),
+        post(&[("content-length", "3")], "hello"),
+        post(&[("transfer-encoding", "chunked")], "hello"),
+        post(&[("connection", "close")], ""),
+        head_with_body,
+        connect,
+    ];
+    for r in &mistakes {
+        assert!(
+            e.begin(now, wall(), r, Some("svc")).is_err(),
+            "{:?}",
+            r.headers()
+        );
+    }
+    assert_eq!(e.in_flight(), 0);
+    assert!(
+        e.metrics().service_snapshot("svc").is_none(),
+        "nothing recorded"
+    );
+    assert!(
+        e.breakers().get("svc").is_none(),
+        "no breaker was even made"
+    );
+}
+
+#[test]
+fn a_request_the_transport_refuses_is_withdrawn_not_failed() {
+    let mut e = touchy();
+    let req = get("http://svc.test/x");
+    for i in 0..5 {
+        let now = Timestamp::from_secs(1 + i);
+        let Ok(Decision::Send(permit)) = e.begin(now, wall(), &req, Some("svc")) else {
+            panic!("the breaker admits request {i}")
+        };
+        let refused = Err(crate::TransportError::new(
+            crate::TransportErrorKind::InvalidRequest,
+            "bad header",
+        ));
+        let Ok(Next::Done(f)) = e.on_response(now, wall(), permit, &req, refused) else {
+            panic!("a refused request is never retried")
+        };
+        assert!(matches!(
+            &f.result,
+            FinalResult::Transport(t) if t.kind == crate::TransportErrorKind::InvalidRequest
+        ));
+        assert_eq!(f.trace.attempts.len(), 1, "the trace shows the attempt");
+        assert!(matches!(
+            f.trace.attempts[0].next,
+            AttemptNext::GiveUp {
+                reason: crate::GiveUpReason::NotRetryable
+            }
+        ));
+    }
+    let now = Timestamp::from_secs(10);
+    let b = e.breakers().get("svc").expect("the breaker exists");
+    assert_eq!(b.snapshot(now).state, crate::BreakerState::Closed);
+    assert_eq!(b.snapshot(now).failure_count, 0);
+    let s = e.metrics().service_snapshot("svc").expect("tracked");
+    assert_eq!(
+        (s.total_requests, s.failed_requests, s.in_flight),
+        (0, 0, 0),
+        "{s:?}"
+    );
+    assert!(s.error_counts.is_empty(), "{s:?}");
+    // A valid request then goes through and is counted.
+    let Ok(Decision::Send(permit)) = e.begin(now, wall(), &req, Some("svc")) else {
+        panic!("the breaker is closed")
+    };
+    let Ok(Next::Done(f)) = e.on_response(now, wall(), permit, &req, Ok(ok("no-store"))) else {
+        panic!("200 is final")
+    };
+    assert!(matches!(f.result, FinalResult::Response(_)));
+    let s = e.metrics().service_snapshot("svc").unwrap();
+    assert_eq!((s.total_requests, s.successful_requests), (1, 1));
+}
+
+#[test]
+fn debug_output_of_the_engine_and_its_answers_hides_secrets() {
+    let mut e = engine(16);
+    let now = Timestamp::from_secs(1);
+    let req = http::Request::get("https://h.test/me?session_id=LEAK-1&page=2")
+        .header("x-access-token", "LEAK-2")
+        .body(Bytes::new())
+        .unwrap();
+    let Ok(Decision::Send(permit)) = e.begin(now, wall(), &req, None) else {
+        panic!("a miss")
+    };
+    let response = http::Response::builder()
+        .header("cache-control", "private, max-age=60")
+        .header("set-cookie", "sid=LEAK-3")
+        .header("x-session-token", "LEAK-4")
+        .body(Bytes::from_static(b"LEAK-5 body"))
+        .unwrap();
+    let Ok(Next::Done(f)) = e.on_response(now, wall(), permit, &req, Ok(response)) else {
+        panic!("final")
+    };
+    let shown = format!("{f:?} {e:?}");
+    for leak in ["LEAK-1", "LEAK-2", "LEAK-3", "LEAK-4", "LEAK-5"] {
+        assert!(!shown.contains(leak), "{leak} in {shown}");
+    }
+    assert!(shown.contains("page=2"), "{shown}");
+}

@@ -467,6 +467,13 @@ impl ServiceStats {
         self.started = self.started.saturating_add(1);
     }
 
+    /// Takes back a start that will never end (see [`Metrics::on_request_withdrawn`]).
+    fn withdraw(&mut self) {
+        if self.started > self.completed() {
+            self.started -= 1;
+        }
+    }
+
     fn attempt(&mut self, record: &AttemptRecord, error_name: Option<&str>, cap: usize) {
         self.attempts = self.attempts.saturating_add(1);
         self.attempt_nanos = self.attempt_nanos.saturating_add(record.latency.as_nanos());
@@ -726,6 +733,17 @@ impl Metrics {
         let i = self.slot(service);
         self.services[i].1.start();
         self.global.start();
+    }
+
+    /// A logical request to `service` that had started was withdrawn: the transport refused
+    /// it as the caller's mistake
+    /// ([`TransportErrorKind::InvalidRequest`](crate::TransportErrorKind::InvalidRequest)), so
+    /// it no longer counts as started, and it never ends — neither a success nor a failure,
+    /// like a request refused at [`Engine::begin`](crate::Engine::begin).
+    pub fn on_request_withdrawn(&mut self, service: &str) {
+        let i = self.slot(service);
+        self.services[i].1.withdraw();
+        self.global.withdraw();
     }
 
     /// One attempt of a logical request to `service` ended.

@@ -123,6 +123,15 @@ impl RetryConfig {
                 "a cancelled request is never retried",
             ));
         }
+        if self
+            .retryable_errors
+            .contains(&TransportErrorKind::InvalidRequest)
+        {
+            return Err(ConfigError::invalid(
+                "retry.retryable_errors",
+                "a request the transport refused is never retried",
+            ));
+        }
         if self.deadline == Some(Duration::ZERO) {
             return Err(ConfigError::invalid("retry.deadline", "must be > 0"));
         }

@@ -612,6 +612,16 @@ fn validation_errors() {
     ));
     assert!(matches!(
         bad(RetryConfig {
+            retryable_errors: vec![TransportErrorKind::InvalidRequest],
+            ..base()
+        }),
+        ConfigError::InvalidValue {
+            field: "retry.retryable_errors",
+            ..
+        }
+    ));
+    assert!(matches!(
+        bad(RetryConfig {
             idempotency_header: "bad header".into(),
             ..base()
         }),

@@ -4,14 +4,14 @@
 
 use bytes::Bytes;
 use http::HeaderMap;
-use tether_core::client::{HttpClient, HttpClientBuilder, LocalHooks};
+use tether_core::client::{HttpClient, HttpClientBuilder, SharedHooks};
 use tether_core::{DecisionTrace, EngineConfig, EngineSnapshot, Request};
 
 use crate::virtual_rt::{ScriptedTransport, VirtualRuntime};
 
 /// The client under test: the user-facing client layer over the scripted transport and the
-/// virtual runtime.
-pub(crate) type VectorClient = HttpClient<ScriptedTransport, VirtualRuntime, LocalHooks>;
+/// virtual runtime (shareable between threads, for the blocking driver).
+pub(crate) type VectorClient = HttpClient<ScriptedTransport, VirtualRuntime, SharedHooks>;
 
 /// What one request ended with, in the runner's own terms.
 #[derive(Debug)]

@@ -295,7 +295,7 @@ fn check_attempt(path: &str, want: &AttemptExpect, got: &AttemptTrace, sink: &mu
 )]
 pub(super) fn client(c: &Checks, w: &World<'_>, s: &mut Sink<'_>) {
     s.check("clock_ms", c.clock_ms, at(w.clock.now()));
-    let sent = w.transport.sent.borrow();
+    let sent = w.transport.sent();
     s.check("upstream_calls", c.upstream_calls, sent.len() as u64);
     for (key, want) in c.upstream_hits.iter().flatten() {
         let got = sent

@@ -2,9 +2,11 @@
 //!
 //! A vector (`tests/vectors/*.json`, format in `tests/vectors/README.md`) scripts an upstream,
 //! a caller's requests on virtual time, and what every request and the client as a whole must
-//! show afterwards. [`run`] plays one vector against the async client on the virtual runtime
+//! show afterwards. [`run`] plays one vector against the client on the virtual runtime
 //! ([`crate::virtual_rt`]) and returns **every** mismatch, each naming the vector, the step,
-//! the request and the field.
+//! the request and the field. [`run_with`] chooses the [`Driver`]: the async API's (futures on
+//! one executor) or, with the `blocking` feature, the blocking API's (a thread per request,
+//! each run by the blocking executor) — the same files, the same expectations.
 //!
 //! ```
 //! let vector = tether_tests::vectors::parse(r#"{
@@ -23,11 +25,13 @@ mod adapter;
 mod check;
 pub mod model;
 mod run;
+#[cfg(feature = "blocking")]
+mod threads;
 
 use std::fmt;
 
 pub use model::Vector;
-pub use run::{run, run_recorded};
+pub use run::{Driver, run, run_recorded, run_with};
 
 /// Every vector of `tests/vectors/` as `(name, JSON text)`, sorted by name, compiled into the
 /// library (by its build script) so that runners without a file system — wasm32 under Node

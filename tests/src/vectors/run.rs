@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use super::{Location, Mismatch};
 use crate::virtual_rt::{ScriptedTransport, VirtualClock, VirtualRuntime};
 
 /// Most clock jumps one vector may take (a guard against a timer loop, not a tuning knob).
-const STEP_LIMIT: u64 = 1_000_000;
+pub(super) const STEP_LIMIT: u64 = 1_000_000;
 
 /// A finished request.
 pub(super) struct Record {
@@ -101,14 +102,14 @@ pub(super) fn path_of(req: &Request) -> &str {
 }
 
 /// Shared between the script, the request tasks and the final checks.
-struct State {
+pub(super) struct State {
     vector: String,
     mismatches: RefCell<Vec<Mismatch>>,
-    results: RefCell<HashMap<String, Record>>,
+    pub(super) results: RefCell<HashMap<String, Record>>,
 }
 
 impl State {
-    fn sink(&self, location: Location) -> Sink<'_> {
+    pub(super) fn sink(&self, location: Location) -> Sink<'_> {
         Sink::new(&self.vector, location, &self.mismatches)
     }
 }
@@ -120,21 +121,42 @@ pub(super) struct World<'a> {
     pub(super) clock: &'a VirtualClock,
 }
 
-/// Runs `vector` and returns every mismatch (empty when it passes).
-pub fn run(vector: &Vector) -> Vec<Mismatch> {
-    run_recorded(vector).0
+/// How a vector's requests are driven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Driver {
+    /// The async API's model: every request a future on one single-threaded executor, the
+    /// clock advanced whenever the executor stalls.
+    Async,
+    /// The blocking API's model: every request on an OS thread of its own, run by the blocking
+    /// API's executor (`tether_native::blocking::block_on_with`), the clock advanced whenever
+    /// every thread waits ([`crate::virtual_threads`]).
+    #[cfg(feature = "blocking")]
+    Threads,
 }
 
-/// Runs `vector` and returns every mismatch and a transcript of what happened: one line per
-/// request, in the vector's order — its id, when it finished (virtual µs), its status or error
-/// kind, whether the cache answered, its body length and its whole decision trace as JSON.
-/// Two runtimes that make the same decisions on the same virtual timeline produce the same
-/// transcript, byte for byte (see [`super::fingerprint`]).
-#[expect(
-    clippy::too_many_lines,
-    reason = "the runner's steps in order: set up, drive every step, check; split up it would scatter one sequence"
-)]
+/// Runs `vector` with the [`Driver::Async`] driver and returns every mismatch (empty when it
+/// passes).
+pub fn run(vector: &Vector) -> Vec<Mismatch> {
+    run_with(vector, Driver::Async)
+}
+
+/// Runs `vector` with `driver` and returns every mismatch (empty when it passes).
+pub fn run_with(vector: &Vector, driver: Driver) -> Vec<Mismatch> {
+    run_full(vector, driver).0
+}
+
+/// Runs `vector` with the [`Driver::Async`] driver and returns every mismatch and a
+/// transcript of what happened: one line per request, in the vector's order — its id, when it
+/// finished (virtual µs), its status or error kind, whether the cache answered, its body
+/// length and its whole decision trace as JSON. Two runtimes that make the same decisions on
+/// the same virtual timeline produce the same transcript, byte for byte (see
+/// [`super::fingerprint`]).
 pub fn run_recorded(vector: &Vector) -> (Vec<Mismatch>, String) {
+    run_full(vector, Driver::Async)
+}
+
+fn run_full(vector: &Vector, driver: Driver) -> (Vec<Mismatch>, String) {
     let state = Rc::new(State {
         vector: vector.name.clone(),
         mismatches: RefCell::new(Vec::new()),
@@ -150,14 +172,13 @@ pub fn run_recorded(vector: &Vector) -> (Vec<Mismatch>, String) {
     }
     let runtime = VirtualRuntime::with_seed(vector.config.seed);
     let clock = runtime.clock.clone();
-    let upstream = Rc::new(RefCell::new(Upstream {
+    let upstream = Arc::new(Mutex::new(Upstream {
         routes: vector.upstream.iter().map(|r| (r.clone(), 0)).collect(),
         unscripted: Vec::new(),
     }));
-    let answering = Rc::clone(&upstream);
-    let transport = ScriptedTransport::new(&clock, move |req, now| {
-        answering.borrow_mut().answer(req, now)
-    });
+    let answering = Arc::clone(&upstream);
+    let transport =
+        ScriptedTransport::new(&clock, move |req, now| lock(&answering).answer(req, now));
     let client = match adapter::build(vector.config.to_engine_config(), transport.clone(), runtime)
     {
         Ok(c) => c,
@@ -168,57 +189,16 @@ pub fn run_recorded(vector: &Vector) -> (Vec<Mismatch>, String) {
             return (state.mismatches.take(), String::new());
         }
     };
-
-    let mut pool = LocalPool::new();
-    let spawner = pool.spawner();
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    if vector.config.background {
-        let c = client.clone();
-        spawner
-            .spawn_local(async move {
-                let run = std::pin::pin!(adapter::background(&c));
-                let _ = select(run, stop_rx).await;
-            })
-            .expect("the pool accepts tasks");
-    }
-    let done = Rc::new(Cell::new(false));
-    {
-        let (vector, state, done) = (vector.clone(), Rc::clone(&state), Rc::clone(&done));
-        let (client, transport, clock) = (client.clone(), transport.clone(), clock.clone());
-        let requests = spawner.clone();
-        spawner
-            .spawn_local(async move {
-                script(&vector, &state, &client, &transport, &clock, &requests).await;
-                let _ = stop_tx.send(());
-                done.set(true);
-            })
-            .expect("the pool accepts tasks");
-    }
-    let mut jumps = 0;
-    loop {
-        pool.run_until_stalled();
-        if done.get() {
-            break;
-        }
-        if !clock.advance() {
-            state.sink(Location::End).push(
-                "run",
-                "every request to finish",
-                "tasks blocked with no timer pending (a lost wake-up)",
-            );
-            break;
-        }
-        jumps += 1;
-        if jumps > STEP_LIMIT {
-            state.sink(Location::End).push(
-                "run",
-                format!("at most {STEP_LIMIT} clock jumps"),
-                "more (a timer loop)",
-            );
-            break;
-        }
-    }
-    drop(pool);
+    let world = World {
+        client: &client,
+        transport: &transport,
+        clock: &clock,
+    };
+    let done = match driver {
+        Driver::Async => drive_async(vector, &state, &world),
+        #[cfg(feature = "blocking")]
+        Driver::Threads => super::threads::drive(vector, &state, &world),
+    };
 
     for (i, step) in vector.steps.iter().enumerate() {
         for s in &step.send {
@@ -233,20 +213,15 @@ pub fn run_recorded(vector: &Vector) -> (Vec<Mismatch>, String) {
             }
         }
     }
-    let world = World {
-        client: &client,
-        transport: &transport,
-        clock: &clock,
-    };
     let mut end = state.sink(Location::End);
-    if done.get() {
+    if done {
         if let Some(expect) = &vector.expect {
             check::client(expect, &world, &mut end);
         }
         check::no_leak(&world, &mut end);
     }
     let mut up = state.sink(Location::Upstream);
-    for call in &upstream.borrow().unscripted {
+    for call in &lock(&upstream).unscripted {
         up.push("route", "a route for every upstream call", call.clone());
     }
     drop((end, up));
@@ -282,6 +257,66 @@ fn transcript(vector: &Vector, results: &HashMap<String, Record>) -> String {
     out
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Drives the steps on one single-threaded executor; `true` when every step finished.
+fn drive_async(vector: &Vector, state: &Rc<State>, world: &World<'_>) -> bool {
+    let (client, transport, clock) = (world.client, world.transport, world.clock);
+    let mut pool = LocalPool::new();
+    let spawner = pool.spawner();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    if vector.config.background {
+        let c = client.clone();
+        spawner
+            .spawn_local(async move {
+                let run = std::pin::pin!(adapter::background(&c));
+                let _ = select(run, stop_rx).await;
+            })
+            .expect("the pool accepts tasks");
+    }
+    let done = Rc::new(Cell::new(false));
+    {
+        let (vector, state, done) = (vector.clone(), Rc::clone(state), Rc::clone(&done));
+        let (client, transport, clock) = (client.clone(), transport.clone(), clock.clone());
+        let requests = spawner.clone();
+        spawner
+            .spawn_local(async move {
+                script(&vector, &state, &client, &transport, &clock, &requests).await;
+                let _ = stop_tx.send(());
+                done.set(true);
+            })
+            .expect("the pool accepts tasks");
+    }
+    let mut jumps = 0;
+    loop {
+        pool.run_until_stalled();
+        if done.get() {
+            break;
+        }
+        if !clock.advance() {
+            state.sink(Location::End).push(
+                "run",
+                "every request to finish",
+                "tasks blocked with no timer pending (a lost wake-up)",
+            );
+            break;
+        }
+        jumps += 1;
+        if jumps > STEP_LIMIT {
+            state.sink(Location::End).push(
+                "run",
+                format!("at most {STEP_LIMIT} clock jumps"),
+                "more (a timer loop)",
+            );
+            break;
+        }
+    }
+    drop(pool);
+    done.get()
+}
+
 /// The caller: runs the steps in order, spawning each request as its own task.
 async fn script(
     vector: &Vector,
@@ -293,20 +328,8 @@ async fn script(
 ) {
     let mut outstanding: Vec<RemoteHandle<()>> = Vec::new();
     for (i, step) in vector.steps.iter().enumerate() {
-        if let Some(at) = step.at_ms {
-            let now = clock.now().as_micros();
-            if now > at.micros() {
-                state.sink(Location::Step(i)).push(
-                    "at_ms",
-                    at.to_string(),
-                    format!(
-                        "the clock is already at {} (an earlier step waited longer)",
-                        super::model::Ms::from_micros(now)
-                    ),
-                );
-            } else {
-                clock.sleep(Duration::from_micros(at.micros() - now)).await;
-            }
+        if let Some(wait) = step_wait(state, i, step, clock) {
+            clock.sleep(wait).await;
         }
         if let Some(d) = step.sleep_ms {
             clock.sleep(d.duration()).await;
@@ -324,12 +347,8 @@ async fn script(
                 if let Some(after) = after {
                     after.wait().await;
                 }
-                let send = Box::pin(adapter::send(&client, request, service.as_deref()));
-                let observed = Marked {
-                    inner: send,
-                    begun: Some(mine),
-                }
-                .await;
+                let send = adapter::send(&client, request, service.as_deref());
+                let observed = Marked::new(send, move || mine.mark()).await;
                 let record = Record {
                     finished: clock.now(),
                     observed,
@@ -357,6 +376,30 @@ async fn script(
         }
     }
     join_all(outstanding).await;
+}
+
+/// How long step `i` waits for its `at_ms` (reporting a clock already past it).
+pub(super) fn step_wait(
+    state: &State,
+    i: usize,
+    step: &super::model::Step,
+    clock: &VirtualClock,
+) -> Option<Duration> {
+    let at = step.at_ms?;
+    let now = clock.now().as_micros();
+    if now > at.micros() {
+        state.sink(Location::Step(i)).push(
+            "at_ms",
+            at.to_string(),
+            format!(
+                "the clock is already at {} (an earlier step waited longer)",
+                super::model::Ms::from_micros(now)
+            ),
+        );
+        None
+    } else {
+        Some(Duration::from_micros(at.micros() - now))
+    }
 }
 
 /// Set once a request has begun: its first poll has returned.
@@ -387,20 +430,30 @@ impl Begun {
     }
 }
 
-/// A future that marks [`Begun`] after its first poll.
-struct Marked<F> {
+/// A future that calls `begun` after its first poll (the request has begun: it ran until it
+/// first waited, or finished).
+pub(super) struct Marked<F, M> {
     inner: Pin<Box<F>>,
-    begun: Option<Rc<Begun>>,
+    begun: Option<M>,
 }
 
-impl<F: Future> Future for Marked<F> {
+impl<F, M> Marked<F, M> {
+    pub(super) fn new(inner: F, begun: M) -> Self {
+        Marked {
+            inner: Box::pin(inner),
+            begun: Some(begun),
+        }
+    }
+}
+
+impl<F: Future, M: FnOnce() + Unpin> Future for Marked<F, M> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
         let out = this.inner.as_mut().poll(cx);
         if let Some(begun) = this.begun.take() {
-            begun.mark();
+            begun();
         }
         out
     }

@@ -115,11 +115,13 @@ export interface RequestOptions {
 
 /** Every `kind` a {@link TetherError} may have. */
 export type ErrorKind =
-  | "invalid_url" | "invalid_endpoint" | "invalid_header" | "invalid_request"
+  | "invalid_url" | "invalid_endpoint" | "invalid_header" | "invalid_method" | "invalid_body"
+  | "invalid_request"
   | "status"
   | "timeout" | "connect" | "reset" | "body_too_large" | "protocol" | "other" | "cancelled"
   | "circuit_open" | "only_if_cached" | "overloaded"
-  | "closed" | "json" | "config" | "registry_full" | "no_executor" | "internal";
+  | "closed" | "json" | "config" | "registry_full" | "no_executor" | "runtime_unavailable"
+  | "internal";
 
 /** What every failed call rejects with: an `Error` whose `name` is "TetherError". */
 export interface TetherError extends Error {
@@ -140,7 +142,8 @@ export interface TetherError extends Error {
 }
 
 export type TransportErrorKind =
-  "connect" | "timeout" | "reset" | "body_too_large" | "protocol" | "cancelled" | "other";
+  | "connect" | "timeout" | "reset" | "body_too_large" | "protocol" | "cancelled"
+  | "invalid_request" | "other";
 export type BreakerStateName = "closed" | "open" | "half_open" | "isolated" | "disabled";
 
 export type CacheTrace =

@@ -24,7 +24,7 @@ use crate::clock;
 use crate::config::{DEFAULT_DASHBOARD_DIR, DEFAULT_PORT, Name, Token};
 use crate::duration::{self, Human};
 use crate::monitoring::{self, Serving};
-use crate::shutdown::{self, Stop};
+use crate::shutdown::{Signals, Stop};
 use crate::status::{self, Display, Line, SharedWindow};
 
 /// `tether demo`.
@@ -505,6 +505,7 @@ async fn status_loop(
     started: Instant,
     limit: Option<Duration>,
     live: bool,
+    mut signals: Signals,
 ) -> Stop {
     let mut alerts_known = BTreeSet::new();
     let mut display = Display::new(live, services.len(), Duration::from_secs(5));
@@ -513,7 +514,7 @@ async fn status_loop(
         .map(|s| s.name.chars().count())
         .max()
         .unwrap_or(8);
-    let stop = shutdown::signal_or(limit);
+    let stop = signals.recv_or(limit);
     tokio::pin!(stop);
     let mut refresh = tokio::time::interval(Duration::from_millis(500));
     let why = loop {
@@ -545,6 +546,7 @@ async fn status_loop(
 /// Runs the demo until Ctrl-C or `--duration`.
 pub(crate) async fn run(args: Args) -> Result<(), Failure> {
     let token = check_args(&args)?;
+    let signals = Signals::listen();
     let started = clock::now();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (chaos, chaos_task) = start_chaos(args.chaos_port, stop_rx.clone()).await?;
@@ -611,7 +613,16 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
 
     let live = !args.plain && std::io::stdout().is_terminal();
     let monitor = running.monitor.clone();
-    let why = status_loop(&services, &monitor, events_rx, started, args.duration, live).await;
+    let why = status_loop(
+        &services,
+        &monitor,
+        events_rx,
+        started,
+        args.duration,
+        live,
+        signals,
+    )
+    .await;
 
     // Stop in order: the server (requests in progress finish), the traffic and the script,
     // the chaos upstream, the clients.

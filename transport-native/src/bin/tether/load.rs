@@ -394,12 +394,13 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
         };
         workers.push(clock::spawn(worker.run()));
     }
+    let mut signals = shutdown::Signals::listen();
     let all = futures::future::join_all(workers);
     tokio::pin!(all);
     let mut interrupted = None;
     let results = tokio::select! {
         results = &mut all => results,
-        () = shutdown::signal() => {
+        () = signals.recv() => {
             // Ctrl-C: stop handing out tickets; requests in flight finish (within --timeout).
             tickets.store(u64::MAX / 2, Ordering::SeqCst);
             interrupted = Some("interrupted".to_owned());

@@ -150,6 +150,7 @@ fn token(config: &Config) -> Result<Option<String>, Failure> {
 
 /// Serves until Ctrl-C or SIGTERM.
 pub(crate) async fn run(args: Args) -> Result<(), Failure> {
+    let mut signals = shutdown::Signals::listen();
     let config = load(&args.config)?;
     let names: Vec<String> = config
         .services
@@ -200,7 +201,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
     }
     print!("{}", running.announce(&config.server.dashboard_dir));
     println!("Ctrl-C to stop.");
-    shutdown::signal().await;
+    signals.recv().await;
     println!("Stopping…");
     let result = running.stop().await;
     registry.close_all();
