@@ -376,19 +376,19 @@ async fn post_routes_need_the_token_and_perform_their_actions() {
     let r = post(&server, "/monitoring/refresh", Some("s3cret")).await;
     assert_eq!(r.status, 200);
     assert_eq!(top_keys(&r.body), ["message", "timestamp"]);
-    let mut collected = false;
-    for _ in 0..100 {
-        if monitor.with_state(|s| s.history().len()) > before {
-            collected = true;
+    // A round already running when the refresh arrived may collect first; the refresh's own
+    // round follows it, so wait for both a new collection and a new probe.
+    let (mut collected, mut checked) = (false, false);
+    for _ in 0..200 {
+        collected = monitor.with_state(|s| s.history().len()) > before;
+        checked = hits(&up, "alpha").await > probes;
+        if collected && checked {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(collected, "the refresh collected");
-    assert!(
-        hits(&up, "alpha").await > probes,
-        "the refresh checked alpha"
-    );
+    assert!(checked, "the refresh checked alpha");
 
     // Cache clear: really clears.
     let alpha = registry.get("alpha").unwrap();

@@ -146,7 +146,7 @@ pub enum Route {
 #[non_exhaustive]
 pub enum RouteAction {
     /// Start a collection (health checks of every monitor, then a collection) in the
-    /// background; a refresh already running absorbs it.
+    /// background; asked while one runs, one more round follows it (calls meanwhile coalesce).
     Refresh,
     /// Drop the cached responses of one registered service, or of all when `None`.
     ClearCache {

@@ -87,9 +87,11 @@ pub(super) async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         d.inner.sync_state(&specs);
         if std::mem::take(&mut first) {
             d.start_round(now, &specs, d.inner.config.system_metrics);
-        } else if d.inner.refresh.swap(false, Ordering::AcqRel) && d.round.is_none() {
-            // A refresh asked for while one runs is absorbed by it: however often `POST
-            // /refresh` is called, at most one round is in progress.
+        } else if d.round.is_none() && d.inner.refresh.swap(false, Ordering::AcqRel) {
+            // A refresh asked for while a round runs waits for it to finish and then starts
+            // one more (its checks must postdate the request); the flag coalesces however
+            // often `POST /refresh` is called meanwhile: at most one round in progress and
+            // one pending.
             d.start_round(now, &specs, false);
         }
         d.plan(now, &specs);

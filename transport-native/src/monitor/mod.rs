@@ -416,8 +416,9 @@ impl Monitor {
     }
 
     /// Asks the driver for a collection with fresh checks, in the background (the route
-    /// `POST /refresh`). A refresh already running absorbs it, so repeated calls cannot pile
-    /// up work. Without a running driver nothing happens.
+    /// `POST /refresh`). Asked while a round runs, it starts one more round after it (its checks
+    /// postdate the call); calls made meanwhile coalesce into that one, so repeated calls
+    /// cannot pile up work. Without a running driver nothing happens.
     pub fn refresh(&self) {
         let inner = self.inner();
         inner.refresh.store(true, Ordering::Release);
