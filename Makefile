@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check readme-examples demo demo-sim bench bench-setup bench-native fuzz-smoke clean help
+.PHONY: all setup test test-rust test-wasm test-e2e wasm dashboard dashboard-screenshot lint fmt-check clippy doc refs wasm-check readme-examples demo demo-sim bench bench-setup bench-native bench-wasm fuzz-smoke clean help
 
 all: test
 
@@ -19,15 +19,22 @@ help:
 	@echo "                   each client in its own process against nginx (1 worker); writes docs/bench-native.md"
 	@echo "                   (~4 min; BENCH_ARGS='--diagnostics' adds the rows that explain Tether's, ~6 min)"
 	@echo "make bench-setup - install nginx and wrk for bench-native (idempotent)"
+	@echo "make wasm        - the browser package: pkg/tether-wasm (ES module, .d.ts, package.json)"
+	@echo "make test-wasm   - wasm tests under Node and headless Chromium, vectors, tsc --strict"
+	@echo "make bench-wasm  - client + engine overhead per request: Chromium and Node vs native"
+	@echo "make dashboard   - the monitoring dashboard (Rust -> wasm, static page) into web-dashboard/dist"
+	@echo "make test-e2e    - the dashboard end to end: tether demo + headless Chromium (Playwright)"
+	@echo "make dashboard-screenshot - refresh docs/dashboard.png from a live demo (about 3 minutes)"
 	@echo "make fuzz-smoke  - run every cargo-fuzz target for a bounded time"
 	@echo "make setup       - install what the tests need (idempotent)"
 
 setup:
 	@bash scripts/setup.sh
 
-# The live demo: `tether demo` (release build) for DEMO_SECONDS, then it stops by itself.
+# The live demo: `tether demo` (release build) for DEMO_SECONDS, then it stops by itself. The
+# dashboard is built first; the demo prints its URL.
 DEMO_SECONDS ?= 60
-demo:
+demo: dashboard
 	@echo "Building the tether program (release; the first build takes a few minutes)..."
 	$(CARGO) build --quiet --release -p tether-native --features cli --bin tether
 	./target/release/tether demo --duration $(DEMO_SECONDS)s
@@ -36,7 +43,7 @@ demo:
 demo-sim:
 	$(CARGO) run --quiet --release -p tether-tests --example simulate
 
-test: setup fmt-check refs clippy test-rust doc wasm-check readme-examples
+test: setup fmt-check refs clippy test-rust doc wasm-check test-wasm test-e2e readme-examples
 	@echo "make test: all green"
 
 fmt-check:
@@ -60,6 +67,23 @@ refs:
 wasm-check:
 	@bash scripts/wasm-check.sh
 
+wasm:
+	@bash scripts/wasm-package.sh
+
+test-wasm:
+	@bash scripts/wasm-test.sh
+
+dashboard:
+	@bash scripts/dashboard-build.sh
+
+test-e2e:
+	@bash scripts/dashboard-e2e.sh
+
+# A screenshot with a longer trend than the test needs.
+dashboard-screenshot:
+	E2E_SCREENSHOT=docs/dashboard.png E2E_ARGS="--warmup-seconds 150" E2E_DEADLINE=300 \
+	  bash scripts/dashboard-e2e.sh
+
 readme-examples:
 	@bash scripts/readme-examples.sh
 
@@ -72,6 +96,9 @@ bench-setup:
 BENCH_ARGS ?=
 bench-native: bench-setup
 	$(CARGO) run --release -p tether-bench-native --bin bench-native -- --out docs/bench-native.md $(BENCH_ARGS)
+
+bench-wasm:
+	@bash scripts/wasm-bench.sh
 
 FUZZ_SECONDS ?= 20
 fuzz-smoke:
