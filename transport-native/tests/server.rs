@@ -321,6 +321,16 @@ async fn the_server_answers_byte_for_byte_what_the_route_function_answers() {
     let up = chaos();
     let (monitor, _registry) = monitored(&up).await;
     let server = serve(monitor.clone()).await;
+    // Starting the server starts the monitor's driver, whose first collection follows its
+    // first checks; compare once it has landed, or a loaded machine sees it land between the
+    // route function's answer and the server's.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while monitor.history(1).len() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the driver's first collection");
     let config = RouteConfig {
         token: Some("s3cret".to_owned()),
         ..RouteConfig::default()
