@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup test test-rust lint fmt-check clippy doc refs wasm-check readme-examples demo demo-sim bench bench-setup bench-native fuzz-smoke clean help python-env wheel test-python lint-python bench-bridge bench-python
+.PHONY: all setup test test-rust test-wasm test-e2e wasm dashboard dashboard-screenshot lint fmt-check clippy doc refs wasm-check readme-examples demo demo-sim bench bench-setup bench-native bench-wasm fuzz-smoke clean help python-env wheel test-python lint-python bench-bridge bench-python
 
 all: test
 
@@ -20,6 +20,12 @@ help:
 	@echo "                   each client in its own process against nginx (1 worker); writes docs/bench-native.md"
 	@echo "                   (~4 min; BENCH_ARGS='--diagnostics' adds the rows that explain Tether's, ~6 min)"
 	@echo "make bench-setup - install nginx and wrk for bench-native (idempotent)"
+	@echo "make wasm        - the browser package: pkg/tether-wasm (ES module, .d.ts, package.json)"
+	@echo "make test-wasm   - wasm tests under Node and headless Chromium, vectors, tsc --strict"
+	@echo "make bench-wasm  - client + engine overhead per request: Chromium and Node vs native"
+	@echo "make dashboard   - the monitoring dashboard (Rust -> wasm, static page) into web-dashboard/dist"
+	@echo "make test-e2e    - the dashboard end to end: tether demo + headless Chromium (Playwright)"
+	@echo "make dashboard-screenshot - refresh docs/dashboard.png from a live demo (about 3 minutes)"
 	@echo "make fuzz-smoke  - run every cargo-fuzz target for a bounded time"
 	@echo "make wheel       - build the abi3 wheel of the Python package into dist/"
 	@echo "make test-python - build the wheel, install it into a fresh venv, run its pytest suite"
@@ -31,9 +37,14 @@ help:
 setup:
 	@bash scripts/setup.sh
 
-# The live demo: `tether demo` (release build) for DEMO_SECONDS, then it stops by itself.
+# The live demo: `tether demo` (release build) for DEMO_SECONDS, then it stops by itself. The
+# dashboard is built first; the demo prints its URL.
 DEMO_SECONDS ?= 60
 demo:
+	@bash scripts/dashboard-build.sh 2>/dev/null || \
+	  { echo "[demo] installing the wasm tools for the dashboard (make setup)"; \
+	    bash scripts/setup.sh && bash scripts/dashboard-build.sh; } || \
+	  echo "[demo] the dashboard could not be built; the demo runs without it (its JSON routes still answer)"
 	@echo "Building the tether program (release; the first build takes a few minutes)..."
 	$(CARGO) build --quiet --release -p tether-native --features cli --bin tether
 	./target/release/tether demo --duration $(DEMO_SECONDS)s
@@ -42,7 +53,7 @@ demo:
 demo-sim:
 	$(CARGO) run --quiet --release -p tether-tests --example simulate
 
-test: setup fmt-check refs clippy test-rust doc wasm-check readme-examples test-python lint-python
+test: setup fmt-check refs clippy test-rust doc wasm-check test-wasm test-e2e readme-examples test-python lint-python
 	@echo "make test: all green"
 
 fmt-check:
@@ -65,6 +76,23 @@ refs:
 
 wasm-check:
 	@bash scripts/wasm-check.sh
+
+wasm:
+	@bash scripts/wasm-package.sh
+
+test-wasm:
+	@bash scripts/wasm-test.sh
+
+dashboard:
+	@bash scripts/dashboard-build.sh
+
+test-e2e:
+	@bash scripts/dashboard-e2e.sh
+
+# A screenshot with a longer trend than the test needs.
+dashboard-screenshot:
+	E2E_SCREENSHOT=docs/dashboard.png E2E_ARGS="--warmup-seconds 150" E2E_DEADLINE=300 \
+	  bash scripts/dashboard-e2e.sh
 
 readme-examples:
 	@bash scripts/readme-examples.sh
@@ -105,6 +133,9 @@ bench-bridge: bench-setup wheel
 bench-python: bench-setup wheel
 	$(PY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps dist/tether-*.whl
 	$(PY_VENV)/bin/python bindings-python/bench/bench_python.py
+
+bench-wasm:
+	@bash scripts/wasm-bench.sh
 
 FUZZ_SECONDS ?= 20
 fuzz-smoke:

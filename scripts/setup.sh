@@ -2,7 +2,10 @@
 # Idempotent setup: installs only what is missing. Safe to run on every `make test`.
 #   - Debian packages the tests need (`prometheus`: promtool and the server; `influxdb` 1.x),
 #   - the wasm32-unknown-unknown target: rustup first (with a timeout), otherwise Debian's
-#     rustc-web + rust-web-src + lld-22 with -Zbuild-std (see scripts/wasm-build.sh),
+#     rustc-web + rust-web-src + lld-22 with -Zbuild-std (see scripts/wasm-env.sh),
+#   - the browser tests' tools: wasm-bindgen-cli at the version Cargo.lock pins (in .tools/bin),
+#     Debian's chromium + chromium-driver, Node and TypeScript (in .tools/node),
+#   - playwright-core for the dashboard's end-to-end test (in web-dashboard/e2e/node_modules).
 #   - the Python virtualenv of the bindings (.tools/py: maturin and the test, lint and bench
 #     tools pinned in bindings-python/requirements-dev.txt), see scripts/setup-python.sh.
 set -euo pipefail
@@ -71,7 +74,45 @@ else
   echo "$route" > "$route_file"
   log "wasm route: $route"
 fi
-# 4. The Python virtualenv the wheel is built and tested with.
+# 4. wasm-bindgen-cli: exactly the `wasm-bindgen` version of Cargo.lock (the CLI refuses a
+#    module built by another). Installed without --locked: its lock file names a webpki-roots
+#    release the crates.io index served here does not list.
+wbg=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+if [ -n "$wbg" ]; then
+  have=$("$TOOLS/bin/wasm-bindgen" --version 2>/dev/null | awk '{print $2}' || true)
+  if [ "$have" != "$wbg" ] || [ ! -x "$TOOLS/bin/wasm-bindgen-test-runner" ]; then
+    log "cargo install wasm-bindgen-cli $wbg (a few minutes)"
+    cargo install --quiet wasm-bindgen-cli --version "$wbg" --root "$TOOLS" --force
+  fi
+fi
+
+# 5. Headless Chromium and its WebDriver for wasm-bindgen-test (Debian's: no browser
+#    download); Node (18 or later: a global fetch) and npm, from Debian unless the machine has
+#    them already (an existing Node, e.g. NodeSource's, is kept: Debian's npm would replace it).
+apt_install chromium chromium-driver
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  apt_install nodejs npm
+fi
+
+# 6. TypeScript, local to the checkout (tsc --strict on the typed example).
+TS_VERSION=5.9.3
+if [ "$(cat "$TOOLS/node/typescript.version" 2>/dev/null)" != "$TS_VERSION" ]; then
+  log "npm install typescript@$TS_VERSION into .tools/node"
+  mkdir -p "$TOOLS/node"
+  npm install --silent --no-audit --no-fund --prefix "$TOOLS/node" "typescript@$TS_VERSION" >/dev/null
+  echo "$TS_VERSION" > "$TOOLS/node/typescript.version"
+fi
+# 7. playwright-core for the dashboard's end-to-end test, into web-dashboard/e2e/node_modules
+#    from its lock file. It drives Debian's chromium (step 5): no browser is downloaded.
+e2e=web-dashboard/e2e
+want=$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' "$e2e/package.json")
+have=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$e2e/node_modules/playwright-core/package.json" 2>/dev/null || true)
+if [ "$have" != "$want" ]; then
+  log "npm ci playwright-core@$want into $e2e/node_modules"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund --prefix "$e2e" >/dev/null
+fi
+
+# 8. The Python virtualenv the wheel is built and tested with.
 bash scripts/setup-python.sh
 
 log "done"

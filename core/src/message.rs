@@ -74,6 +74,28 @@ impl TransportError {
             message: message.into(),
         }
     }
+
+    /// The error a frontend reports for one attempt: `detail (METHOD url)`, with secrets
+    /// redacted from the URL and from the detail (an HTTP library's message may quote a URL
+    /// or a `Location` header).
+    ///
+    /// ```
+    /// use tether_core::{TransportError, TransportErrorKind};
+    ///
+    /// let uri: http::Uri = "http://api.test/x?api_key=SECRET".parse().unwrap();
+    /// let e = TransportError::for_request(TransportErrorKind::Reset, "closed early", &http::Method::GET, &uri);
+    /// assert_eq!(e.message, "closed early (GET http://api.test/x?api_key=[REDACTED])");
+    /// ```
+    pub fn for_request(
+        kind: TransportErrorKind,
+        detail: &str,
+        method: &http::Method,
+        uri: &http::Uri,
+    ) -> Self {
+        let detail = crate::redact::redact_url(detail);
+        let url = crate::redact::redact_url(&uri.to_string());
+        TransportError::new(kind, format!("{detail} ({method} {url})"))
+    }
 }
 
 /// Classes of transport failure.

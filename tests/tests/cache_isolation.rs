@@ -2,6 +2,9 @@
 //! any identifying header are never served each other's response, a `Host` that names another
 //! authority is refused, and a caller's own conditional request passes the cache by.
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 use std::time::Duration;
 
 use tether_core::EngineConfig;

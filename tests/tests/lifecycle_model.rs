@@ -4,6 +4,10 @@
 //! step against the reference model in `tether_tests::lifecycle` (see its docs for the
 //! invariants). The `engine_sequence` fuzz target runs the same model on fuzzer input.
 
+// Native only: files, JSON Schema, property tests or processes (the wasm runs are
+// `conformance.rs`, `scenarios.rs`, `client.rs` and `cache_isolation.rs`).
+#![cfg(not(target_arch = "wasm32"))]
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 use tether_tests::lifecycle::{Op, Outcome, Setup, Stats, Value, World};

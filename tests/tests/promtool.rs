@@ -1,6 +1,10 @@
 //! The Prometheus export of a populated engine snapshot must pass the real
 //! `promtool check metrics` (installed by `make setup`).
 
+// Native only: files, JSON Schema, property tests or processes (the wasm runs are
+// `conformance.rs`, `scenarios.rs`, `client.rs` and `cache_isolation.rs`).
+#![cfg(not(target_arch = "wasm32"))]
+
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;

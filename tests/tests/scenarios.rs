@@ -1,6 +1,9 @@
 //! The named scenarios of the foundation issue, each driven through the whole engine on
 //! virtual time by the simulation harness. Every test fails if its behaviour breaks.
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;

@@ -3,6 +3,10 @@
 //! runner that checks nothing cannot pass — every expectation a vector states is shown to be
 //! checked by perturbing it and watching the runner report exactly that field.
 
+// Native only: files, JSON Schema, property tests or processes (the wasm runs are
+// `conformance.rs`, `scenarios.rs`, `client.rs` and `cache_isolation.rs`).
+#![cfg(not(target_arch = "wasm32"))]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -81,6 +85,27 @@ fn every_vector_passes() {
 #[test]
 fn every_vector_passes_with_the_blocking_driver() {
     all_pass(Driver::Threads);
+}
+
+#[test]
+fn the_embedded_vectors_are_the_files() {
+    let files: Vec<(String, String)> = vector_files()
+        .iter()
+        .map(|f| {
+            (
+                stem(f),
+                std::fs::read_to_string(f).expect("readable vector"),
+            )
+        })
+        .collect();
+    let embedded: Vec<(String, String)> = vectors::embedded()
+        .iter()
+        .map(|(n, j)| ((*n).to_owned(), (*j).to_owned()))
+        .collect();
+    assert_eq!(
+        embedded, files,
+        "the copies compiled in for wasm are the vector files"
+    );
 }
 
 #[test]

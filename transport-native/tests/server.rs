@@ -256,6 +256,9 @@ const ROUTES: &[(&str, u16, &[&str])] = &[
             "alerts",
             "performance",
             "system",
+            "circuit_breakers",
+            "cache_stats",
+            "latency",
         ],
     ),
     (

@@ -30,9 +30,9 @@
 //! | `GET /services` | | `{timestamp, services: {name: {metrics, health, status, last_check}}}` | |
 //! | `GET /services/{name}` | | `{service_name, timestamp, metrics, health, circuit_breaker, status}` | 404 unknown service |
 //! | `GET /system` | | `{timestamp, system, summary: {cpu_percent, memory_percent, disk_usage_percent, process_count}}` | 503 before the first collection |
-//! | `GET /history` | `hours` (0–8760, default 24), `service` | `{timestamp, hours, service_filter, entries_count, history}` | 422 bad `hours` |
+//! | `GET /history` | `hours` (0–8760, default 24), `service`, `limit` (newest N) | `{timestamp, hours, service_filter, entries_count, history}` | 422 bad `hours` or `limit` |
 //! | `POST /refresh` | | `{message, timestamp}` + [`RouteAction::Refresh`] | token |
-//! | `GET /dashboard` | | `{timestamp, overview, services, alerts: {errors, warnings}, performance, system}` | |
+//! | `GET /dashboard` | | `{timestamp, overview, services, alerts: {errors, warnings}, performance, system, circuit_breakers, cache_stats, latency}` | |
 //! | `GET /cache/stats` | | `{timestamp, cache_stats: {name: stats}}` | |
 //! | `POST /cache/clear` | `service` | `{message, timestamp, note}` + [`RouteAction::ClearCache`] | token; 404 unknown service |
 //! | `GET /circuit-breakers` | | `{timestamp, circuit_breakers: {name: {state, failure_count, last_failure_time, failure_threshold}}}` | |
@@ -55,8 +55,9 @@ pub use model::{
     PerformanceSummary, ServicePerformance, ServiceView, SystemAverages, SystemJson,
 };
 pub use routes::{
-    DEFAULT_MAX_QUERY_LEN, DEFAULT_PREFIX, JSON, MAX_ALERTS_LIMIT, MAX_HISTORY_HOURS, Route,
-    RouteAction, RouteConfig, RouteRequest, RouteResponse, handle, parse, respond,
+    DEFAULT_MAX_QUERY_LEN, DEFAULT_PREFIX, JSON, MAX_ALERTS_LIMIT, MAX_HISTORY_HOURS,
+    MAX_HISTORY_LIMIT, Route, RouteAction, RouteConfig, RouteRequest, RouteResponse, handle, parse,
+    respond,
 };
 pub use state::{
     DEFAULT_CHECK_WINDOW, DEFAULT_HISTORY_CAPACITY, DEFAULT_MAX_MONITORS, MonitorState,

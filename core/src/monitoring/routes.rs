@@ -29,6 +29,9 @@ pub const MAX_ALERTS_LIMIT: i64 = 1000;
 /// Largest `hours` of `/history` (a year).
 pub const MAX_HISTORY_HOURS: i64 = 8760;
 
+/// Largest `limit` of `/history`.
+pub const MAX_HISTORY_LIMIT: i64 = 100_000;
+
 /// `Content-Type` of every JSON body.
 pub const JSON: &str = JsonExporter::CONTENT_TYPE;
 
@@ -112,12 +115,14 @@ pub enum Route {
     Service(String),
     /// `GET /system`.
     System,
-    /// `GET /history?hours=&service=`.
+    /// `GET /history?hours=&service=&limit=`.
     History {
         /// Collections from the last `hours`.
         hours: u32,
         /// Only collections that mention this service.
         service: Option<String>,
+        /// Only the newest `limit` of them (all when `None`).
+        limit: Option<usize>,
     },
     /// `POST /refresh`.
     Refresh,
@@ -315,6 +320,17 @@ fn read_params(kind: Kind, query: &Query) -> Result<Route, RouteResponse> {
             ))
             .unwrap_or(0),
             service: query.get("service").map(str::to_owned),
+            limit: query.get("limit").map(|_| {
+                usize::try_from(int_param(
+                    query,
+                    "limit",
+                    0,
+                    0,
+                    MAX_HISTORY_LIMIT,
+                    &mut errors,
+                ))
+                .unwrap_or(0)
+            }),
         },
         Kind::Refresh => Route::Refresh,
         Kind::Dashboard => Route::Dashboard,
@@ -426,7 +442,11 @@ pub fn respond(route: &Route, snapshot: &MonitorSnapshot, wall: WallClock) -> Ro
         Route::Services => services(snapshot, now),
         Route::Service(name) => service(snapshot, name, now),
         Route::System => system(snapshot, now),
-        Route::History { hours, service } => history(snapshot, *hours, service.as_deref(), now),
+        Route::History {
+            hours,
+            service,
+            limit,
+        } => history(snapshot, *hours, service.as_deref(), *limit, now),
         Route::Refresh => {
             let mut r = RouteResponse::json(
                 200,
@@ -443,13 +463,7 @@ pub fn respond(route: &Route, snapshot: &MonitorSnapshot, wall: WallClock) -> Ro
             200,
             &CacheStatsBody {
                 timestamp: now,
-                cache_stats: Pairs(
-                    snapshot
-                        .services
-                        .iter()
-                        .map(|s| (s.name.as_str(), &s.metrics.http_client_metrics.cache_stats))
-                        .collect(),
-                ),
+                cache_stats: cache_stats(snapshot),
             },
         ),
         Route::CacheClear { service } => cache_clear(snapshot, service.as_deref(), now),
@@ -457,13 +471,7 @@ pub fn respond(route: &Route, snapshot: &MonitorSnapshot, wall: WallClock) -> Ro
             200,
             &BreakersBody {
                 timestamp: now,
-                circuit_breakers: Pairs(
-                    snapshot
-                        .services
-                        .iter()
-                        .map(|s| (s.name.as_str(), BreakerBody::of(s)))
-                        .collect(),
-                ),
+                circuit_breakers: breakers(snapshot),
             },
         ),
     }
@@ -682,6 +690,7 @@ fn history(
     snapshot: &MonitorSnapshot,
     hours: u32,
     service: Option<&str>,
+    limit: Option<usize>,
     now: Ts,
 ) -> RouteResponse {
     #[derive(Serialize)]
@@ -694,13 +703,17 @@ fn history(
     }
     let span = u64::from(hours).saturating_mul(3_600_000_000);
     let since = WallClock::from_unix_micros(now.0.as_unix_micros().saturating_sub(span));
-    let entries: Vec<&Collection> = snapshot
+    let mut entries: Vec<&Collection> = snapshot
         .history
         .iter()
         .map(AsRef::as_ref)
         .filter(|c| c.timestamp > since)
         .filter(|c| service.is_none_or(|s| c.mentions(s)))
         .collect();
+    if let Some(limit) = limit {
+        // The newest `limit`, still oldest first.
+        entries.drain(..entries.len().saturating_sub(limit));
+    }
     RouteResponse::json(
         200,
         &Body {
@@ -743,6 +756,11 @@ fn dashboard(snapshot: &MonitorSnapshot, now: Ts) -> RouteResponse {
         alerts: Alerts<'a>,
         performance: OrEmpty<super::model::PerformanceSummary>,
         system: SystemJson,
+        // Beyond the original's keys: what its page fetched from three more routes (and the
+        // percentiles it never had), so that one request gives the page one consistent moment.
+        circuit_breakers: Pairs<'a, BreakerBody<'a>>,
+        cache_stats: Pairs<'a, &'a crate::CacheStats>,
+        latency: Pairs<'a, Latency>,
     }
     /// Newest firing alerts of one kind shown on the dashboard.
     const SHOWN: usize = 5;
@@ -785,8 +803,67 @@ fn dashboard(snapshot: &MonitorSnapshot, now: Ts) -> RouteResponse {
         },
         performance: OrEmpty(snapshot.performance_summary(now.0)),
         system: SystemJson(system),
+        circuit_breakers: breakers(snapshot),
+        cache_stats: cache_stats(snapshot),
+        latency: latency(snapshot),
     };
     RouteResponse::json(200, &body)
+}
+
+/// A registered service's latency percentiles (seconds; `null` before its first request),
+/// read live like its breaker.
+#[derive(Serialize)]
+#[expect(
+    clippy::struct_field_names,
+    reason = "the JSON keys, named like the metrics' own"
+)]
+struct Latency {
+    p50_response_time: Option<f64>,
+    p95_response_time: Option<f64>,
+    p99_response_time: Option<f64>,
+    max_response_time: f64,
+}
+
+/// Each registered service's latency percentiles, in registration order.
+fn latency(snapshot: &MonitorSnapshot) -> Pairs<'_, Latency> {
+    Pairs(
+        snapshot
+            .services
+            .iter()
+            .map(|s| {
+                let totals = snapshot.export.metrics.service(&s.name);
+                let latency = Latency {
+                    p50_response_time: totals.and_then(|t| t.p50_response_time),
+                    p95_response_time: totals.and_then(|t| t.p95_response_time),
+                    p99_response_time: totals.and_then(|t| t.p99_response_time),
+                    max_response_time: totals.map_or(0.0, |t| t.max_response_time),
+                };
+                (s.name.as_str(), latency)
+            })
+            .collect(),
+    )
+}
+
+/// Each registered service's cache statistics, in registration order.
+fn cache_stats(snapshot: &MonitorSnapshot) -> Pairs<'_, &crate::CacheStats> {
+    Pairs(
+        snapshot
+            .services
+            .iter()
+            .map(|s| (s.name.as_str(), &s.metrics.http_client_metrics.cache_stats))
+            .collect(),
+    )
+}
+
+/// Each registered service's breaker, in registration order.
+fn breakers(snapshot: &MonitorSnapshot) -> Pairs<'_, BreakerBody<'_>> {
+    Pairs(
+        snapshot
+            .services
+            .iter()
+            .map(|s| (s.name.as_str(), BreakerBody::of(s)))
+            .collect(),
+    )
 }
 
 #[derive(Serialize)]

@@ -320,6 +320,9 @@ fn every_get_route_answers_200_json_with_the_original_keys_in_order() {
                 "alerts",
                 "performance",
                 "system",
+                "circuit_breakers",
+                "cache_stats",
+                "latency",
             ],
         ),
         ("/monitoring/cache/stats", &["timestamp", "cache_stats"]),
@@ -527,6 +530,35 @@ fn nested_shapes_of_the_service_and_dashboard_routes() {
     let stats = J::parse(&get("/monitoring/cache/stats", &snap));
     assert_eq!(stats.at(&["cache_stats"]).keys(), ["api", "idle"]);
     assert!(stats.at(&["cache_stats", "api"]).keys().contains(&"hits"));
+
+    // The dashboard carries the same breakers and cache statistics, and each registered
+    // service's latency percentiles (null before its first request).
+    assert_eq!(
+        dash.at(&["circuit_breakers"]),
+        breakers.at(&["circuit_breakers"])
+    );
+    assert_eq!(dash.at(&["cache_stats"]), stats.at(&["cache_stats"]));
+    assert_eq!(dash.at(&["latency"]).keys(), ["api", "idle"]);
+    assert_eq!(
+        dash.at(&["latency", "api"]).keys(),
+        [
+            "p50_response_time",
+            "p95_response_time",
+            "p99_response_time",
+            "max_response_time"
+        ]
+    );
+    let p95 = dash.at(&["latency", "api", "p95_response_time"]).leaf();
+    let p95 = p95.as_f64().expect("a number");
+    assert!((p95 - 0.040).abs() <= 0.040 * 0.04, "{p95}");
+    assert_eq!(
+        dash.at(&["latency", "api", "max_response_time"]).leaf(),
+        0.04
+    );
+    assert_eq!(
+        dash.at(&["latency", "idle", "p99_response_time"]).leaf(),
+        &serde_json::Value::Null
+    );
 }
 
 #[test]
@@ -982,6 +1014,29 @@ fn history_route_filters_by_hours_and_service() {
             .leaf(),
         0
     );
+    // `limit` keeps the newest entries, still oldest first.
+    let newest = call_at("/monitoring/history?limit=1");
+    assert_eq!(newest.at(&["entries_count"]).leaf(), 1);
+    assert_eq!(
+        newest.at(&["history", "0", "timestamp"]).str(),
+        wall(7200).to_rfc3339()
+    );
+    let all = call_at("/monitoring/history?limit=5");
+    assert_eq!(all.at(&["entries_count"]).leaf(), 2);
+    assert_eq!(
+        all.at(&["history", "0", "timestamp"]).str(),
+        wall(0).to_rfc3339()
+    );
+    assert_eq!(
+        call_at("/monitoring/history?limit=0")
+            .at(&["entries_count"])
+            .leaf(),
+        0
+    );
+    for bad in ["-1", "x", "100001"] {
+        let r = call_at(&format!("/monitoring/history?limit={bad}"));
+        assert_eq!(r.at(&["detail", "0", "loc", "1"]).str(), "limit", "{bad}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -28,26 +28,36 @@ struct Cli {
     cors: bool,
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn termination() {
+/// Resolves on SIGTERM or SIGINT. The handlers are registered when this is called, not when
+/// the future is first polled: `main` calls it before printing the listening line, so a signal
+/// sent as soon as that line is read is never left to the default action (which would kill
+/// the process instead of shutting it down cleanly).
+fn termination() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            match (term, int) {
+                (Some(mut term), Some(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                (Some(mut one), None) | (None, Some(mut one)) => {
+                    one.recv().await;
+                }
+                (None, None) => std::future::pending().await,
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -72,6 +82,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let shutdown = termination();
     {
         let mut out = std::io::stdout().lock();
         if writeln!(out, "listening on {addr}")
@@ -82,7 +93,7 @@ async fn main() -> ExitCode {
         }
     }
     let opts = ChaosOptions::default().with_cors(cli.cors);
-    match tether_chaos::serve_with_shutdown(listener, opts, termination()).await {
+    match tether_chaos::serve_with_shutdown(listener, opts, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("tether-chaos: {err}");

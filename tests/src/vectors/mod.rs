@@ -31,7 +31,22 @@ mod threads;
 use std::fmt;
 
 pub use model::Vector;
-pub use run::{Driver, run, run_with};
+pub use run::{Driver, run, run_recorded, run_with};
+
+/// Every vector of `tests/vectors/` as `(name, JSON text)`, sorted by name, compiled into the
+/// library (by its build script) so that runners without a file system — wasm32 under Node
+/// or in a browser — play the same files.
+pub fn embedded() -> &'static [(&'static str, &'static str)] {
+    include!(concat!(env!("OUT_DIR"), "/vectors.rs"))
+}
+
+/// FNV-1a (64 bits) of `text`: a short, portable fingerprint of a transcript, for comparing
+/// runtimes in a log line.
+pub fn fingerprint(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
 /// Where in a vector a mismatch was found.
 #[derive(Clone, Debug, PartialEq, Eq)]

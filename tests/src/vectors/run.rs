@@ -143,6 +143,20 @@ pub fn run(vector: &Vector) -> Vec<Mismatch> {
 
 /// Runs `vector` with `driver` and returns every mismatch (empty when it passes).
 pub fn run_with(vector: &Vector, driver: Driver) -> Vec<Mismatch> {
+    run_full(vector, driver).0
+}
+
+/// Runs `vector` with the [`Driver::Async`] driver and returns every mismatch and a
+/// transcript of what happened: one line per request, in the vector's order — its id, when it
+/// finished (virtual µs), its status or error kind, whether the cache answered, its body
+/// length and its whole decision trace as JSON. Two runtimes that make the same decisions on
+/// the same virtual timeline produce the same transcript, byte for byte (see
+/// [`super::fingerprint`]).
+pub fn run_recorded(vector: &Vector) -> (Vec<Mismatch>, String) {
+    run_full(vector, Driver::Async)
+}
+
+fn run_full(vector: &Vector, driver: Driver) -> (Vec<Mismatch>, String) {
     let state = Rc::new(State {
         vector: vector.name.clone(),
         mismatches: RefCell::new(Vec::new()),
@@ -154,7 +168,7 @@ pub fn run_with(vector: &Vector, driver: Driver) -> Vec<Mismatch> {
         for p in problems {
             sink.push("format", "a valid vector", p);
         }
-        return state.mismatches.take();
+        return (state.mismatches.take(), String::new());
     }
     let runtime = VirtualRuntime::with_seed(vector.config.seed);
     let clock = runtime.clock.clone();
@@ -172,7 +186,7 @@ pub fn run_with(vector: &Vector, driver: Driver) -> Vec<Mismatch> {
             state
                 .sink(Location::Setup)
                 .push("config", "a valid configuration", e);
-            return state.mismatches.take();
+            return (state.mismatches.take(), String::new());
         }
     };
     let world = World {
@@ -211,7 +225,36 @@ pub fn run_with(vector: &Vector, driver: Driver) -> Vec<Mismatch> {
         up.push("route", "a route for every upstream call", call.clone());
     }
     drop((end, up));
-    state.mismatches.take()
+    let transcript = transcript(vector, &state.results.borrow());
+    (state.mismatches.take(), transcript)
+}
+
+/// See [`run_recorded`].
+fn transcript(vector: &Vector, results: &HashMap<String, Record>) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for send in vector.steps.iter().flat_map(|step| &step.send) {
+        let Some(record) = results.get(&send.id) else {
+            let _ = writeln!(out, "{} unfinished", send.id);
+            continue;
+        };
+        let o = &record.observed;
+        let outcome = match (o.status, &o.error) {
+            (Some(status), _) => status.to_string(),
+            (None, Some(error)) => error.clone(),
+            (None, None) => "-".to_owned(),
+        };
+        let trace = serde_json::to_string(&o.trace).unwrap_or_else(|e| e.to_string());
+        let _ = writeln!(
+            out,
+            "{} {}us {outcome} cache={} body={}B {trace}",
+            send.id,
+            record.finished.as_micros(),
+            o.from_cache,
+            o.body.len(),
+        );
+    }
+    out
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
