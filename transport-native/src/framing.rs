@@ -73,7 +73,8 @@ impl From<FramingError> for Failure {
 ///
 /// So `Content-Length` and `Transfer-Encoding` never both reach the wire. Refusals are typed
 /// ([`FramingError`]); the transports report them as
-/// [`TransportErrorKind::Other`](tether_core::TransportErrorKind::Other) and send nothing.
+/// [`TransportErrorKind::InvalidRequest`](tether_core::TransportErrorKind::InvalidRequest) and
+/// send nothing.
 /// Their [`Transport::check`](tether_core::Transport::check) runs this function, so the client
 /// layer refuses such a request before it enters the engine: a
 /// [`RequestError::Refused`](tether_core::RequestError::Refused), never counted as an upstream

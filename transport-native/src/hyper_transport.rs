@@ -91,7 +91,8 @@ use crate::{SendFuture, clock};
 /// | `Reset` | the connection closed or was reset before the response was complete |
 /// | `BodyTooLarge` | the body, as received or decoded, exceeds [`NativeConfig::max_body_bytes`] |
 /// | `Protocol` | the peer's bytes are not valid HTTP/1.x, or its gzip/deflate is corrupt or truncated |
-/// | `Other` | a refused request (framing, URL), an invalid configuration, or no usable tokio runtime |
+/// | `InvalidRequest` | a refused request (framing, URL) or an invalid configuration: never retried, never counted against the upstream |
+/// | `Other` | no usable tokio runtime, a closed pool |
 ///
 /// Messages name the method and the URL with secrets redacted; they never include header
 /// values.
@@ -160,7 +161,7 @@ impl HyperTransport {
     }
 
     /// A transport with its own pool, configured by `config`. Never panics: with an invalid
-    /// configuration every attempt fails with [`TransportErrorKind::Other`] naming the
+    /// configuration every attempt fails with [`TransportErrorKind::InvalidRequest`] naming the
     /// problem (use [`try_new`](Self::try_new) to hear about it at once).
     pub fn new(config: NativeConfig) -> Self {
         match config.validate() {

@@ -61,7 +61,8 @@ pub type SendFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;
 /// | `Reset` | connection reset or closed early: before the response, or mid-body |
 /// | `BodyTooLarge` | the body, as received or decoded, exceeds [`NativeConfig::max_body_bytes`] |
 /// | `Protocol` | the peer's bytes are not valid HTTP/1.x, or its gzip/deflate is corrupt |
-/// | `Other` | a refused request (framing, URL), an invalid configuration, or no tokio runtime |
+/// | `InvalidRequest` | a refused request (framing, URL, a request ureq will not write) or an invalid configuration: never retried, never counted against the upstream |
+/// | `Other` | no tokio runtime, a panicked or cancelled blocking job |
 ///
 /// Messages name the method and the URL with secrets redacted; they never include header
 /// values.
@@ -94,7 +95,7 @@ pub(crate) struct Inner {
 impl UreqTransport {
     /// A transport with its own connection pool, configured by `config`. Never panics: with
     /// an invalid configuration ([`NativeConfig::validate`]) every attempt fails with
-    /// [`TransportErrorKind::Other`] naming the problem (use [`try_new`](Self::try_new) to
+    /// [`TransportErrorKind::InvalidRequest`] naming the problem (use [`try_new`](Self::try_new) to
     /// hear about it at once).
     pub fn new(config: NativeConfig) -> Self {
         let invalid = config

@@ -55,7 +55,7 @@ pub struct UreqTransport {
 impl UreqTransport {
     /// A transport with its own connection pool, configured by `config`. Never panics: with
     /// an invalid configuration ([`NativeConfig::validate`]) every attempt fails with
-    /// [`TransportErrorKind::Other`] naming the problem (use [`try_new`](Self::try_new) to
+    /// [`TransportErrorKind::InvalidRequest`] naming the problem (use [`try_new`](Self::try_new) to
     /// hear about it at once).
     pub fn new(config: NativeConfig) -> Self {
         UreqTransport {
