@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::key::CacheKey;
 use super::store::IdHasher;
 use super::{CachedResponse, Fill};
+use crate::Timestamp;
 
 /// Identifies one in-progress fetch (a miss or a revalidation) that followers wait on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -121,5 +122,62 @@ impl Flights {
             }
         }
         false
+    }
+}
+
+/// Keys whose last response could not be stored, each with the end of its hit-for-miss
+/// window: misses for them are not coalesced until then. Bounded: at the bound, expired
+/// marks are dropped, and if none had expired every mark is (coalescing again is the safe
+/// side: it costs latency, never a wrong answer).
+#[derive(Debug, Default)]
+pub(crate) struct Uncacheable {
+    map: HashMap<CacheKey, Timestamp, BuildHasherDefault<IdHasher>>,
+}
+
+impl Uncacheable {
+    /// At most this many keys are remembered.
+    pub(crate) const MAX_KEYS: usize = 4096;
+
+    /// Whether `key` is in an unexpired window; drops its mark once expired.
+    pub(crate) fn active(&mut self, key: &CacheKey, now: Timestamp) -> bool {
+        if self.map.is_empty() {
+            return false;
+        }
+        match self.map.get(key) {
+            Some(until) if now < *until => true,
+            Some(_) => {
+                self.map.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Opens (or extends) the window of `key`, from `now` until `until`.
+    pub(crate) fn mark(&mut self, key: CacheKey, now: Timestamp, until: Timestamp) {
+        if until <= now {
+            return;
+        }
+        if self.map.len() >= Self::MAX_KEYS && !self.map.contains_key(&key) {
+            let before = self.map.len();
+            self.map.retain(|_, end| *end > now);
+            if self.map.len() == before {
+                self.map.clear();
+            }
+        }
+        self.map.insert(key, until);
+    }
+
+    /// Ends the window of `key` (its response was stored).
+    pub(crate) fn clear(&mut self, key: &CacheKey) {
+        if !self.map.is_empty() {
+            self.map.remove(key);
+        }
+    }
+
+    /// Keys remembered now.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
     }
 }

@@ -38,7 +38,7 @@ pub(crate) use partition::check_host;
 pub use partition::{NON_IDENTIFYING_HEADERS, host_matches};
 
 use directives::header_delta;
-use flight::{Flight, Flights};
+use flight::{Flight, Flights, Uncacheable};
 use freshness::Policy;
 use key::{KeyDeriver, KeyMemo};
 use partition::Partition;
@@ -135,6 +135,15 @@ pub struct CacheConfig {
     /// Do not store `Set-Cookie` in cached responses (it would be replayed to every caller
     /// of the same partition, handing one session's cookie to another).
     pub strip_set_cookie: bool,
+    /// After a response that cannot be stored (`no-store`, a status that is not cached,
+    /// `Vary: *`, too large, unusable), identical requests go out on their own for this long
+    /// instead of queueing behind one another's fetch — Varnish's *hit-for-miss*. Without it,
+    /// concurrent requests for an uncacheable URL wait for a leader only to learn that its
+    /// answer cannot be shared, then each fetch again: two round trips instead of one. A
+    /// storable response for the key ends the window early, so nothing that can be cached
+    /// is lost, only the coalescing of that key's misses. Default 120 s (Varnish's); zero
+    /// coalesces every miss.
+    pub hit_for_miss: Duration,
 }
 
 impl Default for CacheConfig {
@@ -181,6 +190,7 @@ impl Default for CacheConfig {
             .map(String::from)
             .collect(),
             strip_set_cookie: true,
+            hit_for_miss: Duration::from_secs(120),
         }
     }
 }
@@ -491,6 +501,24 @@ pub enum NotStoredReason {
     ValidatorMismatch,
 }
 
+impl NotStoredReason {
+    /// Whether the response itself could not be stored (its status, directives, size or
+    /// lifetime), as opposed to the request, the configuration or a 304 without a match: the
+    /// cases that start a hit-for-miss window ([`CacheConfig::hit_for_miss`]).
+    pub fn is_the_responses(self) -> bool {
+        matches!(
+            self,
+            NotStoredReason::StatusNotCacheable
+                | NotStoredReason::NoStore
+                | NotStoredReason::VaryStar
+                | NotStoredReason::TooLarge
+                | NotStoredReason::Unusable
+                | NotStoredReason::StaleOnArrival
+                | NotStoredReason::MustUnderstand
+        )
+    }
+}
+
 /// The result of [`Cache::on_response`].
 #[must_use]
 #[derive(Debug)]
@@ -522,6 +550,9 @@ pub struct CacheStats {
     pub revalidations: u64,
     /// Lookups that joined an in-flight fetch (`Follow`).
     pub coalesced: u64,
+    /// Misses sent without coalescing because the key's last response could not be stored
+    /// ([`CacheConfig::hit_for_miss`]); also counted in `misses`.
+    pub uncoalesced: u64,
     /// Lookups answered `Bypass`.
     pub bypasses: u64,
     /// Responses stored (including replacements).
@@ -677,6 +708,12 @@ struct VaryKey {
 ///   (which would multiply latency by the number of followers). When a stale entry is usable
 ///   on error, followers get it instead. A *cancelled* leader (`abandon`) promotes its first
 ///   follower.
+/// * **Hit-for-miss.** A key whose response could not be stored (`no-store`, an uncached
+///   status, `Vary: *`, too large) stops coalescing for [`CacheConfig::hit_for_miss`]
+///   (120 s): its misses are `Miss` fills without a flight, sent at once, since waiting for
+///   a leader would only end in `FetchYourself` and a second round trip. A storable
+///   response for the key ends the window; failures (`on_error`) do not open one. Counted
+///   in [`CacheStats::uncoalesced`].
 ///
 /// Cache hits do not allocate (one `Arc` clone); the key is hashed in place.
 #[derive(Debug)]
@@ -688,6 +725,9 @@ pub struct Cache {
     memo: KeyMemo,
     store: Store<Entry>,
     flights: Flights,
+    /// Keys whose last response could not be stored, until when (see
+    /// [`CacheConfig::hit_for_miss`]).
+    uncacheable: Uncacheable,
     events: VecDeque<FlightEvent>,
     stats: CacheStats,
 }
@@ -951,6 +991,7 @@ impl Cache {
             memo: KeyMemo::new(),
             store: Store::new(config.max_entries, config.max_bytes, config.max_entry_bytes),
             flights: Flights::default(),
+            uncacheable: Uncacheable::default(),
             events: VecDeque::new(),
             stats: CacheStats {
                 enabled: config.enabled,
@@ -1136,6 +1177,18 @@ impl Cache {
             self.stats.misses += 1;
             return Lookup::Unsatisfiable;
         }
+        if self.uncacheable.active(&key, now) {
+            // Hit-for-miss: this key's last answer could not be shared; do not queue.
+            self.stats.misses += 1;
+            self.stats.uncoalesced += 1;
+            return Lookup::Miss(Fill {
+                key,
+                flight: None,
+                started: now,
+                conditional,
+                background: false,
+            });
+        }
         if let Some(id) = self.flights.join(&key, ticket) {
             self.stats.coalesced += 1;
             return Lookup::Follow(id);
@@ -1189,6 +1242,14 @@ impl Cache {
         } else {
             self.store_response(now, wall, key, started, req, resp)
         };
+        match &result {
+            StoreResult::Stored(_) | StoreResult::Revalidated(_) => self.uncacheable.clear(&key),
+            StoreResult::NotStored(reason) if reason.is_the_responses() => {
+                let until = now.saturating_add(self.config.hit_for_miss);
+                self.uncacheable.mark(key, now, until);
+            }
+            StoreResult::NotStored(_) | StoreResult::StaleIfError(_) => {}
+        }
         if let Some(id) = flight {
             let shared = match &result {
                 StoreResult::Stored(r)

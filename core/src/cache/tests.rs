@@ -532,7 +532,11 @@ fn single_flight_coalesces_100_misses() {
 
 #[test]
 fn single_flight_failure_sends_followers_upstream_and_cancel_promotes() {
-    let mut c = cache(ttl_config());
+    // Without hit-for-miss, so that the next misses coalesce again.
+    let mut c = cache(CacheConfig {
+        hit_for_miss: Duration::ZERO,
+        ..ttl_config()
+    });
     let rq = req("http://h/p");
     let f = expect_miss(c.lookup(t(0), &rq, 0));
     for ticket in 1..4 {
@@ -580,6 +584,138 @@ fn single_flight_failure_sends_followers_upstream_and_cancel_promotes() {
         ] => assert!(Arc::ptr_eq(response, &s)),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn hit_for_miss_sends_misses_of_an_uncacheable_key_without_queueing() {
+    let mut c = cache(ttl_config());
+    let rq = req("http://h/p");
+    let other = req("http://h/other");
+    let f = expect_miss(c.lookup(t(0), &rq, 0));
+    assert!(f.flight().is_some(), "a cold key coalesces");
+    assert!(matches!(c.lookup(t(0), &rq, 1), Lookup::Follow(_)));
+    let r = c.on_response(
+        t(1),
+        w(1),
+        f,
+        &rq,
+        &resp(200, &[("cache-control", "no-store")], ""),
+    );
+    assert!(matches!(
+        r,
+        StoreResult::NotStored(NotStoredReason::NoStore)
+    ));
+    assert!(matches!(
+        drain(&mut c).as_slice(),
+        [FlightEvent::FetchYourself { ticket: 1, .. }]
+    ));
+    // Within the window: every miss of that key goes out alone, none waits.
+    let fills: Vec<Fill> = (10..14)
+        .map(|ticket| {
+            let f = expect_miss(c.lookup(t(2), &rq, ticket));
+            assert!(
+                f.flight().is_none(),
+                "ticket {ticket} must not lead a flight"
+            );
+            f
+        })
+        .collect();
+    assert_eq!(c.flights_in_progress(), 0);
+    assert_eq!(c.stats().uncoalesced, 4);
+    assert_eq!(c.stats().coalesced, 1);
+    // Other keys still coalesce.
+    let g = expect_miss(c.lookup(t(2), &other, 20));
+    assert!(matches!(c.lookup(t(2), &other, 21), Lookup::Follow(_)));
+    c.abandon(t(2), g);
+    drain(&mut c);
+    // Answers to flight-less fills wake nobody; a storable one ends the window.
+    let mut fills = fills.into_iter();
+    let r = c.on_response(t(3), w(3), fills.next().unwrap(), &rq, &resp(503, &[], ""));
+    assert!(matches!(r, StoreResult::NotStored(_)));
+    assert!(drain(&mut c).is_empty());
+    let stored = expect_stored(c.on_response(
+        t(3),
+        w(3),
+        fills.next().unwrap(),
+        &rq,
+        &resp(200, &[], "ok"),
+    ));
+    for f in fills {
+        c.abandon(t(3), f);
+    }
+    assert!(drain(&mut c).is_empty());
+    assert!(Arc::ptr_eq(&expect_fresh(c.lookup(t(4), &rq, 30)), &stored));
+    // Once it is gone again, misses of the key coalesce again.
+    assert!(c.invalidate_url(rq.uri()) > 0);
+    let f = expect_miss(c.lookup(t(5), &rq, 40));
+    assert!(f.flight().is_some());
+    assert!(matches!(c.lookup(t(5), &rq, 41), Lookup::Follow(_)));
+    c.abandon(t(5), f);
+}
+
+#[test]
+fn hit_for_miss_window_expires_and_can_be_turned_off() {
+    for (window, alone_at_60) in [(Duration::from_secs(120), true), (Duration::ZERO, false)] {
+        let mut c = cache(CacheConfig {
+            hit_for_miss: window,
+            ..ttl_config()
+        });
+        let rq = req("http://h/p");
+        let f = expect_miss(c.lookup(t(0), &rq, 0));
+        let _ = c.on_response(t(0), w(0), f, &rq, &resp(500, &[], ""));
+        let f = expect_miss(c.lookup(t(60), &rq, 1));
+        assert_eq!(f.flight().is_none(), alone_at_60, "window {window:?}");
+        c.abandon(t(60), f);
+        // 120 s after the uncacheable answer the window is over.
+        let f = expect_miss(c.lookup(t(120), &rq, 2));
+        assert!(f.flight().is_some(), "window {window:?}");
+        c.abandon(t(120), f);
+    }
+}
+
+#[test]
+fn hit_for_miss_is_not_opened_by_failures_or_the_callers_own_conditions() {
+    let mut c = cache(ttl_config());
+    let rq = req("http://h/p");
+    // A transport failure: followers fetch themselves, but the next miss coalesces.
+    let f = expect_miss(c.lookup(t(0), &rq, 0));
+    assert!(c.on_error(t(1), f, &rq).is_none());
+    let f = expect_miss(c.lookup(t(2), &rq, 1));
+    assert!(f.flight().is_some());
+    // A 304 that matches no stored entry is not the response's fault either.
+    let _ = c.on_response(t(2), w(2), f, &rq, &resp(304, &[], ""));
+    let f = expect_miss(c.lookup(t(3), &rq, 2));
+    assert!(f.flight().is_some());
+    c.abandon(t(3), f);
+    assert_eq!(c.stats().uncoalesced, 0);
+}
+
+#[test]
+fn hit_for_miss_marks_are_bounded() {
+    let mut c = cache(ttl_config());
+    let n = super::flight::Uncacheable::MAX_KEYS + 10;
+    for i in 0..n {
+        let rq = req(&format!("http://h/{i}"));
+        let f = expect_miss(c.lookup(t(0), &rq, 0));
+        let _ = c.on_response(t(0), w(0), f, &rq, &resp(500, &[], ""));
+        assert!(c.uncacheable.len() <= super::flight::Uncacheable::MAX_KEYS);
+    }
+    // The newest mark survives the bound.
+    let rq = req(&format!("http://h/{}", n - 1));
+    let f = expect_miss(c.lookup(t(1), &rq, 1));
+    assert!(f.flight().is_none());
+    c.abandon(t(1), f);
+    // At the bound, expired marks go first and the live ones stay.
+    let mut c = cache(ttl_config());
+    for i in 0..super::flight::Uncacheable::MAX_KEYS {
+        let rq = req(&format!("http://h/{i}"));
+        let f = expect_miss(c.lookup(t(0), &rq, 0));
+        let _ = c.on_response(t(0), w(0), f, &rq, &resp(500, &[], ""));
+    }
+    let late = req("http://h/late");
+    let f = expect_miss(c.lookup(t(200), &late, 0));
+    let _ = c.on_response(t(200), w(200), f, &late, &resp(500, &[], ""));
+    assert_eq!(c.uncacheable.len(), 1);
 }
 
 #[test]

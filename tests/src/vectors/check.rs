@@ -426,6 +426,7 @@ pub(super) fn client(c: &Checks, w: &World<'_>, s: &mut Sink<'_>) {
         s.check("cache.stale_hits", want.stale_hits, got.stale_hits);
         s.check("cache.revalidations", want.revalidations, got.revalidations);
         s.check("cache.coalesced", want.coalesced, got.coalesced);
+        s.check("cache.uncoalesced", want.uncoalesced, got.uncoalesced);
         s.check("cache.bypasses", want.bypasses, got.bypasses);
         s.check("cache.evictions", want.evictions, got.evictions);
     }

@@ -739,6 +739,8 @@ pub struct CacheExpect {
     pub revalidations: Option<u64>,
     /// Lookups that joined an in-flight fetch.
     pub coalesced: Option<u64>,
+    /// Misses sent alone because the key's last response could not be stored (hit-for-miss).
+    pub uncoalesced: Option<u64>,
     /// Lookups the cache left alone.
     pub bypasses: Option<u64>,
     /// Entries evicted.

@@ -243,6 +243,7 @@ export interface CacheStats {
   stale_hits: number;
   revalidations: number;
   coalesced: number;
+  uncoalesced: number;
   bypasses: number;
   stores: number;
   evictions: number;
