@@ -22,6 +22,13 @@
 //! | `compat_prometheus`, `compat_influx` | the original exporter's text formats |
 //! | `TetherError`, `RuntimeClosed`, `RustPanic`, `TransportError`, `RequestFailed` | exceptions |
 
+/// mimalloc for every Rust allocation of the extension (Python's own objects keep
+/// CPython's allocator). A request's buffers are made on one thread and freed on another —
+/// the loop thread and tokio's — which glibc malloc handles with arena locks and
+/// consolidation passes (about 7 % of the tokio thread's time at c=64 in `perf`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bridge;
 mod client;
 mod completion;
