@@ -163,6 +163,8 @@ impl Settings {
         let mut engine = EngineConfig {
             cache: compat::cache_config(enabled, ttl, max_size, include_headers, include_query),
             retry: compat::retry_config(self.max_retries),
+            // `error_counts` under httpx class names (`ConnectError`, …), as the original.
+            metrics: compat::metrics_config(),
             // Each phase (connect, each read, each write) is bounded by the transport; there
             // is no limit on the whole attempt, as in the original.
             attempt_timeout: None,

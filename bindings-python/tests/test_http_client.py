@@ -540,7 +540,10 @@ async def test_20_transport_failures_raise_httpx_classes(chaos: Any) -> None:
     with pytest.raises(httpx.UnsupportedProtocol):
         await client.request("GET", "ftp://example.com/")
     errors = client.get_metrics()["error_counts"]
-    assert errors["connect"] == 1 and errors["timeout"] == 1
+    # Counted under the httpx class names, as the original's error hook did.
+    assert errors["ConnectError"] == 1 and errors["ReadTimeout"] == 1, errors
+    assert "connect" not in errors and "timeout" not in errors, errors
+    assert errors.get("ReadError", 0) + errors.get("RemoteProtocolError", 0) == 1, errors
     await client.close()
 
 

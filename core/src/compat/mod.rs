@@ -14,7 +14,9 @@
 //!   (HELP/TYPE repeated per service, nothing escaped, no trailing newline);
 //! * [`breaker_state`]: the original upper-case breaker state names;
 //! * [`cache_config`], [`cache_config_strict`], [`retry_config`]: the original cache and retry
-//!   timings, expressed with the policy modules' ordinary settings.
+//!   timings, expressed with the policy modules' ordinary settings;
+//! * [`metrics_config`]: the original's `error_counts` names for transport failures (httpx
+//!   class names).
 //!
 //! `docs/compat.md` describes the original contract these reproduce, and which of its defects
 //! are reproduced on purpose and which are fixed.
@@ -26,7 +28,7 @@ mod python;
 
 pub use cache_key::compat_key;
 pub use export::{compat_influx, compat_prometheus};
-pub use presets::{cache_config, cache_config_strict, retry_config};
+pub use presets::{cache_config, cache_config_strict, metrics_config, retry_config};
 pub use python::{python_float_repr, python_json_dumps, python_json_float};
 
 use crate::breaker::BreakerState;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::TransportErrorKind;
 use crate::cache::{CacheConfig, FreshnessMode};
+use crate::metrics::MetricsConfig;
 use crate::retry::{Backoff, LongRetryAfter, RetryConfig};
 
 /// The original client's caching, with its defects fixed: GET only, status 200 only,
@@ -79,6 +80,30 @@ pub fn retry_config(max_retries: u32) -> RetryConfig {
         idempotency_header: "Idempotency-Key".to_owned(),
         deadline: None,
         budget: None,
+    }
+}
+
+/// The original's metrics naming: a failed attempt without a response counts in
+/// `error_counts` under the httpx exception class it raised (`ConnectError`, `ReadTimeout`,
+/// `ReadError`, `RemoteProtocolError`, `TransportError`), as `error_counts[<class name>]`
+/// did. The names go by the transport error kind alone, so every timeout counts as
+/// `ReadTimeout` — the read (or whole-attempt) limit, the usual case; a connect, write or
+/// pool timeout raises its own class (`ConnectTimeout`, …) but is counted with the reads.
+pub fn metrics_config() -> MetricsConfig {
+    let names = [
+        (TransportErrorKind::Connect, "ConnectError"),
+        (TransportErrorKind::Timeout, "ReadTimeout"),
+        (TransportErrorKind::Reset, "ReadError"),
+        (TransportErrorKind::BodyTooLarge, "ReadError"),
+        (TransportErrorKind::Protocol, "RemoteProtocolError"),
+        (TransportErrorKind::Other, "TransportError"),
+    ];
+    MetricsConfig {
+        transport_error_names: names
+            .into_iter()
+            .map(|(kind, name)| (kind.as_str().to_owned(), name.to_owned()))
+            .collect(),
+        ..MetricsConfig::default()
     }
 }
 
@@ -179,5 +204,14 @@ mod tests {
         }
         let d = p.decide(now, WALL, &mut st, &mut rng, &failed, None);
         assert_eq!(d, RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted));
+    }
+
+    #[test]
+    fn the_metrics_preset_is_valid_and_names_httpx_classes() {
+        let m = metrics_config();
+        m.validate().unwrap();
+        assert_eq!(m.transport_error_names["connect"], "ConnectError");
+        assert_eq!(m.transport_error_names["timeout"], "ReadTimeout");
+        assert!(!m.transport_error_names.contains_key("invalid_request"));
     }
 }

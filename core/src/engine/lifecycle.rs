@@ -419,10 +419,13 @@ impl Engine {
             let kind = b.classify(outcome);
             b.on_result(now, bp, CallResult::new(kind, latency).with_wall(wall));
         }
-        self.metrics.on_attempt(
-            call.service(),
-            &AttemptRecord::from_outcome(outcome, latency),
-        );
+        let mut record = AttemptRecord::from_outcome(outcome, latency);
+        if let Err(e) = outcome
+            && let Some(name) = self.metrics.transport_error_name(e.kind)
+        {
+            record = record.with_error_name(name);
+        }
+        self.metrics.on_attempt(call.service(), &record);
         let result = match outcome {
             Ok(r) => AttemptResult::Status {
                 status: r.status().as_u16(),

@@ -559,3 +559,68 @@ fn debug_output_of_the_engine_and_its_answers_hides_secrets() {
     }
     assert!(shown.contains("page=2"), "{shown}");
 }
+
+#[test]
+fn transport_errors_count_under_the_configured_names() {
+    let names = [("connect", "ConnectError"), ("timeout", "ReadTimeout")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let mut e = Engine::new(
+        EngineConfig {
+            alert_interval: None,
+            metrics: crate::MetricsConfig {
+                transport_error_names: names,
+                ..crate::MetricsConfig::default()
+            },
+            ..EngineConfig::default()
+        },
+        7,
+    )
+    .unwrap();
+    for (i, kind) in [
+        crate::TransportErrorKind::Connect,
+        crate::TransportErrorKind::Timeout,
+        crate::TransportErrorKind::Reset,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let now = Timestamp::from_secs(1 + i as u64);
+        let req = get(&format!("http://svc.test/{i}"));
+        let Ok(Decision::Send(permit)) = e.begin(now, wall(), &req, Some("svc")) else {
+            panic!("admitted")
+        };
+        let failed = Err(crate::TransportError::new(kind, "failed"));
+        let _ = e.on_response(now, wall(), permit, &req, failed).unwrap();
+    }
+    let s = e.metrics().service_snapshot("svc").unwrap();
+    assert_eq!(s.error_counts.get("ConnectError"), 1, "{s:?}");
+    assert_eq!(s.error_counts.get("ReadTimeout"), 1, "{s:?}");
+    assert_eq!(
+        s.error_counts.get("reset"),
+        1,
+        "unmapped kinds keep their own name"
+    );
+    assert_eq!(
+        s.error_counts.get("connect") + s.error_counts.get("timeout"),
+        0
+    );
+}
+
+#[test]
+fn transport_error_names_are_validated() {
+    for (kind, name) in [
+        ("connection", "ConnectError"),
+        ("connect", ""),
+        ("connect", "Connect Error"),
+        ("connect", &"x".repeat(65)),
+    ] {
+        let config = crate::MetricsConfig {
+            transport_error_names: [(kind.to_owned(), name.to_owned())].into_iter().collect(),
+            ..crate::MetricsConfig::default()
+        };
+        let err = config.validate().expect_err(kind);
+        assert!(err.to_string().contains("transport_error_names"), "{err}");
+    }
+}

@@ -34,6 +34,13 @@ pub struct MetricsConfig {
     pub max_services: usize,
     /// Most distinct error names per service (default 32); later ones share [`OVERFLOW_NAME`].
     pub max_error_names: usize,
+    /// The `error_counts` name of a failed attempt without a response, by transport error
+    /// kind ([`TransportErrorKind::as_str`]: `connect`, `timeout`, `reset`, `body_too_large`,
+    /// `protocol`, `cancelled`, `invalid_request`, `other`). A kind not listed counts under
+    /// its [`FailureCategory::error_name`]. Empty by default; the Python package fills it
+    /// with httpx's exception class names (`connect` → `ConnectError`), which the original
+    /// counted under. Names follow the label rule: `[A-Za-z0-9_.:-]`, 1 to 64 bytes.
+    pub transport_error_names: BTreeMap<String, String>,
 }
 
 impl Default for MetricsConfig {
@@ -41,6 +48,7 @@ impl Default for MetricsConfig {
         MetricsConfig {
             max_services: 256,
             max_error_names: 32,
+            transport_error_names: BTreeMap::new(),
         }
     }
 }
@@ -60,9 +68,36 @@ impl MetricsConfig {
                 "must be in 1..=1024",
             ));
         }
+        for (kind, name) in &self.transport_error_names {
+            if !TRANSPORT_ERROR_KINDS.iter().any(|k| k.as_str() == kind) {
+                return Err(ConfigError::invalid(
+                    "metrics.transport_error_names",
+                    "keys must be transport error kinds (connect, timeout, reset, \
+                     body_too_large, protocol, cancelled, invalid_request, other)",
+                ));
+            }
+            if name.is_empty() || name.len() > MAX_ERROR_NAME_LEN || sanitize_name(name) != *name {
+                return Err(ConfigError::invalid(
+                    "metrics.transport_error_names",
+                    "names must be 1 to 64 bytes of [A-Za-z0-9_.:-]",
+                ));
+            }
+        }
         Ok(())
     }
 }
+
+/// Every transport error kind, for checking [`MetricsConfig::transport_error_names`].
+const TRANSPORT_ERROR_KINDS: [TransportErrorKind; 8] = [
+    TransportErrorKind::Connect,
+    TransportErrorKind::Timeout,
+    TransportErrorKind::Reset,
+    TransportErrorKind::BodyTooLarge,
+    TransportErrorKind::Protocol,
+    TransportErrorKind::Cancelled,
+    TransportErrorKind::InvalidRequest,
+    TransportErrorKind::Other,
+];
 
 /// Why a logical request (or an attempt) failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -744,6 +779,18 @@ impl Metrics {
         let i = self.slot(service);
         self.services[i].1.withdraw();
         self.global.withdraw();
+    }
+
+    /// The configured `error_counts` name for a transport error of `kind`, if any
+    /// ([`MetricsConfig::transport_error_names`]).
+    pub fn transport_error_name(&self, kind: TransportErrorKind) -> Option<&str> {
+        if self.config.transport_error_names.is_empty() {
+            return None;
+        }
+        self.config
+            .transport_error_names
+            .get(kind.as_str())
+            .map(String::as_str)
     }
 
     /// One attempt of a logical request to `service` ended.
