@@ -54,6 +54,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyWeakrefMethods, PyWeakrefReference};
+use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
 
 use crate::completion::{Completion, Completions, WakeReader};
@@ -222,7 +223,22 @@ where
 {
     let event_loop = running_loop(py)?;
     let handle = runtime::handle(py)?;
-    let bridge = bridge_for(&event_loop)?;
+    spawn_on(py, &event_loop, &handle, context, future)
+}
+
+/// [`spawn`] with the running loop and the runtime already found.
+fn spawn_on<'py, F>(
+    py: Python<'py>,
+    event_loop: &Bound<'py, PyAny>,
+    handle: &Handle,
+    context: Option<Py<PyAny>>,
+    future: F,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future + Send + 'static,
+    F::Output: Deliver,
+{
+    let bridge = bridge_for(event_loop)?;
     let asyncio_future = event_loop.call_method0(intern!(py, "create_future"))?;
     asyncio_future.call_method1(
         intern!(py, "add_done_callback"),
@@ -273,7 +289,7 @@ where
         future.as_mut().poll(&mut cx)
     };
     let Poll::Ready(output) = polled else {
-        return spawn(py, context, future);
+        return spawn_on(py, &event_loop, &handle, context, future);
     };
     let done = event_loop.call_method0(intern!(py, "create_future"))?;
     let bound = context.as_ref().map(|c| c.bind(py));

@@ -93,9 +93,10 @@ fn no_breaker() -> BreakerConfig {
 #[pyclass(frozen, module = "tether._tether")]
 pub(crate) struct Client {
     http: Core,
-    default_headers: HeaderMap,
     ttl_seconds: u64,
-    cache_enabled: bool,
+    /// The methods the cache answers (none when it is off): [`Client::fresh`] looks only
+    /// for these, so that other requests (a POST) skip the peek's key derivation.
+    cached_methods: Vec<Method>,
 }
 
 /// The settings of a [`Client`], as the Python layer passes them (a dict with these keys;
@@ -125,17 +126,26 @@ impl Settings {
             headers.append(name, value);
         }
         let engine = self.engine()?;
+        let cached_methods = if engine.cache.enabled {
+            engine
+                .cache
+                .methods
+                .iter()
+                .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let http = HttpClientBuilder::new(self.transport()?, TokioRuntime::new())
             .hooks(NativeHooks::with_observer(TracingHooks::quiet()))
             .engine_config(engine)
-            .default_headers(headers.clone())
+            .default_headers(headers)
             .build()
             .map_err(|e| PyValueError::new_err(format!("invalid client settings: {e}")))?;
         Ok(Client {
             http,
-            default_headers: headers,
             ttl_seconds: self.cache.1,
-            cache_enabled: self.cache.0,
+            cached_methods,
         })
     }
 
@@ -255,7 +265,7 @@ impl Client {
             request.extensions_mut().insert(Deadline(deadline));
         }
         // The client would add them; added here, the cache can be asked about this very request.
-        self.add_defaults(&mut request);
+        self.http.apply_default_headers(&mut request);
         let shown = Shown {
             method: request.method().as_str().to_owned(),
             url: request.uri().to_string(),
@@ -263,7 +273,8 @@ impl Client {
         let hit = self.fresh(&request, |_, _| ()).is_some();
         let http = self.http.clone();
         let sent = async move {
-            // Boxed on the runtime's first poll: the request future is about 4 KiB, and held
+            // Boxed on the first poll (on the runtime; on the loop's thread for a cache hit,
+            // see `run_here`): the request future is about 4 KiB, and held
             // inline it was copied several times on the loop's thread on its way into the
             // task (about 6 % of the process's time in `memmove` at c=64); boxed, those
             // copies move a pointer.
@@ -295,7 +306,7 @@ impl Client {
         headers: Option<Vec<(String, String)>>,
     ) -> Option<RawResponse> {
         let mut request = self.build(py, method, url, query, headers, None).ok()?;
-        self.add_defaults(&mut request);
+        self.http.apply_default_headers(&mut request);
         let url = request.uri().to_string();
         let method = request.method().as_str().to_owned();
         self.fresh(&request, |peek, now| {
@@ -329,7 +340,7 @@ impl Client {
     /// `{enabled, size, max_size, ttl_seconds}` (the original `get_stats()`), then Tether's
     /// counters: `hits`, `misses`, `stores`, `evictions`, `invalidations`, `bytes`.
     fn cache_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let stats = self.http.metrics().cache_stats;
+        let stats = self.http.with_engine(|engine, _, _| engine.cache().stats());
         let d = PyDict::new(py);
         d.set_item("enabled", stats.enabled)?;
         d.set_item("size", stats.entries)?;
@@ -380,22 +391,6 @@ impl Client {
 }
 
 impl Client {
-    /// Adds the client's default headers the request does not set (every value of a name,
-    /// as the client does).
-    fn add_defaults(&self, request: &mut Request) {
-        let own: Vec<HeaderName> = self
-            .default_headers
-            .keys()
-            .filter(|name| request.headers().contains_key(*name))
-            .cloned()
-            .collect();
-        for (name, value) in &self.default_headers {
-            if !own.contains(name) {
-                request.headers_mut().append(name.clone(), value.clone());
-            }
-        }
-    }
-
     /// `f` of the cache's answer for `request` when it would serve a fresh stored response
     /// as it is (looked up without moving a counter or the LRU order).
     fn fresh<X>(
@@ -403,7 +398,7 @@ impl Client {
         request: &Request,
         f: impl FnOnce(&tether_core::CachePeek, tether_core::Timestamp) -> X,
     ) -> Option<X> {
-        if !self.cache_enabled {
+        if !self.cached_methods.contains(request.method()) {
             return None;
         }
         self.http.with_engine(|engine, now, _| {
@@ -434,9 +429,7 @@ impl Client {
         if let Some(body) = body {
             builder = builder.body(Bytes::copy_from_slice(body.as_bytes()));
         }
-        builder
-            .build()
-            .map_err(|e| failure_of(&e, None).into_py_err(py))
+        builder.build().map_err(|e| failure_of(&e).into_py_err(py))
     }
 }
 
@@ -570,7 +563,7 @@ impl Deliver for Sent {
                 }
             }
             Err(error) => {
-                let failure = failure_of(&error, None);
+                let failure = failure_of(&error);
                 let attempts = record.then(|| {
                     error.trace().map_or_else(Vec::new, |trace| {
                         attempts(trace, None, Some(failure.message.as_str()))
@@ -600,7 +593,7 @@ pub(crate) struct Failure {
     is_request: bool,
 }
 
-fn failure_of(error: &Error, attempts: Option<Vec<AttemptInfo>>) -> Failure {
+fn failure_of(error: &Error) -> Failure {
     let kind = if error.is_request() && !matches!(error, Error::InvalidUrl { .. }) {
         "invalid_request"
     } else {
@@ -626,7 +619,7 @@ fn failure_of(error: &Error, attempts: Option<Vec<AttemptInfo>>) -> Failure {
         retry_after: error.retry_after().map(|d| d.as_secs_f64()),
         status,
         body,
-        attempts,
+        attempts: None,
         is_request: error.is_request(),
     }
 }

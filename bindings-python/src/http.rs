@@ -1,6 +1,6 @@
-//! A minimal pooled HTTP/1 GET over hyper, to measure the bridge on real I/O and to prototype
-//! the response objects. The package's requests will go through the core client and the
-//! native transport instead; this stays as the benchmark's bare-transport baseline.
+//! A minimal pooled HTTP/1 GET over hyper, to measure the bridge on real I/O (the benchmark's
+//! bare-transport baseline; the package's requests go through the core client and the native
+//! transport), and [`RawResponse`], the response as Rust data that both deliver to Python.
 
 use std::time::{Duration, Instant};
 

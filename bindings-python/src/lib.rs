@@ -3,8 +3,9 @@
 //! This crate is the bridge between tokio and asyncio that the package's awaitables are built
 //! on (`src/bridge.rs`): Rust futures run on a tokio runtime the extension owns, and their
 //! results reach asyncio futures through a per-event-loop completion queue, one file-descriptor
-//! wake-up per batch and a bulk resolution on the loop's thread. Tokio threads never touch a
-//! Python object and never wait for the GIL.
+//! wake-up per batch and a bulk resolution on the loop's thread. On a request's path tokio
+//! threads never touch a Python object and never wait for the GIL; the one place they take it
+//! is the monitor's Python health checks, scheduled onto their event loop (`src/monitor.rs`).
 //!
 //! The Python-visible surface (see `python/tether/_tether.pyi`):
 //!

@@ -463,7 +463,8 @@ impl crate::bridge::IntoPyErr for ServeFailed {
 }
 
 /// Serves the monitor with the native (axum) server on `127.0.0.1:port` (0: any free port);
-/// an awaitable of `(routes_url, token)`. One server at a time: a second call stops the first.
+/// an awaitable of `(routes_url, token)`. One server at a time: a second call stops the first
+/// (and of two overlapping calls, the one that finishes starting last keeps its server).
 #[pyfunction]
 #[pyo3(signature = (port = 0, token = None))]
 pub(crate) fn monitor_serve(
@@ -484,10 +485,20 @@ pub(crate) fn monitor_serve(
         match builder.start().await {
             Ok(server) => {
                 let served = Served(server.url(), server.token().to_owned());
-                if let Some(g) = global().as_mut() {
-                    g.server = Some(server);
+                // A call that overlapped this one may have installed its server meanwhile:
+                // the newer start wins, and the displaced server is stopped, never orphaned.
+                let (displaced, kept) = match global().as_mut() {
+                    Some(g) => (g.server.replace(server), true),
+                    None => (Some(server), false),
+                };
+                if let Some(old) = displaced {
+                    let _ = old.shutdown().await;
                 }
-                Ok(served)
+                if kept {
+                    Ok(served)
+                } else {
+                    Err(ServeFailed("the monitor was shut down".to_owned()))
+                }
             }
             Err(e) => Err(ServeFailed(e.to_string())),
         }

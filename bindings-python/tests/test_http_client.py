@@ -1,5 +1,6 @@
 """tether.http_client against the original contract, item by item (the numbers are the items
-of the compatibility checklist in docs/python-migration.md), over the chaos upstream."""
+of the original contract's compatibility checklist; docs/python-migration.md says what
+changed), over the chaos upstream."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import inspect
 import json
 import logging
 import time
+import urllib.parse
 import urllib.request
 from datetime import datetime
 from typing import Any
@@ -569,6 +571,28 @@ async def test_21_transport_defaults(chaos: Any, client: HTTPClient) -> None:
 
 
 @pytest.mark.asyncio
+async def test_redirects_keep_credentials_on_their_origin(chaos: Any, client: HTTPClient) -> None:
+    headers = {"Authorization": "Bearer s3cret", "X-API-Key": "k3y", "X-Trace": "t-1"}
+    here = chaos.url("/echo")
+    elsewhere = here.replace("127.0.0.1", "localhost")  # the same server, another origin
+    seen = []
+    for target in (here, elsewhere):
+        location = urllib.parse.quote(target, safe="")
+        r = await client.request(
+            "GET",
+            chaos.url(f"/status/302?location={location}"),
+            headers=headers,
+            follow_redirects=True,
+        )
+        assert r.status_code == 200 and [h.status_code for h in r.history] == [302]
+        seen.append(r.json()["headers"])
+    same, cross = seen
+    assert same["authorization"] == "Bearer s3cret" and same["x-api-key"] == "k3y"
+    assert "authorization" not in cross and "x-api-key" not in cross, cross
+    assert cross["x-trace"] == "t-1", "headers that are not credentials go along"
+
+
+@pytest.mark.asyncio
 async def test_22_get_metrics_keys_order_and_types(chaos: Any) -> None:
     client = HTTPClient()
     empty = client.get_metrics()
@@ -649,6 +673,10 @@ async def test_26_status_errors(chaos: Any) -> None:
     await service.close()
 
 
+async def _append_later(into: list[str], value: str) -> None:
+    into.append(value)
+
+
 @pytest.mark.asyncio
 async def test_27_transport_errors_are_service_errors_and_httpx_errors(chaos: Any) -> None:
     dead = ServiceClient("http://127.0.0.1:9", "dead-svc", timeout=1, max_retries=0)
@@ -667,6 +695,13 @@ async def test_27_transport_errors_are_service_errors_and_httpx_errors(chaos: An
         "Service dead-svc is currently unavailable: Circuit breaker is OPEN"
     )
     assert dead.get_circuit_breaker_state()["state"] == "OPEN"
+    # The breaker object refuses as the service's requests are refused, and runs nothing.
+    ran: list[str] = []
+    with pytest.raises(CircuitBreakerError, match=r"Circuit breaker is OPEN\. Last failure: "):
+        dead.circuit_breaker.call(lambda: ran.append("sync"))
+    with pytest.raises(CircuitBreakerError):
+        await dead.circuit_breaker.call_async(_append_later, ran, "async")
+    assert ran == [] and dead.circuit_breaker.state == "OPEN"
     await dead.close()
     slow = ServiceClient(chaos.base, "slow-svc", timeout=0.2, max_retries=0)
     with pytest.raises(tether.errors.GatewayTimeoutError) as timeout:

@@ -8,6 +8,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+import httpx
 import pytest
 
 import tether.http_client as hc
@@ -249,3 +250,23 @@ async def test_python_checks_run_on_the_loop_and_report_errors() -> None:
     finally:
         _tether.monitor_remove_check("py-failing")
         hc.health_monitor.monitors.pop("py-failing", None)
+
+
+@pytest.mark.asyncio
+async def test_routes_count_transport_failures_under_the_httpx_names() -> None:
+    """`error_counts` uses the httpx class names in `get_service_metrics()` and in the
+    monitoring routes alike (the original's retry timings: this takes about 7 s)."""
+    client = hc.get_service_client("names-probe", "http://127.0.0.1:9")
+    try:
+        with pytest.raises(Exception) as failure:
+            await client.call_service("GET", "/x")
+        assert isinstance(failure.value, httpx.ConnectError)
+        assert client.get_service_metrics()["error_counts"] == {"ConnectError": 4}
+        await _tether.monitor_collect()
+        status, _, _, body = _tether.monitor_route("GET", "/monitoring/metrics", "", [], None)
+        assert status == 200
+        text = body.decode()
+        assert '"error_counts":{"ConnectError":4}' in text.replace(" ", ""), text[:2000]
+        assert '"connect":' not in text
+    finally:
+        await hc.close_all_service_clients()

@@ -259,6 +259,7 @@ async fn hooks_are_javascript_callbacks_and_may_be_async() {
         "event",
         "globalThis.__tetherSeen.push('error ' + event.kind);",
     ));
+    c.on_event(js_fn("event", "throw new Error('event boom');"));
     c.on_hook_failure(js_fn(
         "failure",
         "globalThis.__tetherFailures.push(failure.stage + ': ' + failure.message);",
@@ -287,9 +288,16 @@ async fn hooks_are_javascript_callbacks_and_may_be_async() {
         seen.iter().any(|s| s.starts_with("error ")),
         "the error hook ran: {seen:?}"
     );
+    // A throwing event hook (the breaker's transition) reaches `onHookFailure` too.
+    c.isolate_breaker("127.0.0.1");
+    c.reset_breaker("127.0.0.1");
     let failures: Vec<String> = failures.iter().filter_map(|v| v.as_string()).collect();
     assert!(
         failures.iter().any(|f| f == "request: Error: boom"),
+        "{failures:?}"
+    );
+    assert!(
+        failures.iter().any(|f| f == "event: Error: event boom"),
         "{failures:?}"
     );
 }

@@ -216,11 +216,11 @@ class PerformanceLogger:
             self.response_times, f"{service_name}:{endpoint}", deque(maxlen=100)
         )
         times.append(response_time)
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
         ordered = sorted(times)
         p50 = ordered[len(ordered) // 2]
         p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
-        if not self.logger.isEnabledFor(logging.INFO):
-            return
         self.logger.info(
             "Performance metrics: %s",
             endpoint,

@@ -496,7 +496,9 @@ class CircuitBreaker:
 
 class _EngineBreaker(CircuitBreaker):
     """``ServiceClient.circuit_breaker``: a view of the engine's breaker for the service,
-    which every ``call_service`` goes through (5 consecutive failures, 60 s)."""
+    which every ``call_service`` goes through (5 consecutive failures, 60 s). ``call`` and
+    ``call_async`` refuse with :class:`CircuitBreakerError` while that breaker is open and
+    otherwise run the function; their outcomes do not move it (the service's requests do)."""
 
     def __init__(
         self, engine: _tether.Client, service: str, threshold: int, recovery: float
@@ -533,6 +535,20 @@ class _EngineBreaker(CircuitBreaker):
     def last_failure_time(self, value: datetime | None) -> None:
         pass
 
+    def _admit(self) -> bool:
+        state = self._state()
+        if state["state"] == "OPEN":
+            raise CircuitBreakerError(
+                f"Circuit breaker is OPEN. Last failure: {_parse_iso(state['last_failure_time'])}"
+            )
+        return False
+
+    def _on_success(self) -> None:
+        pass
+
+    def _on_failure(self) -> None:
+        pass
+
     def get_state(self) -> Dict[str, Any]:  # noqa: UP006
         state = self._state()
         state.pop("service", None)
@@ -560,6 +576,7 @@ _REQUEST_KWARGS = frozenset(
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 20
+_ORIGIN_BOUND = frozenset({"authorization", "cookie", "proxy-authorization"})
 _REDACTED: str = _tether.REDACTED
 
 
@@ -835,6 +852,11 @@ class HTTPClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self.connection_pool_size = connection_pool_size
+        self._default_headers = [
+            ("User-Agent", user_agent),
+            ("Accept", "application/json"),
+            ("Accept-Encoding", "gzip, deflate"),
+        ]
         self._engine = _tether.Client(
             {
                 "timeout": float(timeout),
@@ -851,11 +873,7 @@ class HTTPClient:
                 "host_breaker": (5, 60.0, True) if circuit_breaker else None,
                 "service_breakers": [_service_breaker] if _service_breaker else [],
                 "user_agent": user_agent,
-                "default_headers": [
-                    ("User-Agent", user_agent),
-                    ("Accept", "application/json"),
-                    ("Accept-Encoding", "gzip, deflate"),
-                ],
+                "default_headers": self._default_headers,
             }
         )
         self.cache: RequestCache = _ClientCache(config, self._engine)
@@ -881,11 +899,7 @@ class HTTPClient:
                     max_connections=self.connection_pool_size * 2,
                     keepalive_expiry=30.0,
                 ),
-                headers={
-                    "User-Agent": DEFAULT_USER_AGENT,
-                    "Accept": "application/json",
-                    "Accept-Encoding": "gzip, deflate",
-                },
+                headers=self._default_headers,
             )
         return self._httpx_client
 
@@ -1036,8 +1050,12 @@ class HTTPClient:
                 current.host,
                 current.port,
             ):
+                # Credentials stay with their origin: Authorization, Cookie and every header
+                # the redaction rule calls secret (X-API-Key, X-Auth-Token, …).
                 headers = [
-                    (k, v) for k, v in headers if k.lower() not in ("authorization", "cookie")
+                    (k, v)
+                    for k, v in headers
+                    if k.lower() not in _ORIGIN_BOUND and not _tether.is_secret_header(k)
                 ]
             if body is None:
                 headers = [(k, v) for k, v in headers if k.lower() != "content-type"]

@@ -326,19 +326,9 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
         }
     }
 
-    /// Sends `request` (absolute URL) through cache, breaker, retries and metrics; `timeout`
-    /// bounds the whole request.
-    pub(crate) async fn execute(
-        &self,
-        mut request: Request,
-        service: Option<&str>,
-        timeout: Option<Duration>,
-    ) -> Result<Response, Error> {
-        if self.is_closed() {
-            return Err(Error::Closed);
-        }
-        self.runtime.check()?;
-        // Defaults apply per name, every value of it, unless the request set that name.
+    /// Adds the default headers `request` does not set: per name, every value of it, unless
+    /// the request set that name. Applying it twice changes nothing.
+    pub(crate) fn apply_default_headers(&self, request: &mut Request) {
         if request.headers().is_empty() {
             // Usually the request has no header of its own: the defaults as they are.
             request.headers_mut().clone_from(&self.default_headers);
@@ -355,6 +345,21 @@ impl<T: Transport, R: Runtime, H: Hooks> Shared<T, R, H> {
                 }
             }
         }
+    }
+
+    /// Sends `request` (absolute URL) through cache, breaker, retries and metrics; `timeout`
+    /// bounds the whole request.
+    pub(crate) async fn execute(
+        &self,
+        mut request: Request,
+        service: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Result<Response, Error> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        self.runtime.check()?;
+        self.apply_default_headers(&mut request);
         if let Some(limit) = timeout {
             let deadline = self.runtime.now().saturating_add(limit);
             request.extensions_mut().insert(Deadline(deadline));

@@ -245,8 +245,8 @@ pub trait Flavor: sealed::Sealed + 'static {
     type Error: ?Sized + Fn(&ErrorEvent) -> HookResult;
     /// A stored asynchronous error hook.
     type AsyncError: ?Sized + Fn(ErrorEvent) -> Self::Future<HookResult>;
-    /// A stored event hook.
-    type Event: ?Sized + Fn(&EngineEvent);
+    /// A stored event hook (`Err` is reported as a [`HookFailure`]).
+    type Event: ?Sized + Fn(&EngineEvent) -> HookResult;
     /// A stored failure hook.
     type Failure: ?Sized + Fn(&HookFailure);
     /// The boxed future of an asynchronous hook.
@@ -273,7 +273,7 @@ impl Flavor for SharedFlavor {
     type AsyncResponse = dyn Fn(ResponseEvent) -> BoxFuture<'static, HookResult> + Send + Sync;
     type Error = dyn Fn(&ErrorEvent) -> HookResult + Send + Sync;
     type AsyncError = dyn Fn(ErrorEvent) -> BoxFuture<'static, HookResult> + Send + Sync;
-    type Event = dyn Fn(&EngineEvent) + Send + Sync;
+    type Event = dyn Fn(&EngineEvent) -> HookResult + Send + Sync;
     type Failure = dyn Fn(&HookFailure) + Send + Sync;
     type Future<T: 'static> = BoxFuture<'static, T>;
 }
@@ -286,7 +286,7 @@ impl Flavor for LocalFlavor {
     type AsyncResponse = dyn Fn(ResponseEvent) -> LocalBoxFuture<'static, HookResult>;
     type Error = dyn Fn(&ErrorEvent) -> HookResult;
     type AsyncError = dyn Fn(ErrorEvent) -> LocalBoxFuture<'static, HookResult>;
-    type Event = dyn Fn(&EngineEvent);
+    type Event = dyn Fn(&EngineEvent) -> HookResult;
     type Failure = dyn Fn(&HookFailure);
     type Future<T: 'static> = LocalBoxFuture<'static, T>;
 }
@@ -541,10 +541,7 @@ impl<K: Flavor, O: Hooks> Hooks for HookList<K, O> {
         self.observer.on_event(event);
         let hooks = self.read().event.clone();
         for hook in hooks {
-            if let Err(message) = guard(|| {
-                hook(event);
-                Ok(())
-            }) {
+            if let Err(message) = guard(|| hook(event)) {
                 self.report(HookStage::Event, message);
             }
         }
@@ -636,6 +633,19 @@ macro_rules! adders {
             pub fn add_event_hook<F>(&self, hook: F)
             where
                 F: Fn(&EngineEvent) $($bound)* + 'static,
+            {
+                self.add_fallible_event_hook(move |event| {
+                    hook(event);
+                    Ok(())
+                });
+            }
+
+            /// Adds a hook on breaker, health and alert events that may fail: an `Err` is
+            /// reported as a [`HookFailure`] of stage `event`, like a panic (which is how a
+            /// plain event hook fails, and which wasm32 cannot catch).
+            pub fn add_fallible_event_hook<F>(&self, hook: F)
+            where
+                F: Fn(&EngineEvent) -> HookResult $($bound)* + 'static,
             {
                 let hook: Arc<<$flavor as Flavor>::Event> = Arc::new(hook);
                 self.write().event.push(hook);
@@ -738,6 +748,32 @@ mod tests {
             ]
         );
         assert_eq!(*failures.lock().unwrap(), [HookStage::Request; 3]);
+    }
+
+    #[test]
+    fn a_failing_event_hook_is_reported_and_the_next_one_still_runs() {
+        let mut engine = crate::Engine::new(crate::EngineConfig::default(), 1).unwrap();
+        engine.isolate_breaker(crate::Timestamp::from_secs(1), "svc");
+        let event = std::iter::from_fn(|| engine.poll_output())
+            .find_map(|o| match o {
+                crate::Output::Event(e) => Some(e),
+                _ => None,
+            })
+            .expect("isolating a breaker is an event");
+        let hooks = SharedHooks::new();
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(Mutex::new(0));
+        hooks.add_fallible_event_hook(|_| Err("no listener".to_owned()));
+        let counter = Arc::clone(&seen);
+        hooks.add_event_hook(move |_| *counter.lock().unwrap() += 1);
+        let sink = Arc::clone(&failures);
+        hooks.add_failure_hook(move |f| sink.lock().unwrap().push(f.to_string()));
+        hooks.on_event(&event);
+        assert_eq!(
+            *failures.lock().unwrap(),
+            ["event hook failed: no listener"]
+        );
+        assert_eq!(*seen.lock().unwrap(), 1);
     }
 
     #[test]

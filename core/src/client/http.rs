@@ -251,6 +251,15 @@ impl<T: Transport, R: Runtime, H: Hooks> HttpClient<T, R, H> {
         self.shared().with_engine(f)
     }
 
+    /// Adds the client's default headers that `request` does not set — per name, every value
+    /// of it — as sending it does (applying them twice changes nothing). For a frontend that
+    /// asks the cache about a request before sending it (`with_engine` and
+    /// [`Engine::peek_cache`](crate::Engine::peek_cache)) and must see the request as it will
+    /// be keyed.
+    pub fn apply_default_headers(&self, request: &mut Request) {
+        self.shared().apply_default_headers(request);
+    }
+
     /// The hooks: hooks added to a list after the client was built apply to later requests.
     pub fn hooks(&self) -> &H {
         &self.shared().hooks

@@ -153,13 +153,12 @@ pub(crate) fn on_error(hooks: &WasmHooks, hook: Function) {
 }
 
 /// Engine events are synchronous: a returned promise is not awaited, and a throw is
-/// reported on the console. (The core's lists learn of a failing synchronous hook through a
-/// panic, which wasm32 cannot catch, so this hook reports its own.)
+/// reported as a hook failure (on the console, and to `onHookFailure` callbacks).
 pub(crate) fn on_event(hooks: &WasmHooks, hook: Function) {
-    hooks.add_event_hook(move |event| {
-        if let Err(e) = hook.call1(&JsValue::UNDEFINED, &to_js(event)) {
-            console_warn(&format!("tether: event hook failed: {}", describe(&e)));
-        }
+    hooks.add_fallible_event_hook(move |event| {
+        hook.call1(&JsValue::UNDEFINED, &to_js(event))
+            .map(drop)
+            .map_err(|e| describe(&e))
     });
 }
 
